@@ -1,0 +1,1 @@
+//! URP console

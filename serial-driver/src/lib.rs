@@ -1,0 +1,1 @@
+//! FK-3 keypad driver

@@ -1,0 +1,1 @@
+//! faccia server
