@@ -1,1 +1,15 @@
-//! faccia domain
+//! faccia's rules as pure code, with no I/O: ticket states, vote sessions, statistics, alert
+//! rules and the one rounding rule for percentages. Nothing here knows gRPC, a database or a
+//! serial port; the server feeds it facts and stores what it decides.
+
+pub mod alerts;
+pub mod event;
+pub mod figures;
+pub mod session;
+pub mod stats;
+pub mod ticket;
+
+pub use event::{EventKind, InvalidField, Millis, RawEvent, TicketEvent};
+pub use figures::{Lang, Share};
+pub use session::{Channel, Face, Judgement, KeypadArming, SessionState};
+pub use ticket::{Step, TicketState, TicketView, Verdict};

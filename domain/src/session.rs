@@ -1,0 +1,231 @@
+//! Vote sessions: the only door through which a vote enters.
+//!
+//! An accepted SERVED opens one session at the counter that served; a ticket has at most one
+//! session ever and a counter at most one open session. A session ends VOTED, EXPIRED after its
+//! window, SUPERSEDED by the next CALLED (or SERVED) at that counter, CANCELLED by DAY_RESET, or
+//! KEYPAD_REBOOTED when the keypad lost it. Votes are never created, edited or deleted otherwise.
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::event::Millis;
+
+/// How the citizen votes. Counter keypads now; web and phone fit the same sessions later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    Counter,
+    Web,
+    Phone,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 3] = [Channel::Counter, Channel::Web, Channel::Phone];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Counter => "COUNTER",
+            Channel::Web => "WEB",
+            Channel::Phone => "PHONE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// The three faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Face {
+    Green = 1,
+    Yellow = 2,
+    Red = 3,
+}
+
+impl Face {
+    pub fn from_code(code: i64) -> Option<Face> {
+        match code {
+            1 => Some(Face::Green),
+            2 => Some(Face::Yellow),
+            3 => Some(Face::Red),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+}
+
+/// Reason keys after red: 1 waiting time, 2 staff behaviour, 3 had to come back, 4 negative outcome.
+pub const REASONS: u8 = 4;
+
+/// A face and, after red, an optional reason key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Judgement {
+    pub face: Face,
+    pub reason: Option<u8>,
+}
+
+/// A judgement the keypad reported that the contract does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BadJudgement {
+    #[error("face code {0} is not 1 (green), 2 (yellow) or 3 (red)")]
+    Face(i64),
+    #[error("reason code {0} is not 0..=4")]
+    Reason(i64),
+    #[error("a reason ({0}) can only come with a red face")]
+    ReasonWithoutRed(i64),
+}
+
+impl Judgement {
+    /// From the keypad's VOTE_FACE and VOTE_REASON registers.
+    pub fn from_codes(face: i64, reason: i64) -> Result<Judgement, BadJudgement> {
+        let face = Face::from_code(face).ok_or(BadJudgement::Face(face))?;
+        let reason = match reason {
+            0 => None,
+            1..=4 if face == Face::Red => Some(reason as u8),
+            1..=4 => return Err(BadJudgement::ReasonWithoutRed(reason)),
+            _ => return Err(BadJudgement::Reason(reason)),
+        };
+        Ok(Judgement { face, reason })
+    }
+}
+
+/// Where a session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionState {
+    Open,
+    Voted,
+    Expired,
+    Superseded,
+    Cancelled,
+    KeypadRebooted,
+}
+
+impl SessionState {
+    pub const ALL: [SessionState; 6] = [
+        SessionState::Open,
+        SessionState::Voted,
+        SessionState::Expired,
+        SessionState::Superseded,
+        SessionState::Cancelled,
+        SessionState::KeypadRebooted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Open => "OPEN",
+            SessionState::Voted => "VOTED",
+            SessionState::Expired => "EXPIRED",
+            SessionState::Superseded => "SUPERSEDED",
+            SessionState::Cancelled => "CANCELLED",
+            SessionState::KeypadRebooted => "KEYPAD_REBOOTED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SessionState> {
+        SessionState::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// What the counter's keypad is doing for an open session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeypadArming {
+    /// Lit and waiting for the citizen.
+    Armed,
+    /// Offline or busy: to be armed as soon as possible within the window.
+    Pending,
+    /// The counter has no keypad: the session simply expires.
+    NoKeypad,
+}
+
+impl KeypadArming {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeypadArming::Armed => "ARMED",
+            KeypadArming::Pending => "PENDING",
+            KeypadArming::NoKeypad => "NO_KEYPAD",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeypadArming> {
+        [KeypadArming::Armed, KeypadArming::Pending, KeypadArming::NoKeypad]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+fn digest(source_id: &str, ticket_id: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update((source_id.len() as u64).to_le_bytes());
+    h.update(source_id.as_bytes());
+    h.update(ticket_id.as_bytes());
+    h.finalize().into()
+}
+
+/// The session id of a ticket: derived from (source, ticket), so that a ticket can only ever
+/// have one and a replay of the same events gives the same ids.
+pub fn session_id(source_id: &str, ticket_id: &str) -> String {
+    format!("vs-{}", hex::encode(&digest(source_id, ticket_id)[..10]))
+}
+
+/// The first keypad token to try for a ticket's session (never 0). Callers probe upwards
+/// (`next_token`) while the token is held by a session the keypads may still report.
+pub fn token_seed(source_id: &str, ticket_id: &str) -> u32 {
+    let d = digest(source_id, ticket_id);
+    let t = u32::from_be_bytes([d[10], d[11], d[12], d[13]]);
+    if t == 0 {
+        1
+    } else {
+        t
+    }
+}
+
+/// The token after `t`, skipping 0 (ARM refuses it).
+pub fn next_token(t: u32) -> u32 {
+    match t.wrapping_add(1) {
+        0 => 1,
+        n => n,
+    }
+}
+
+/// Does a CALLED (or SERVED) of `ticket` at time `at` end the counter's open session, opened
+/// for `session_ticket` by a SERVED at `served_at`? Only news that is newer than the serve and
+/// about another citizen does.
+pub fn supersedes(served_at: Millis, session_ticket: &str, at: Millis, ticket: &str) -> bool {
+    ticket != session_ticket && at >= served_at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judgements() {
+        assert_eq!(
+            Judgement::from_codes(3, 2),
+            Ok(Judgement { face: Face::Red, reason: Some(2) })
+        );
+        assert_eq!(Judgement::from_codes(1, 0).map(|j| j.face), Ok(Face::Green));
+        assert!(Judgement::from_codes(1, 2).is_err());
+        assert!(Judgement::from_codes(0, 0).is_err());
+        assert!(Judgement::from_codes(3, 5).is_err());
+    }
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        assert_eq!(session_id("s", "t1"), session_id("s", "t1"));
+        assert_ne!(session_id("s", "t1"), session_id("s", "t2"));
+        assert_ne!(session_id("s1", "t"), session_id("s", "1t"));
+        assert_ne!(token_seed("s", "t1"), 0);
+        assert_eq!(next_token(u32::MAX), 1);
+    }
+
+    #[test]
+    fn supersede_rule() {
+        assert!(supersedes(100, "a", 100, "b"));
+        assert!(!supersedes(100, "a", 99, "b"));
+        assert!(!supersedes(100, "a", 200, "a"));
+    }
+}
