@@ -1,1 +1,57 @@
-//! URP console
+//! The URP console of faccia: a terminal dashboard (ratatui + crossterm) for the staff of an
+//! office running "Mettiamoci la faccia". It knows the server only through the `faccia.v1.Monitor`
+//! gRPC API.
+//!
+//! Layout of the crate:
+//! - [`model`]: the application state, pure and testable (no I/O): snapshot, satisfaction, the
+//!   bounded event log, connection state, key handling.
+//! - [`views`]: render functions, one per view, plus header, alerts, footer and overlays.
+//! - [`i18n`]: every string shown, in Italian and English.
+//! - [`config`]: the TOML configuration with keybindings ([`keymap`]) and colours ([`theme`]).
+//! - [`client`]: the gRPC client: auth, snapshot refresher, event watcher with reconnect.
+//! - [`runtime`]: the terminal loop (crossterm `EventStream` + gRPC tasks + tokio channels).
+
+pub mod client;
+pub mod config;
+pub mod format;
+pub mod i18n;
+pub mod keymap;
+pub mod model;
+pub mod runtime;
+pub mod theme;
+pub mod views;
+
+use std::path::PathBuf;
+
+pub use faccia_domain::Lang;
+
+/// Command-line arguments of `faccia console`. Every option can also come from the environment
+/// or the configuration file; the command line wins over the environment, which wins over the
+/// file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConsoleArgs {
+    /// Address of the faccia server (default http://127.0.0.1:50051).
+    #[arg(long, env = "FACCIA_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Access token (role viewer or admin), sent as `authorization: Bearer <token>`.
+    #[arg(
+        long,
+        env = "FACCIA_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Language of the console: `it` (default) or `en`.
+    #[arg(long, env = "FACCIA_LANG", value_name = "it|en")]
+    pub lang: Option<Lang>,
+    /// Configuration file (TOML): server, language, keybindings, colours.
+    /// Default: $XDG_CONFIG_HOME/faccia/console.toml or ~/.config/faccia/console.toml if present.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Runs the console until the user quits. Restores the terminal on every exit, panics included.
+pub async fn run(args: ConsoleArgs) -> anyhow::Result<()> {
+    let settings = config::Settings::resolve(&args)?;
+    runtime::run(settings).await
+}

@@ -1,0 +1,334 @@
+//! The console's side of `faccia.v1.Monitor`: a client carrying the bearer token, the event
+//! watcher (which reconnects by itself and resumes after the last seq it saw) and the snapshot
+//! refresher (debounced re-fetch on events, plus a slow periodic refresh). They talk to the
+//! model only through [`Msg`]s on a channel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use faccia_proto::v1::monitor_client::MonitorClient;
+use faccia_proto::v1::{
+    KeypadAction, KeypadCommandRequest, LogEvent, Period, SatisfactionRequest, SnapshotRequest,
+    WatchRequest,
+};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{mpsc, watch, Notify};
+use tonic::codegen::InterceptedService;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+use crate::model::{ApiError, ApiErrorKind, Msg};
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    header: Option<MetadataValue<Ascii>>,
+}
+
+impl Interceptor for Auth {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(h) = &self.header {
+            req.metadata_mut().insert("authorization", h.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// The Monitor client the console uses.
+pub type Api = MonitorClient<InterceptedService<Channel, Auth>>;
+
+/// A client for `server` (e.g. `http://127.0.0.1:50051`). It connects lazily and reconnects by
+/// itself on the next call after a loss, so it never fails for a server that is down.
+pub fn connect(server: &str, token: Option<&str>) -> anyhow::Result<Api> {
+    let endpoint = Endpoint::from_shared(server.to_string())
+        .map_err(|e| anyhow::anyhow!("invalid server address {server:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
+    let header = match token {
+        Some(t) => Some(
+            format!("Bearer {}", t.trim())
+                .parse::<MetadataValue<Ascii>>()
+                .map_err(|_| {
+                    anyhow::anyhow!("the token holds characters not allowed in a header")
+                })?,
+        ),
+        None => None,
+    };
+    Ok(MonitorClient::with_interceptor(
+        endpoint.connect_lazy(),
+        Auth { header },
+    ))
+}
+
+/// How a gRPC status is told to the user.
+pub fn api_error(status: &Status) -> ApiError {
+    let kind = match status.code() {
+        Code::Unauthenticated => ApiErrorKind::Unauthenticated,
+        Code::PermissionDenied => ApiErrorKind::PermissionDenied,
+        Code::Unavailable => ApiErrorKind::Unavailable,
+        other => ApiErrorKind::Other(format!("{other:?}").to_uppercase()),
+    };
+    ApiError {
+        kind,
+        message: status.message().to_string(),
+    }
+}
+
+/// Delays between reconnection attempts: `initial`, doubling up to `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after the `attempt`-th failure in a row (1-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Largest batch of events handed to the model at once.
+const BATCH: usize = 512;
+
+/// Follows the event log for as long as `tx` is open. First fetches the snapshot (unless
+/// `start_after` gives the seq to start from), then watches from its `last_seq`; after any loss
+/// it waits with backoff and resumes after the last seq it delivered, so the model sees every
+/// entry once, in order. Every batch of events pokes `refresh` so that the snapshot is re-fetched.
+pub async fn watch_events(
+    api: Api,
+    tx: mpsc::Sender<Msg>,
+    refresh: Arc<Notify>,
+    start_after: Option<u64>,
+    backoff: Backoff,
+) {
+    let mut last_seq = start_after;
+    let mut attempt: u32 = 0;
+    let mut was_lost = false;
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        let from = match last_seq {
+            Some(seq) => seq,
+            None => match api.clone().get_snapshot(SnapshotRequest {}).await {
+                Ok(resp) => {
+                    let snap = resp.into_inner();
+                    let seq = snap.last_seq;
+                    if tx.send(Msg::Snapshot(Box::new(snap))).await.is_err() {
+                        return;
+                    }
+                    last_seq = Some(seq);
+                    seq
+                }
+                Err(status) => {
+                    attempt = attempt.saturating_add(1);
+                    let error = api_error(&status);
+                    was_lost = true;
+                    if tx.send(Msg::StreamDown { attempt, error }).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(backoff.delay(attempt)).await;
+                    continue;
+                }
+            },
+        };
+        let error = match api
+            .clone()
+            .watch_events(WatchRequest { after_seq: from })
+            .await
+        {
+            Ok(resp) => {
+                let resumed_from = was_lost.then_some(from);
+                if tx.send(Msg::StreamUp { resumed_from }).await.is_err() {
+                    return;
+                }
+                if was_lost {
+                    // Things changed while we were away.
+                    refresh.notify_one();
+                }
+                attempt = 0;
+                let mut stream = resp.into_inner();
+                let mut seen = from;
+                loop {
+                    let first = match stream.next().await {
+                        Some(Ok(e)) => e,
+                        Some(Err(status)) => break api_error(&status),
+                        None => {
+                            break ApiError {
+                                kind: ApiErrorKind::Unavailable,
+                                message: "event stream ended".to_string(),
+                            }
+                        }
+                    };
+                    let mut batch: Vec<LogEvent> = Vec::new();
+                    let mut pending: Option<ApiError> = None;
+                    let mut push = |e: LogEvent, batch: &mut Vec<LogEvent>| {
+                        // Defensive: never hand the model an entry twice.
+                        if e.seq > seen {
+                            seen = e.seq;
+                            batch.push(e);
+                        }
+                    };
+                    push(first, &mut batch);
+                    while batch.len() < BATCH {
+                        match stream.next().now_or_never() {
+                            Some(Some(Ok(e))) => push(e, &mut batch),
+                            Some(Some(Err(status))) => {
+                                pending = Some(api_error(&status));
+                                break;
+                            }
+                            Some(None) => {
+                                pending = Some(ApiError {
+                                    kind: ApiErrorKind::Unavailable,
+                                    message: "event stream ended".to_string(),
+                                });
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    if !batch.is_empty() {
+                        last_seq = Some(seen);
+                        if tx.send(Msg::Events(batch)).await.is_err() {
+                            return;
+                        }
+                        refresh.notify_one();
+                    }
+                    if let Some(e) = pending {
+                        break e;
+                    }
+                }
+            }
+            Err(status) => api_error(&status),
+        };
+        was_lost = true;
+        attempt = attempt.saturating_add(1);
+        if tx.send(Msg::StreamDown { attempt, error }).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(backoff.delay(attempt)).await;
+    }
+}
+
+/// Re-fetches the snapshot when poked (at most once per `min_gap`) and every `every` anyway; also
+/// the satisfaction of the period in `period` while it is `Some` (the satisfaction view is open).
+pub async fn refresh_snapshots(
+    api: Api,
+    tx: mpsc::Sender<Msg>,
+    poke: Arc<Notify>,
+    period: watch::Receiver<Option<Period>>,
+    every: Duration,
+    min_gap: Duration,
+) {
+    loop {
+        tokio::select! {
+            _ = poke.notified() => {}
+            _ = tokio::time::sleep(every) => {}
+        }
+        if tx.is_closed() {
+            return;
+        }
+        let msg = match api.clone().get_snapshot(SnapshotRequest {}).await {
+            Ok(resp) => Msg::Snapshot(Box::new(resp.into_inner())),
+            Err(status) => Msg::SnapshotFailed(api_error(&status)),
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+        let wanted = *period.borrow();
+        if let Some(p) = wanted {
+            if tx
+                .send(fetch_satisfaction(api.clone(), p).await)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(min_gap).await;
+    }
+}
+
+/// One satisfaction request, as a message for the model.
+pub async fn fetch_satisfaction(mut api: Api, period: Period) -> Msg {
+    match api
+        .get_satisfaction(SatisfactionRequest {
+            period: period as i32,
+        })
+        .await
+    {
+        Ok(resp) => {
+            let mut s = resp.into_inner();
+            if s.period == Period::Unspecified as i32 {
+                s.period = period as i32;
+            }
+            Msg::Satisfaction(Box::new(s))
+        }
+        Err(status) => Msg::SatisfactionFailed(period, api_error(&status)),
+    }
+}
+
+/// One keypad command, as a message for the model.
+pub async fn keypad_command(mut api: Api, counter_id: String, action: KeypadAction) -> Msg {
+    let req = KeypadCommandRequest {
+        counter_id,
+        action: action as i32,
+    };
+    match api.keypad_command(req).await {
+        Ok(resp) => Msg::CommandDone(Ok(resp.into_inner().detail)),
+        Err(status) => Msg::CommandDone(Err(api_error(&status))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_max() {
+        let b = Backoff::default();
+        assert_eq!(b.delay(1), Duration::from_millis(250));
+        assert_eq!(b.delay(2), Duration::from_millis(500));
+        assert_eq!(b.delay(6), Duration::from_secs(8));
+        assert_eq!(b.delay(7), Duration::from_secs(10));
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn statuses_are_named() {
+        assert_eq!(
+            api_error(&Status::unauthenticated("x")).kind,
+            ApiErrorKind::Unauthenticated
+        );
+        assert_eq!(
+            api_error(&Status::permission_denied("x")).kind,
+            ApiErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            api_error(&Status::unavailable("x")).kind,
+            ApiErrorKind::Unavailable
+        );
+        assert!(matches!(
+            api_error(&Status::internal("x")).kind,
+            ApiErrorKind::Other(_)
+        ));
+        assert!(connect("not a url", None).is_err());
+        assert!(connect("http://127.0.0.1:1", Some("bad\ntoken")).is_err());
+    }
+}

@@ -1,0 +1,681 @@
+//! Every string the console shows, in Italian and English. Views never hold literal text: they
+//! ask [`tr`] for the table of the user's language, or call the wording functions below.
+
+use faccia_domain::Lang;
+use faccia_proto::v1::{
+    AlertKind, EventType, KeypadAction, KeypadLink, LogKind, Period, SessionOutcome,
+};
+
+use crate::keymap::Action;
+use crate::model::Activity;
+
+/// Fixed strings of one language.
+#[derive(Debug)]
+pub struct Tr {
+    pub app: &'static str,
+    pub views: [&'static str; 5],
+    pub connecting: &'static str,
+    pub connected: &'static str,
+    pub lost: &'static str,
+    pub attempt: &'static str,
+    pub resumed_from: &'static str,
+    pub waiting_server: &'static str,
+    pub served: &'static str,
+    pub waiting_now: &'static str,
+    pub avg_wait: &'static str,
+    pub votes: &'static str,
+    pub participation: &'static str,
+    pub faces: [&'static str; 3],
+    pub face_letters: [&'static str; 3],
+    pub no_alerts: &'static str,
+    pub alerts_one: &'static str,
+    pub alerts_many: &'static str,
+    pub alerts_title: &'static str,
+    pub more_alerts_hint: &'static str,
+    pub col_counter: &'static str,
+    pub col_state: &'static str,
+    pub col_ticket: &'static str,
+    pub col_service: &'static str,
+    pub col_served: &'static str,
+    pub col_service_time: &'static str,
+    pub col_keypad: &'static str,
+    pub col_operator: &'static str,
+    pub unconfigured: &'static str,
+    pub col_waiting: &'static str,
+    pub col_longest: &'static str,
+    pub col_avg: &'static str,
+    pub col_p90: &'static str,
+    pub col_within: &'static str,
+    pub col_standard: &'static str,
+    pub col_queue_day: &'static str,
+    pub queue_of: &'static str,
+    pub periods: [&'static str; 3],
+    pub by_counter: &'static str,
+    pub by_service: &'static str,
+    pub by_channel: &'static str,
+    pub reasons_title: &'static str,
+    pub reasons: [&'static str; 5],
+    pub loading: &'static str,
+    pub from_to: [&'static str; 2],
+    pub col_bus: &'static str,
+    pub col_unit: &'static str,
+    pub col_link: &'static str,
+    pub col_since: &'static str,
+    pub col_last_seen: &'static str,
+    pub col_rtt: &'static str,
+    pub col_errors: &'static str,
+    pub col_faults: &'static str,
+    pub col_ignored: &'static str,
+    pub col_firmware: &'static str,
+    pub timeouts: &'static str,
+    pub crc_errors: &'static str,
+    pub exceptions: &'static str,
+    pub reboots: &'static str,
+    pub serial_no: &'static str,
+    pub faults: [&'static str; 7],
+    pub no_faults: &'static str,
+    pub keypad_commands_hint: &'static str,
+    pub col_seq: &'static str,
+    pub col_time: &'static str,
+    pub col_kind: &'static str,
+    pub col_description: &'static str,
+    pub filter: &'static str,
+    pub filter_hint: &'static str,
+    pub events_kept: &'static str,
+    pub no_data: &'static str,
+    pub too_small: &'static str,
+    pub help_title: &'static str,
+    pub help_close: &'static str,
+    pub confirm_yes_no: &'static str,
+    pub command_sending: &'static str,
+    pub command_sent: &'static str,
+    pub err_unauthenticated: &'static str,
+    pub err_permission: &'static str,
+    pub err_unavailable: &'static str,
+    pub err_other: &'static str,
+    pub yes_keys: &'static str,
+    /// Column titles for narrow screens: ticket, service, service time, waiting, longest,
+    /// average, 90th percentile, within standard, standard, votes, participation.
+    pub short: [&'static str; 11],
+    pub min: &'static str,
+}
+
+pub static IT: Tr = Tr {
+    app: "faccia · Mettiamoci la faccia",
+    views: ["Panoramica", "Code", "Gradimento", "Terminali", "Eventi"],
+    connecting: "Connessione in corso…",
+    connected: "Connesso",
+    lost: "Connessione persa, riconnessione…",
+    attempt: "tentativo",
+    resumed_from: "Riconnesso, ripreso da",
+    waiting_server: "In attesa dei dati dal server…",
+    served: "Serviti",
+    waiting_now: "In attesa",
+    avg_wait: "Attesa media",
+    votes: "Giudizi",
+    participation: "Partecipazione",
+    faces: ["Verde", "Giallo", "Rosso"],
+    face_letters: ["V", "G", "R"],
+    no_alerts: "Nessun avviso",
+    alerts_one: "avviso",
+    alerts_many: "avvisi",
+    alerts_title: "Avvisi",
+    more_alerts_hint: "tutti",
+    col_counter: "Sportello",
+    col_state: "Stato",
+    col_ticket: "Biglietto",
+    col_service: "Servizio",
+    col_served: "Serviti",
+    col_service_time: "T.servizio",
+    col_keypad: "Pulsantiera",
+    col_operator: "Operatore",
+    unconfigured: "non configurato",
+    col_waiting: "In attesa",
+    col_longest: "Attesa max",
+    col_avg: "Media",
+    col_p90: "90° perc.",
+    col_within: "Entro std",
+    col_standard: "Standard",
+    col_queue_day: "Coda nella giornata",
+    queue_of: "Coda della giornata",
+    periods: ["Oggi", "Settimana", "Mese"],
+    by_counter: "Per sportello",
+    by_service: "Per servizio",
+    by_channel: "Per canale",
+    reasons_title: "Motivi dopo il rosso",
+    reasons: [
+        "Nessun motivo",
+        "Tempo di attesa",
+        "Comportamento del personale",
+        "Ho dovuto tornare",
+        "Esito negativo",
+    ],
+    loading: "Caricamento…",
+    from_to: ["dal", "al"],
+    col_bus: "Bus",
+    col_unit: "Unità",
+    col_link: "Stato",
+    col_since: "Da",
+    col_last_seen: "Ultimo contatto",
+    col_rtt: "Risposta",
+    col_errors: "Errori",
+    col_faults: "Guasti",
+    col_ignored: "Ignorate",
+    col_firmware: "Firmware",
+    timeouts: "timeout",
+    crc_errors: "errori CRC",
+    exceptions: "eccezioni",
+    reboots: "riavvii",
+    serial_no: "matricola",
+    faults: [
+        "tasto verde bloccato",
+        "tasto giallo bloccato",
+        "tasto rosso bloccato",
+        "guasto LED",
+        "tasto motivo bloccato",
+        "memoria di configurazione guasta",
+        "calo di tensione dall'avvio",
+    ],
+    no_faults: "nessuno",
+    keypad_commands_hint: "comandi (admin)",
+    col_seq: "#",
+    col_time: "Ora",
+    col_kind: "Tipo",
+    col_description: "Descrizione",
+    filter: "Filtro",
+    filter_hint: "sportello:3 servizio:A tipo:giudizio, o testo libero; Invio applica, Esc annulla",
+    events_kept: "eventi in memoria",
+    no_data: "Nessun dato",
+    too_small: "Finestra troppo piccola",
+    help_title: "Aiuto — tasti",
+    help_close: "Esc o ? per chiudere",
+    confirm_yes_no: "(s/n)",
+    command_sending: "Invio del comando…",
+    command_sent: "Comando eseguito",
+    err_unauthenticated: "Accesso negato: token mancante o non valido (UNAUTHENTICATED)",
+    err_permission: "Permesso negato: serve il ruolo admin (PERMISSION_DENIED)",
+    err_unavailable: "Server non raggiungibile (UNAVAILABLE)",
+    err_other: "Errore dal server",
+    yes_keys: "sSyY",
+    short: [
+        "Bigl.", "Serv.", "T.serv.", "Coda", "Max", "Media", "90° p.", "% std", "Std", "Giud.",
+        "Part.",
+    ],
+    min: "min",
+};
+
+pub static EN: Tr = Tr {
+    app: "faccia · Mettiamoci la faccia",
+    views: ["Overview", "Queues", "Satisfaction", "Keypads", "Events"],
+    connecting: "Connecting…",
+    connected: "Connected",
+    lost: "Connection lost, reconnecting…",
+    attempt: "attempt",
+    resumed_from: "Reconnected, resumed from",
+    waiting_server: "Waiting for data from the server…",
+    served: "Served",
+    waiting_now: "Waiting",
+    avg_wait: "Avg wait",
+    votes: "Votes",
+    participation: "Participation",
+    faces: ["Green", "Yellow", "Red"],
+    face_letters: ["G", "Y", "R"],
+    no_alerts: "No alerts",
+    alerts_one: "alert",
+    alerts_many: "alerts",
+    alerts_title: "Alerts",
+    more_alerts_hint: "all",
+    col_counter: "Counter",
+    col_state: "State",
+    col_ticket: "Ticket",
+    col_service: "Service",
+    col_served: "Served",
+    col_service_time: "Svc time",
+    col_keypad: "Keypad",
+    col_operator: "Operator",
+    unconfigured: "not configured",
+    col_waiting: "Waiting",
+    col_longest: "Longest",
+    col_avg: "Average",
+    col_p90: "90th pct",
+    col_within: "Within std",
+    col_standard: "Standard",
+    col_queue_day: "Queue through the day",
+    queue_of: "Queue through the day",
+    periods: ["Today", "Week", "Month"],
+    by_counter: "By counter",
+    by_service: "By service",
+    by_channel: "By channel",
+    reasons_title: "Reasons after red",
+    reasons: [
+        "No reason",
+        "Waiting time",
+        "Staff behaviour",
+        "Had to come back",
+        "Negative outcome",
+    ],
+    loading: "Loading…",
+    from_to: ["from", "to"],
+    col_bus: "Bus",
+    col_unit: "Unit",
+    col_link: "Link",
+    col_since: "Since",
+    col_last_seen: "Last seen",
+    col_rtt: "Response",
+    col_errors: "Errors",
+    col_faults: "Faults",
+    col_ignored: "Ignored",
+    col_firmware: "Firmware",
+    timeouts: "timeouts",
+    crc_errors: "CRC errors",
+    exceptions: "exceptions",
+    reboots: "reboots",
+    serial_no: "serial",
+    faults: [
+        "green key stuck",
+        "yellow key stuck",
+        "red key stuck",
+        "LED fault",
+        "reason key stuck",
+        "config memory fault",
+        "brown-out since boot",
+    ],
+    no_faults: "none",
+    keypad_commands_hint: "commands (admin)",
+    col_seq: "#",
+    col_time: "Time",
+    col_kind: "Kind",
+    col_description: "Description",
+    filter: "Filter",
+    filter_hint: "counter:3 service:A kind:vote, or free text; Enter applies, Esc cancels",
+    events_kept: "events in memory",
+    no_data: "No data",
+    too_small: "Window too small",
+    help_title: "Help — keys",
+    help_close: "Esc or ? to close",
+    confirm_yes_no: "(y/n)",
+    command_sending: "Sending the command…",
+    command_sent: "Command done",
+    err_unauthenticated: "Access denied: missing or invalid token (UNAUTHENTICATED)",
+    err_permission: "Permission denied: the admin role is required (PERMISSION_DENIED)",
+    err_unavailable: "Server unreachable (UNAVAILABLE)",
+    err_other: "Server error",
+    yes_keys: "yY",
+    short: [
+        "Tkt", "Svc", "Svc t.", "Queue", "Max", "Avg", "P90", "% std", "Std", "Votes", "Part.",
+    ],
+    min: "min",
+};
+
+/// The strings of a language.
+pub fn tr(lang: Lang) -> &'static Tr {
+    match lang {
+        Lang::It => &IT,
+        Lang::En => &EN,
+    }
+}
+
+pub fn activity(lang: Lang, a: Activity) -> &'static str {
+    match (lang, a) {
+        (Lang::It, Activity::Closed) => "chiuso",
+        (Lang::It, Activity::Idle) => "libero",
+        (Lang::It, Activity::Calling) => "chiamata",
+        (Lang::It, Activity::Serving) => "in servizio",
+        (Lang::En, Activity::Closed) => "closed",
+        (Lang::En, Activity::Idle) => "open, idle",
+        (Lang::En, Activity::Calling) => "calling",
+        (Lang::En, Activity::Serving) => "serving",
+        (_, Activity::Unknown) => "?",
+    }
+}
+
+pub fn keypad_link(lang: Lang, l: KeypadLink) -> &'static str {
+    match (lang, l) {
+        (Lang::It, KeypadLink::KeypadNone) => "nessuna",
+        (Lang::It, KeypadLink::KeypadUnknown) => "sconosciuto",
+        (Lang::En, KeypadLink::KeypadNone) => "none",
+        (Lang::En, KeypadLink::KeypadUnknown) => "unknown",
+        (_, KeypadLink::KeypadOnline) => "online",
+        (_, KeypadLink::KeypadOffline) => "offline",
+        (_, KeypadLink::Unspecified) => "?",
+    }
+}
+
+pub fn period(lang: Lang, p: Period) -> &'static str {
+    let t = tr(lang);
+    match p {
+        Period::Week => t.periods[1],
+        Period::Month => t.periods[2],
+        Period::Today | Period::Unspecified => t.periods[0],
+    }
+}
+
+/// Short name of a log kind, also what the `tipo:`/`kind:` filter matches.
+pub fn log_kind(lang: Lang, k: LogKind) -> &'static str {
+    match (lang, k) {
+        (Lang::It, LogKind::LogTicketEvent) => "biglietto",
+        (Lang::It, LogKind::LogSessionOpened) => "sessione",
+        (Lang::It, LogKind::LogSessionEnded) => "fine sessione",
+        (Lang::It, LogKind::LogVoteRecorded) => "giudizio",
+        (Lang::It, LogKind::LogCounter) => "sportello",
+        (Lang::It, LogKind::LogDayReset) => "nuovo giorno",
+        (Lang::It, LogKind::LogReconcile) => "riallineamento",
+        (Lang::It, LogKind::LogKeypad) => "pulsantiera",
+        (Lang::It, LogKind::LogOrphanVote) => "giudizio orfano",
+        (Lang::En, LogKind::LogTicketEvent) => "ticket",
+        (Lang::En, LogKind::LogSessionOpened) => "session",
+        (Lang::En, LogKind::LogSessionEnded) => "session end",
+        (Lang::En, LogKind::LogVoteRecorded) => "vote",
+        (Lang::En, LogKind::LogCounter) => "counter",
+        (Lang::En, LogKind::LogDayReset) => "day reset",
+        (Lang::En, LogKind::LogReconcile) => "reconcile",
+        (Lang::En, LogKind::LogKeypad) => "keypad",
+        (Lang::En, LogKind::LogOrphanVote) => "orphan vote",
+        (_, LogKind::Unspecified) => "?",
+    }
+}
+
+fn ticket_verb(lang: Lang, e: EventType) -> &'static str {
+    match (lang, e) {
+        (Lang::It, EventType::Issued) => "emesso",
+        (Lang::It, EventType::Called) => "chiamato",
+        (Lang::It, EventType::Recalled) => "richiamato",
+        (Lang::It, EventType::ServiceStarted) => "servizio iniziato",
+        (Lang::It, EventType::Served) => "servito",
+        (Lang::It, EventType::NoShow) => "non presentato",
+        (Lang::It, EventType::Cancelled) => "annullato",
+        (Lang::It, EventType::Transferred) => "trasferito",
+        (Lang::It, EventType::Requeued) => "rimesso in coda",
+        (Lang::It, EventType::DayReset) => "azzeramento giornaliero",
+        (Lang::It, EventType::CounterOpened) => "sportello aperto",
+        (Lang::It, EventType::CounterClosed) => "sportello chiuso",
+        (Lang::En, EventType::Issued) => "issued",
+        (Lang::En, EventType::Called) => "called",
+        (Lang::En, EventType::Recalled) => "recalled",
+        (Lang::En, EventType::ServiceStarted) => "service started",
+        (Lang::En, EventType::Served) => "served",
+        (Lang::En, EventType::NoShow) => "no-show",
+        (Lang::En, EventType::Cancelled) => "cancelled",
+        (Lang::En, EventType::Transferred) => "transferred",
+        (Lang::En, EventType::Requeued) => "requeued",
+        (Lang::En, EventType::DayReset) => "daily reset",
+        (Lang::En, EventType::CounterOpened) => "counter opened",
+        (Lang::En, EventType::CounterClosed) => "counter closed",
+        (_, EventType::Unspecified) => "?",
+    }
+}
+
+fn outcome(lang: Lang, o: SessionOutcome) -> &'static str {
+    match (lang, o) {
+        (Lang::It, SessionOutcome::SessionOpen) => "ancora aperta",
+        (Lang::It, SessionOutcome::SessionVoted) => "giudizio espresso",
+        (Lang::It, SessionOutcome::SessionExpired) => "scaduta senza giudizio",
+        (Lang::It, SessionOutcome::SessionSuperseded) => "sostituita da una nuova",
+        (Lang::It, SessionOutcome::SessionCancelled) => "annullata",
+        (Lang::It, SessionOutcome::SessionKeypadRebooted) => "pulsantiera riavviata",
+        (Lang::En, SessionOutcome::SessionOpen) => "still open",
+        (Lang::En, SessionOutcome::SessionVoted) => "vote given",
+        (Lang::En, SessionOutcome::SessionExpired) => "expired without a vote",
+        (Lang::En, SessionOutcome::SessionSuperseded) => "superseded by a new one",
+        (Lang::En, SessionOutcome::SessionCancelled) => "cancelled",
+        (Lang::En, SessionOutcome::SessionKeypadRebooted) => "keypad rebooted",
+        (_, SessionOutcome::Unspecified) => "?",
+    }
+}
+
+/// The sentence describing one log event. Votes never carry their face, and the `detail` of a
+/// vote entry is not shown at all, so that nobody reads one citizen's judgement live.
+pub fn describe_event(lang: Lang, e: &faccia_proto::v1::LogEvent) -> String {
+    let (counter, service, ticket) = match lang {
+        Lang::It => ("sportello", "servizio", "biglietto"),
+        Lang::En => ("counter", "service", "ticket"),
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let at_counter = |parts: &mut Vec<String>| {
+        if !e.counter_id.is_empty() {
+            parts.push(format!("{counter} {}", e.counter_id));
+        }
+    };
+    match e.kind() {
+        LogKind::LogTicketEvent => {
+            let verb = ticket_verb(lang, e.ticket_event());
+            match e.ticket_event() {
+                EventType::CounterOpened | EventType::CounterClosed => {
+                    parts.push(verb.to_string());
+                    at_counter(&mut parts);
+                }
+                EventType::DayReset => parts.push(verb.to_string()),
+                _ => {
+                    let number = if e.display_number.is_empty() {
+                        &e.ticket_id
+                    } else {
+                        &e.display_number
+                    };
+                    parts.push(format!("{ticket} {number} {verb}"));
+                    at_counter(&mut parts);
+                    if !e.service_code.is_empty() {
+                        parts.push(format!("{service} {}", e.service_code));
+                    }
+                }
+            }
+        }
+        LogKind::LogSessionOpened => {
+            parts.push(match lang {
+                Lang::It => "giudizio richiesto".to_string(),
+                Lang::En => "vote requested".to_string(),
+            });
+            at_counter(&mut parts);
+            if !e.display_number.is_empty() {
+                parts.push(format!("{ticket} {}", e.display_number));
+            }
+        }
+        LogKind::LogSessionEnded => {
+            parts.push(match lang {
+                Lang::It => format!("sessione chiusa: {}", outcome(lang, e.outcome())),
+                Lang::En => format!("session ended: {}", outcome(lang, e.outcome())),
+            });
+            at_counter(&mut parts);
+        }
+        LogKind::LogVoteRecorded => {
+            parts.push(match lang {
+                Lang::It => "giudizio registrato".to_string(),
+                Lang::En => "vote recorded".to_string(),
+            });
+            at_counter(&mut parts);
+            return parts.join(", ");
+        }
+        LogKind::LogOrphanVote => {
+            parts.push(match lang {
+                Lang::It => "giudizio senza sessione, non conteggiato".to_string(),
+                Lang::En => "vote without a session, not counted".to_string(),
+            });
+            at_counter(&mut parts);
+            return parts.join(", ");
+        }
+        LogKind::LogCounter => {
+            parts.push(log_kind(lang, LogKind::LogCounter).to_string());
+            if !e.counter_id.is_empty() {
+                parts[0] = format!("{counter} {}", e.counter_id);
+            }
+        }
+        LogKind::LogDayReset => parts.push(match lang {
+            Lang::It => "nuova giornata: contatori azzerati".to_string(),
+            Lang::En => "new day: counts reset".to_string(),
+        }),
+        LogKind::LogReconcile => {
+            parts.push(match lang {
+                Lang::It => "riallineamento con l'eliminacode".to_string(),
+                Lang::En => "reconciled with the queue system".to_string(),
+            });
+            if !e.source_id.is_empty() {
+                parts.push(e.source_id.clone());
+            }
+        }
+        LogKind::LogKeypad => {
+            parts.push(match lang {
+                Lang::It => format!("pulsantiera {counter} {}", e.counter_id),
+                Lang::En => format!("keypad at {counter} {}", e.counter_id),
+            });
+        }
+        LogKind::Unspecified => parts.push("?".to_string()),
+    }
+    if !e.detail.is_empty() {
+        parts.push(e.detail.clone());
+    }
+    parts.join(", ")
+}
+
+/// The label of a help line.
+pub fn action(lang: Lang, a: Action) -> &'static str {
+    match (lang, a) {
+        (Lang::It, Action::Quit) => "esci",
+        (Lang::It, Action::NextView) => "vista successiva",
+        (Lang::It, Action::PrevView) => "vista precedente",
+        (Lang::It, Action::ViewOverview) => "panoramica",
+        (Lang::It, Action::ViewQueues) => "code",
+        (Lang::It, Action::ViewSatisfaction) => "gradimento",
+        (Lang::It, Action::ViewKeypads) => "terminali",
+        (Lang::It, Action::ViewEvents) => "eventi",
+        (Lang::It, Action::Up) => "su",
+        (Lang::It, Action::Down) => "giù",
+        (Lang::It, Action::PageUp) => "pagina su",
+        (Lang::It, Action::PageDown) => "pagina giù",
+        (Lang::It, Action::Top) => "inizio",
+        (Lang::It, Action::Bottom) => "fine",
+        (Lang::It, Action::Filter) => "filtra",
+        (Lang::It, Action::ClearFilter) => "togli il filtro / chiudi",
+        (Lang::It, Action::Help) => "aiuto",
+        (Lang::It, Action::Alerts) => "tutti gli avvisi",
+        (Lang::It, Action::PrevPeriod) => "periodo precedente (gradimento)",
+        (Lang::It, Action::NextPeriod) => "periodo successivo (gradimento)",
+        (Lang::It, Action::Identify) => "fai lampeggiare la pulsantiera (admin)",
+        (Lang::It, Action::SelfTest) => "autotest della pulsantiera (admin)",
+        (Lang::It, Action::Refresh) => "aggiorna ora",
+        (Lang::En, Action::Quit) => "quit",
+        (Lang::En, Action::NextView) => "next view",
+        (Lang::En, Action::PrevView) => "previous view",
+        (Lang::En, Action::ViewOverview) => "overview",
+        (Lang::En, Action::ViewQueues) => "queues",
+        (Lang::En, Action::ViewSatisfaction) => "satisfaction",
+        (Lang::En, Action::ViewKeypads) => "keypads",
+        (Lang::En, Action::ViewEvents) => "events",
+        (Lang::En, Action::Up) => "up",
+        (Lang::En, Action::Down) => "down",
+        (Lang::En, Action::PageUp) => "page up",
+        (Lang::En, Action::PageDown) => "page down",
+        (Lang::En, Action::Top) => "first",
+        (Lang::En, Action::Bottom) => "last",
+        (Lang::En, Action::Filter) => "filter",
+        (Lang::En, Action::ClearFilter) => "clear filter / close",
+        (Lang::En, Action::Help) => "help",
+        (Lang::En, Action::Alerts) => "all alerts",
+        (Lang::En, Action::PrevPeriod) => "previous period (satisfaction)",
+        (Lang::En, Action::NextPeriod) => "next period (satisfaction)",
+        (Lang::En, Action::Identify) => "blink the keypad (admin)",
+        (Lang::En, Action::SelfTest) => "keypad self-test (admin)",
+        (Lang::En, Action::Refresh) => "refresh now",
+    }
+}
+
+/// The confirmation question before a keypad command.
+pub fn confirm_keypad(lang: Lang, action: KeypadAction, counter: &str) -> String {
+    let yn = tr(lang).confirm_yes_no;
+    match (lang, action) {
+        (Lang::It, KeypadAction::KeypadSelfTest) => format!(
+            "Eseguire l'autotest della pulsantiera dello sportello {counter}? Le luci si accendono a turno per qualche secondo; il voto in corso non cambia. {yn}"
+        ),
+        (Lang::It, _) => format!(
+            "Far lampeggiare per 10 s la pulsantiera dello sportello {counter}? {yn}"
+        ),
+        (Lang::En, KeypadAction::KeypadSelfTest) => format!(
+            "Run the self-test of the keypad at counter {counter}? Each light turns on in turn for a few seconds; a vote in progress is not changed. {yn}"
+        ),
+        (Lang::En, _) => format!("Blink the keypad at counter {counter} for 10 s? {yn}"),
+    }
+}
+
+/// What an alert is about, named for people: "sportello 3", "servizio A", or the office.
+pub fn alert_subject(lang: Lang, kind: AlertKind, subject: &str, is_service: bool) -> String {
+    let office = match lang {
+        Lang::It => "ufficio",
+        Lang::En => "office",
+    };
+    if subject.is_empty() {
+        return office.to_string();
+    }
+    match (lang, kind, is_service) {
+        (Lang::It, AlertKind::AlertKeypadOffline | AlertKind::AlertIgnoredPresses, _) => {
+            format!("pulsantiera dello sportello {subject}")
+        }
+        (Lang::En, AlertKind::AlertKeypadOffline | AlertKind::AlertIgnoredPresses, _) => {
+            format!("keypad at counter {subject}")
+        }
+        (Lang::It, _, true) => format!("servizio {subject}"),
+        (Lang::En, _, true) => format!("service {subject}"),
+        (Lang::It, _, false) => format!("sportello {subject}"),
+        (Lang::En, _, false) => format!("counter {subject}"),
+    }
+}
+
+/// An alert as a sentence. `what` is [`alert_subject`], `since` a local time ("10:58") or empty,
+/// `value` and `threshold` already formatted in the language.
+pub fn alert_text(
+    lang: Lang,
+    kind: AlertKind,
+    what: &str,
+    since: &str,
+    value: &str,
+    threshold: &str,
+) -> String {
+    let since_it = if since.is_empty() {
+        String::new()
+    } else {
+        format!(" dalle {since}")
+    };
+    let since_en = if since.is_empty() {
+        String::new()
+    } else {
+        format!(" since {since}")
+    };
+    let what_cap = capitalize(what);
+    match (lang, kind) {
+        (Lang::It, AlertKind::AlertKeypadOffline) => {
+            format!("{what_cap} non raggiungibile{since_it}")
+        }
+        (Lang::En, AlertKind::AlertKeypadOffline) => format!("{what_cap} offline{since_en}"),
+        (Lang::It, AlertKind::AlertWaitOverStandard) => format!(
+            "{what_cap}: attesa di {value} min, oltre lo standard di {threshold} min{since_it}"
+        ),
+        (Lang::En, AlertKind::AlertWaitOverStandard) => {
+            format!("{what_cap}: {value} min wait, over the {threshold} min standard{since_en}")
+        }
+        (Lang::It, AlertKind::AlertRedShare) => format!(
+            "{what_cap}: {value}% di giudizi rossi negli ultimi 15 minuti (soglia {threshold}%)"
+        ),
+        (Lang::En, AlertKind::AlertRedShare) => format!(
+            "{what_cap}: {value}% red votes in the last 15 minutes (threshold {threshold}%)"
+        ),
+        (Lang::It, AlertKind::AlertIgnoredPresses) => {
+            format!("{what_cap}: {value} pressioni ignorate (soglia {threshold}){since_it}")
+        }
+        (Lang::En, AlertKind::AlertIgnoredPresses) => {
+            format!("{what_cap}: {value} ignored presses (threshold {threshold}){since_en}")
+        }
+        (Lang::It, AlertKind::AlertUnconfigured) => {
+            format!("{what_cap} usato dall'eliminacode ma non configurato in faccia.toml")
+        }
+        (Lang::En, AlertKind::AlertUnconfigured) => {
+            format!("{what_cap} used by the queue system but not configured in faccia.toml")
+        }
+        (Lang::It, AlertKind::Unspecified) => format!("{what_cap}: avviso ({value})"),
+        (Lang::En, AlertKind::Unspecified) => format!("{what_cap}: alert ({value})"),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

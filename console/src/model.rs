@@ -1,0 +1,776 @@
+//! The state of the console, with no I/O: what the server said, what the user looks at, and how
+//! keys and server messages change it. The runtime feeds it [`Msg`]s and keys and carries out
+//! the [`Command`]s it returns; the views only read it.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use faccia_domain::Lang;
+use faccia_proto::v1::{
+    Counter, Keypad, KeypadAction, LogEvent, Period, Satisfaction, Service, Snapshot,
+};
+
+use crate::config::Settings;
+use crate::format;
+use crate::i18n::{self, tr};
+use crate::keymap::{Action, Keymap};
+use crate::theme::Theme;
+
+/// The five views, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    Overview,
+    Queues,
+    Satisfaction,
+    Keypads,
+    Events,
+}
+
+impl View {
+    pub const ALL: [View; 5] = [
+        View::Overview,
+        View::Queues,
+        View::Satisfaction,
+        View::Keypads,
+        View::Events,
+    ];
+
+    pub fn index(self) -> usize {
+        match self {
+            View::Overview => 0,
+            View::Queues => 1,
+            View::Satisfaction => 2,
+            View::Keypads => 3,
+            View::Events => 4,
+        }
+    }
+}
+
+/// What a counter is doing. Read from the wire number of `faccia.v1.CounterActivity`, so that
+/// the console does not depend on the generated names of that enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activity {
+    Unknown,
+    Closed,
+    Idle,
+    Calling,
+    Serving,
+}
+
+impl Activity {
+    pub fn of(c: &Counter) -> Activity {
+        match c.activity {
+            1 => Activity::Closed,
+            2 => Activity::Idle,
+            3 => Activity::Calling,
+            4 => Activity::Serving,
+            _ => Activity::Unknown,
+        }
+    }
+}
+
+/// How a call failed, as the user must be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiErrorKind {
+    Unauthenticated,
+    PermissionDenied,
+    Unavailable,
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub kind: ApiErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    /// The sentence for the user, in their language, with the server's message when useful.
+    pub fn describe(&self, lang: Lang) -> String {
+        let t = tr(lang);
+        match &self.kind {
+            ApiErrorKind::Unauthenticated => t.err_unauthenticated.to_string(),
+            ApiErrorKind::PermissionDenied => t.err_permission.to_string(),
+            ApiErrorKind::Unavailable => t.err_unavailable.to_string(),
+            ApiErrorKind::Other(code) => {
+                if self.message.is_empty() {
+                    format!("{} ({code})", t.err_other)
+                } else {
+                    format!(
+                        "{} ({code}): {}",
+                        t.err_other,
+                        format::cut(&self.message, 120)
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// The state of the link with the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnState {
+    Connecting,
+    Connected,
+    /// Lost and retrying; `attempt` counts the failed tries since the loss.
+    Lost {
+        attempt: u32,
+        error: ApiError,
+    },
+    /// Live again after a loss, resumed after event `from_seq`.
+    Resumed {
+        from_seq: u64,
+    },
+}
+
+/// What the gRPC tasks tell the model.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Snapshot(Box<Snapshot>),
+    SnapshotFailed(ApiError),
+    Satisfaction(Box<Satisfaction>),
+    SatisfactionFailed(Period, ApiError),
+    Events(Vec<LogEvent>),
+    /// The event stream is open; `resumed_from` is set when it reopened after a loss.
+    StreamUp {
+        resumed_from: Option<u64>,
+    },
+    StreamDown {
+        attempt: u32,
+        error: ApiError,
+    },
+    CommandDone(Result<String, ApiError>),
+}
+
+/// What the model asks the runtime to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    Refresh,
+    FetchSatisfaction(Period),
+    Keypad {
+        counter_id: String,
+        action: KeypadAction,
+    },
+}
+
+/// A line at the bottom that tells the outcome of something the user did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+/// What the keyboard is doing right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing a filter; `previous` is restored by Esc.
+    Filter {
+        previous: String,
+    },
+    /// Waiting for yes/no before a keypad command.
+    Confirm {
+        counter_id: String,
+        action: KeypadAction,
+    },
+    Help,
+    Alerts,
+}
+
+/// The event log kept in memory: the newest `capacity` entries, in seq order.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    entries: VecDeque<LogEvent>,
+    capacity: usize,
+    last_seq: u64,
+}
+
+impl EventLog {
+    pub fn new(capacity: usize) -> EventLog {
+        let capacity = capacity.max(1);
+        EventLog {
+            entries: VecDeque::with_capacity(capacity.min(4096)),
+            capacity,
+            last_seq: 0,
+        }
+    }
+
+    /// Appends an entry; entries at or below the last seq seen are duplicates and dropped.
+    /// Returns whether it was kept.
+    pub fn push(&mut self, e: LogEvent) -> bool {
+        if e.seq <= self.last_seq && self.last_seq != 0 {
+            return false;
+        }
+        self.last_seq = e.seq;
+        if self.entries.len() >= self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(e);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = &LogEvent> {
+        self.entries.iter().rev()
+    }
+}
+
+/// A parsed events filter: `sportello:3 servizio:A tipo:giudizio testo`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub counter: Option<String>,
+    pub service: Option<String>,
+    pub kind: Option<String>,
+    pub words: Vec<String>,
+}
+
+impl EventFilter {
+    pub fn parse(text: &str) -> EventFilter {
+        let mut f = EventFilter::default();
+        for token in text.split_whitespace() {
+            let lower = token.to_lowercase();
+            match lower.split_once(':') {
+                Some((k, v)) if !v.is_empty() => match k {
+                    "sportello" | "counter" | "c" | "s" => f.counter = Some(v.to_string()),
+                    "servizio" | "service" | "coda" | "queue" => f.service = Some(v.to_string()),
+                    "tipo" | "kind" | "k" | "t" => f.kind = Some(v.to_string()),
+                    _ => f.words.push(lower),
+                },
+                _ => f.words.push(lower),
+            }
+        }
+        f
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counter.is_none()
+            && self.service.is_none()
+            && self.kind.is_none()
+            && self.words.is_empty()
+    }
+
+    pub fn matches(&self, e: &LogEvent, lang: Lang) -> bool {
+        if let Some(c) = &self.counter {
+            if !e.counter_id.eq_ignore_ascii_case(c) {
+                return false;
+            }
+        }
+        if let Some(s) = &self.service {
+            if !e.service_code.eq_ignore_ascii_case(s) {
+                return false;
+            }
+        }
+        if let Some(k) = &self.kind {
+            // Either language's name of the kind, so a filter survives a language change.
+            let it = i18n::log_kind(Lang::It, e.kind()).replace(' ', "-");
+            let en = i18n::log_kind(Lang::En, e.kind()).replace(' ', "-");
+            let k = k.replace(' ', "-");
+            if !(it.starts_with(&k) || en.starts_with(&k)) {
+                return false;
+            }
+        }
+        if !self.words.is_empty() {
+            let text = i18n::describe_event(lang, e).to_lowercase();
+            if !self.words.iter().all(|w| text.contains(w.as_str())) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The whole console state.
+#[derive(Debug)]
+pub struct App {
+    pub lang: Lang,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub view: View,
+    pub mode: Mode,
+    /// The time the views show, set by the runtime (and fixed by tests).
+    pub now: DateTime<Utc>,
+    pub snapshot: Option<Snapshot>,
+    pub snapshot_error: Option<ApiError>,
+    /// Satisfaction by period: today, week, month.
+    pub satisfaction: [Option<Satisfaction>; 3],
+    pub satisfaction_error: Option<ApiError>,
+    pub period: Period,
+    pub events: EventLog,
+    pub conn: ConnState,
+    pub notice: Option<Notice>,
+    pub filters: [String; 5],
+    pub selected: [usize; 5],
+    pub alerts_scroll: usize,
+    pub quit: bool,
+    /// Rows of the list of the current view at the last render, for paging.
+    pub page_rows: Cell<usize>,
+}
+
+impl App {
+    pub fn new(settings: &Settings, now: DateTime<Utc>) -> App {
+        App {
+            lang: settings.lang,
+            keymap: settings.keymap.clone(),
+            theme: settings.theme.clone(),
+            view: View::Overview,
+            mode: Mode::Normal,
+            now,
+            snapshot: None,
+            snapshot_error: None,
+            satisfaction: [None, None, None],
+            satisfaction_error: None,
+            period: Period::Today,
+            events: EventLog::new(settings.event_capacity),
+            conn: ConnState::Connecting,
+            notice: None,
+            filters: Default::default(),
+            selected: [0; 5],
+            alerts_scroll: 0,
+            quit: false,
+            page_rows: Cell::new(10),
+        }
+    }
+
+    /// The office's time zone (Europe/Rome until the snapshot says otherwise).
+    pub fn zone(&self) -> Tz {
+        format::tz(
+            self.snapshot
+                .as_ref()
+                .and_then(|s| s.site.as_ref())
+                .map(|s| s.time_zone.as_str())
+                .unwrap_or(""),
+        )
+    }
+
+    pub fn period_index(p: Period) -> usize {
+        match p {
+            Period::Week => 1,
+            Period::Month => 2,
+            Period::Today | Period::Unspecified => 0,
+        }
+    }
+
+    pub fn current_satisfaction(&self) -> Option<&Satisfaction> {
+        self.satisfaction[App::period_index(self.period)].as_ref()
+    }
+
+    pub fn filter(&self) -> &str {
+        &self.filters[self.view.index()]
+    }
+
+    /// Applies a message from the server side. Returns whether anything visible changed.
+    pub fn apply(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Snapshot(s) => {
+                self.snapshot_error = None;
+                if self.snapshot.as_ref() == Some(&*s) {
+                    return false;
+                }
+                self.snapshot = Some(*s);
+                true
+            }
+            Msg::SnapshotFailed(e) => {
+                let changed = self.snapshot_error.as_ref() != Some(&e);
+                self.snapshot_error = Some(e);
+                changed
+            }
+            Msg::Satisfaction(s) => {
+                let i = App::period_index(s.period());
+                self.satisfaction_error = None;
+                if self.satisfaction[i].as_ref() == Some(&*s) {
+                    return false;
+                }
+                self.satisfaction[i] = Some(*s);
+                true
+            }
+            Msg::SatisfactionFailed(_, e) => {
+                self.satisfaction_error = Some(e);
+                true
+            }
+            Msg::Events(list) => {
+                let mut changed = false;
+                let filter = EventFilter::parse(&self.filters[View::Events.index()]);
+                for e in list {
+                    let shown = filter.matches(&e, self.lang);
+                    if self.events.push(e) {
+                        changed = true;
+                        // Keep the selected row on the same event when not following the top.
+                        let sel = &mut self.selected[View::Events.index()];
+                        if *sel > 0 && shown {
+                            *sel = sel.saturating_add(1);
+                        }
+                    }
+                }
+                changed
+            }
+            Msg::StreamUp { resumed_from } => {
+                self.conn = match resumed_from {
+                    Some(seq) => ConnState::Resumed { from_seq: seq },
+                    None => ConnState::Connected,
+                };
+                true
+            }
+            Msg::StreamDown { attempt, error } => {
+                self.conn = ConnState::Lost { attempt, error };
+                true
+            }
+            Msg::CommandDone(result) => {
+                self.notice = Some(match result {
+                    Ok(detail) => Notice {
+                        text: if detail.is_empty() {
+                            tr(self.lang).command_sent.to_string()
+                        } else {
+                            format!(
+                                "{}: {}",
+                                tr(self.lang).command_sent,
+                                format::cut(&detail, 200)
+                            )
+                        },
+                        error: false,
+                    },
+                    Err(e) => Notice {
+                        text: e.describe(self.lang),
+                        error: true,
+                    },
+                });
+                true
+            }
+        }
+    }
+
+    /// Number of rows of the current view's list, after its filter.
+    pub fn list_len(&self) -> usize {
+        match self.view {
+            View::Overview => self.visible_counters().len(),
+            View::Queues => self.visible_services().len(),
+            View::Satisfaction => self.current_satisfaction().map_or(0, |s| {
+                s.by_counter.len() + s.by_service.len() + s.by_channel.len() + 3
+            }),
+            View::Keypads => self.visible_keypads().len(),
+            View::Events => {
+                let f = EventFilter::parse(self.filter());
+                if f.is_empty() {
+                    self.events.len()
+                } else {
+                    self.events
+                        .newest_first()
+                        .filter(|e| f.matches(e, self.lang))
+                        .count()
+                }
+            }
+        }
+    }
+
+    /// The selected row of the current view, clamped to its list.
+    pub fn selected_row(&self, view: View, len: usize) -> usize {
+        self.selected[view.index()].min(len.saturating_sub(1))
+    }
+
+    fn text_matches(filter: &str, fields: &[&str]) -> bool {
+        let f = filter.trim().to_lowercase();
+        f.is_empty()
+            || f.split_whitespace()
+                .all(|w| fields.iter().any(|x| x.to_lowercase().contains(w)))
+    }
+
+    pub fn visible_counters(&self) -> Vec<&Counter> {
+        let filter = &self.filters[View::Overview.index()];
+        self.snapshot.as_ref().map_or_else(Vec::new, |s| {
+            s.counters
+                .iter()
+                .filter(|c| App::text_matches(filter, &[&c.id, &c.name, &c.service_code]))
+                .collect()
+        })
+    }
+
+    pub fn visible_services(&self) -> Vec<&Service> {
+        let filter = &self.filters[View::Queues.index()];
+        self.snapshot.as_ref().map_or_else(Vec::new, |s| {
+            s.services
+                .iter()
+                .filter(|v| App::text_matches(filter, &[&v.code, &v.name]))
+                .collect()
+        })
+    }
+
+    pub fn visible_keypads(&self) -> Vec<&Keypad> {
+        let filter = &self.filters[View::Keypads.index()];
+        self.snapshot.as_ref().map_or_else(Vec::new, |s| {
+            s.keypads
+                .iter()
+                .filter(|k| {
+                    App::text_matches(filter, &[&k.counter_id, &k.bus, &k.firmware, &k.serial_no])
+                })
+                .collect()
+        })
+    }
+
+    /// The counter's display name from the snapshot, else its id.
+    pub fn counter_name(&self, id: &str) -> String {
+        self.snapshot
+            .as_ref()
+            .and_then(|s| s.counters.iter().find(|c| c.id == id))
+            .map(|c| {
+                if c.name.is_empty() {
+                    c.id.clone()
+                } else {
+                    c.name.clone()
+                }
+            })
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// Handles one key. Returns what the runtime must do.
+    pub fn handle_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        // Ctrl+C always quits, whatever the mode and the bindings.
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            return vec![Command::Quit];
+        }
+        match self.mode.clone() {
+            Mode::Filter { previous } => {
+                self.filter_key(key, previous);
+                Vec::new()
+            }
+            Mode::Confirm { counter_id, action } => {
+                match key.code {
+                    KeyCode::Char(c) if tr(self.lang).yes_keys.contains(c) => {
+                        self.mode = Mode::Normal;
+                        self.notice = Some(Notice {
+                            text: tr(self.lang).command_sending.to_string(),
+                            error: false,
+                        });
+                        return vec![Command::Keypad { counter_id, action }];
+                    }
+                    KeyCode::Enter => {
+                        self.mode = Mode::Normal;
+                        self.notice = Some(Notice {
+                            text: tr(self.lang).command_sending.to_string(),
+                            error: false,
+                        });
+                        return vec![Command::Keypad { counter_id, action }];
+                    }
+                    KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => self.mode = Mode::Normal,
+                    _ => {}
+                }
+                Vec::new()
+            }
+            Mode::Help | Mode::Alerts => {
+                match self.keymap.action(&key) {
+                    Some(Action::Quit) => {
+                        self.quit = true;
+                        return vec![Command::Quit];
+                    }
+                    Some(Action::Down) if self.mode == Mode::Alerts => {
+                        self.alerts_scroll = self.alerts_scroll.saturating_add(1)
+                    }
+                    Some(Action::Up) if self.mode == Mode::Alerts => {
+                        self.alerts_scroll = self.alerts_scroll.saturating_sub(1)
+                    }
+                    Some(Action::Help | Action::Alerts | Action::ClearFilter) => {
+                        self.mode = Mode::Normal
+                    }
+                    _ if key.code == KeyCode::Esc || key.code == KeyCode::Enter => {
+                        self.mode = Mode::Normal
+                    }
+                    _ => {}
+                }
+                Vec::new()
+            }
+            Mode::Normal => match self.keymap.action(&key) {
+                Some(a) => self.act(a),
+                None => Vec::new(),
+            },
+        }
+    }
+
+    fn filter_key(&mut self, key: KeyEvent, previous: String) {
+        let i = self.view.index();
+        match key.code {
+            KeyCode::Esc => {
+                self.filters[i] = previous;
+                self.mode = Mode::Normal;
+            }
+            KeyCode::Enter => self.mode = Mode::Normal,
+            KeyCode::Backspace => {
+                self.filters[i].pop();
+            }
+            KeyCode::Char(c)
+                if !key.modifiers.contains(KeyModifiers::CONTROL)
+                    && self.filters[i].chars().count() < 200 =>
+            {
+                self.filters[i].push(c);
+            }
+            _ => {}
+        }
+        self.selected[i] = 0;
+    }
+
+    fn set_view(&mut self, view: View) -> Vec<Command> {
+        self.view = view;
+        if view == View::Satisfaction && self.current_satisfaction().is_none() {
+            return vec![Command::FetchSatisfaction(self.period)];
+        }
+        Vec::new()
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        let len = self.list_len();
+        let i = self.view.index();
+        let cur = self.selected_row(self.view, len);
+        let next = if delta < 0 {
+            cur.saturating_sub(delta.unsigned_abs())
+        } else {
+            cur.saturating_add(delta as usize)
+        };
+        self.selected[i] = next.min(len.saturating_sub(1));
+    }
+
+    /// Carries out an action in normal mode.
+    pub fn act(&mut self, action: Action) -> Vec<Command> {
+        let page = self.page_rows.get().max(1) as isize;
+        match action {
+            Action::Quit => {
+                self.quit = true;
+                return vec![Command::Quit];
+            }
+            Action::NextView => {
+                let next = View::ALL[(self.view.index() + 1) % 5];
+                return self.set_view(next);
+            }
+            Action::PrevView => {
+                let prev = View::ALL[(self.view.index() + 4) % 5];
+                return self.set_view(prev);
+            }
+            Action::ViewOverview => return self.set_view(View::Overview),
+            Action::ViewQueues => return self.set_view(View::Queues),
+            Action::ViewSatisfaction => return self.set_view(View::Satisfaction),
+            Action::ViewKeypads => return self.set_view(View::Keypads),
+            Action::ViewEvents => return self.set_view(View::Events),
+            Action::Up => self.move_selection(-1),
+            Action::Down => self.move_selection(1),
+            Action::PageUp => self.move_selection(-page),
+            Action::PageDown => self.move_selection(page),
+            Action::Top => self.selected[self.view.index()] = 0,
+            Action::Bottom => self.selected[self.view.index()] = self.list_len().saturating_sub(1),
+            Action::Filter => {
+                self.mode = Mode::Filter {
+                    previous: self.filter().to_string(),
+                }
+            }
+            Action::ClearFilter => {
+                if self.notice.is_some() {
+                    self.notice = None;
+                } else {
+                    self.filters[self.view.index()].clear();
+                    self.selected[self.view.index()] = 0;
+                }
+            }
+            Action::Help => self.mode = Mode::Help,
+            Action::Alerts => {
+                self.alerts_scroll = 0;
+                self.mode = Mode::Alerts;
+            }
+            Action::PrevPeriod | Action::NextPeriod if self.view == View::Satisfaction => {
+                let order = [Period::Today, Period::Week, Period::Month];
+                let i = App::period_index(self.period);
+                let j = if action == Action::NextPeriod {
+                    (i + 1) % 3
+                } else {
+                    (i + 2) % 3
+                };
+                self.period = order[j];
+                self.selected[View::Satisfaction.index()] = 0;
+                return vec![Command::FetchSatisfaction(self.period)];
+            }
+            Action::PrevPeriod | Action::NextPeriod => {}
+            Action::Identify | Action::SelfTest if self.view == View::Keypads => {
+                let keypads = self.visible_keypads();
+                let row = self.selected_row(View::Keypads, keypads.len());
+                if let Some(k) = keypads.get(row) {
+                    let counter_id = k.counter_id.clone();
+                    self.mode = Mode::Confirm {
+                        counter_id,
+                        action: if action == Action::Identify {
+                            KeypadAction::KeypadIdentify
+                        } else {
+                            KeypadAction::KeypadSelfTest
+                        },
+                    };
+                }
+            }
+            Action::Identify | Action::SelfTest => {}
+            Action::Refresh => {
+                let mut cmds = vec![Command::Refresh];
+                if self.view == View::Satisfaction {
+                    cmds.push(Command::FetchSatisfaction(self.period));
+                }
+                return cmds;
+            }
+        }
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(seq: u64) -> LogEvent {
+        LogEvent {
+            seq,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn event_log_is_bounded_and_drops_duplicates() {
+        let mut log = EventLog::new(3);
+        for s in 1..=5 {
+            assert!(log.push(ev(s)));
+        }
+        assert!(!log.push(ev(5)));
+        assert!(!log.push(ev(2)));
+        assert_eq!(log.len(), 3);
+        let seqs: Vec<u64> = log.newest_first().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![5, 4, 3]);
+        assert_eq!(log.last_seq(), 5);
+    }
+
+    #[test]
+    fn event_filter_parses_both_languages() {
+        let f = EventFilter::parse("sportello:3 tipo:giudizio");
+        assert_eq!(f.counter.as_deref(), Some("3"));
+        let mut e = ev(1);
+        e.counter_id = "3".into();
+        e.kind = faccia_proto::v1::LogKind::LogVoteRecorded as i32;
+        assert!(f.matches(&e, Lang::It));
+        assert!(EventFilter::parse("kind:vote").matches(&e, Lang::It));
+        assert!(!EventFilter::parse("kind:ticket").matches(&e, Lang::En));
+        e.counter_id = "4".into();
+        assert!(!f.matches(&e, Lang::It));
+    }
+}

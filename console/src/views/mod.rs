@@ -1,0 +1,559 @@
+//! Render functions. [`render`] draws the whole screen from an [`App`]: header, tabs, alert
+//! line, the current view, footer and any overlay. Nothing here changes the state, except the
+//! page height remembered for paging.
+
+mod events;
+mod keypads;
+mod overview;
+mod queues;
+mod satisfaction;
+
+use faccia_domain::Lang;
+use faccia_proto::v1::{Alert, AlertKind, FaceCounts};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::format;
+use crate::i18n::{self, tr};
+use crate::keymap::Action;
+use crate::model::{App, ConnState, Mode, View};
+use crate::theme::Theme;
+
+/// The smallest screen the console lays out; below it only a notice is shown.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 10;
+
+/// Draws the whole screen.
+pub fn render(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format::cut(tr(app.lang).too_small, usize::from(area.width));
+        frame.render_widget(Paragraph::new(text).style(app.theme.warn()), area);
+        return;
+    }
+    let header_h = if area.width >= 130 { 2 } else { 3 };
+    let alerts_h = if area.height >= 40 { 3 } else { 1 };
+    let [header, tabs, alerts, body, footer] = Layout::vertical([
+        Constraint::Length(header_h),
+        Constraint::Length(1),
+        Constraint::Length(alerts_h),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(frame, app, header);
+    render_tabs(frame, app, tabs);
+    render_alert_lines(frame, app, alerts);
+    match app.view {
+        View::Overview => overview::render(frame, app, body),
+        View::Queues => queues::render(frame, app, body),
+        View::Satisfaction => satisfaction::render(frame, app, body),
+        View::Keypads => keypads::render(frame, app, body),
+        View::Events => events::render(frame, app, body),
+    }
+    render_footer(frame, app, footer);
+    match &app.mode {
+        Mode::Help => render_help(frame, app, body),
+        Mode::Alerts => render_alerts_overlay(frame, app, body),
+        Mode::Confirm {
+            counter_id, action, ..
+        } => {
+            let name = app.counter_name(counter_id);
+            let q = i18n::confirm_keypad(app.lang, *action, &name);
+            render_dialog(frame, app, body, &q);
+        }
+        Mode::Normal | Mode::Filter { .. } => {}
+    }
+}
+
+/// First and one-past-last row to show of `len` rows in `rows` lines, keeping `selected` visible.
+pub(crate) fn window(len: usize, selected: usize, rows: usize) -> (usize, usize) {
+    if rows == 0 || len == 0 {
+        return (0, 0);
+    }
+    let start = if selected >= rows {
+        selected + 1 - rows
+    } else {
+        0
+    };
+    (start, (start + rows).min(len))
+}
+
+/// A stacked bar of the three faces, `width` cells: green █, yellow ▒, red ░ (readable without
+/// colour too). Empty when there are no votes.
+pub(crate) fn face_bar(f: &FaceCounts, width: usize, theme: &Theme) -> Vec<Span<'static>> {
+    let total = format::votes(f);
+    if total == 0 || width == 0 {
+        return vec![Span::raw(" ".repeat(width))];
+    }
+    let w = width as u64;
+    let g = ((u64::from(f.green) * w + total / 2) / total).min(w);
+    let gy = (((u64::from(f.green) + u64::from(f.yellow)) * w + total / 2) / total).clamp(g, w);
+    let y = gy - g;
+    let r = w - gy;
+    vec![
+        Span::styled("█".repeat(g as usize), theme.green()),
+        Span::styled("▒".repeat(y as usize), theme.yellow()),
+        Span::styled("░".repeat(r as usize), theme.red()),
+    ]
+}
+
+/// Face counts as three coloured numbers.
+pub(crate) fn face_counts(f: &FaceCounts, theme: &Theme) -> [Span<'static>; 3] {
+    [
+        Span::styled(f.green.to_string(), theme.green()),
+        Span::styled(f.yellow.to_string(), theme.yellow()),
+        Span::styled(f.red.to_string(), theme.red()),
+    ]
+}
+
+fn conn_span(app: &App) -> Span<'static> {
+    let t = tr(app.lang);
+    let th = &app.theme;
+    match &app.conn {
+        ConnState::Connecting => Span::styled(format!("◌ {}", t.connecting), th.warn()),
+        ConnState::Connected => Span::styled(format!("● {}", t.connected), th.ok()),
+        ConnState::Lost { attempt, .. } => Span::styled(
+            format!("✖ {} ({} {})", t.lost, t.attempt, attempt),
+            th.error(),
+        ),
+        ConnState::Resumed { from_seq } => {
+            Span::styled(format!("● {} #{from_seq}", t.resumed_from), th.ok())
+        }
+    }
+}
+
+fn render_header(frame: &mut Frame, app: &App, area: Rect) {
+    let t = tr(app.lang);
+    let th = &app.theme;
+    let lang = app.lang;
+    let [top, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    frame.render_widget(Block::default().style(th.header()), top);
+    let clock = format::header_clock(app.now, app.zone(), lang);
+    let conn = conn_span(app);
+    let right_w = (clock.chars().count() + conn.content.chars().count() + 4) as u16;
+    let right_w = right_w.min(top.width / 2 + top.width / 4);
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(right_w)]).areas(top);
+    let office = app
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.site.as_ref())
+        .map(|s| {
+            if s.name.is_empty() {
+                s.id.clone()
+            } else {
+                s.name.clone()
+            }
+        })
+        .unwrap_or_default();
+    let title = if office.is_empty() {
+        t.app.to_string()
+    } else {
+        format!("{} · {office}", t.app)
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(Span::styled(
+            format!(
+                " {}",
+                format::cut(&title, usize::from(left.width).saturating_sub(1))
+            ),
+            th.header().add_modifier(ratatui::style::Modifier::BOLD),
+        ))),
+        left,
+    );
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(clock, th.header()),
+            Span::styled("  ", th.header()),
+            conn.patch_style(Style::default().bg(th.header_bg)),
+        ]))
+        .alignment(Alignment::Right),
+        right,
+    );
+
+    let Some(snap) = &app.snapshot else {
+        let msg = match &app.snapshot_error {
+            Some(e) => Span::styled(e.describe(lang), th.error()),
+            None => Span::styled(t.waiting_server, th.dim()),
+        };
+        frame.render_widget(Paragraph::new(Line::from(msg)), rest);
+        return;
+    };
+    let today = snap.today.clone().unwrap_or_default();
+    let v = today.votes.clone().unwrap_or_default();
+    let votes = format::votes(&v);
+    let label = |s: &str| Span::styled(format!("{s} "), th.dim());
+    let value = |s: String| Span::styled(s, th.bold());
+    let sep = || Span::raw("  ");
+    let line = Line::from(vec![
+        label(t.served),
+        value(today.served.to_string()),
+        sep(),
+        label(t.waiting_now),
+        value(today.waiting_now.to_string()),
+        sep(),
+        label(t.avg_wait),
+        value(format::minutes(today.avg_wait_s, lang)),
+        sep(),
+        label(t.votes),
+        value(votes.to_string()),
+        sep(),
+        label(t.participation),
+        value(format::share(votes, u64::from(today.served), lang)),
+        sep(),
+        label(t.faces[0]),
+        Span::styled(format::share(u64::from(v.green), votes, lang), th.green()),
+        sep(),
+        label(t.faces[1]),
+        Span::styled(format::share(u64::from(v.yellow), votes, lang), th.yellow()),
+        sep(),
+        label(t.faces[2]),
+        Span::styled(format::share(u64::from(v.red), votes, lang), th.red()),
+    ]);
+    let [_, rest] = Layout::horizontal([Constraint::Length(1), Constraint::Min(0)]).areas(rest);
+    frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), rest);
+}
+
+fn render_tabs(frame: &mut Frame, app: &App, area: Rect) {
+    let t = tr(app.lang);
+    let mut spans = Vec::new();
+    for (i, v) in View::ALL.iter().enumerate() {
+        let label = format!(" {} {} ", i + 1, t.views[i]);
+        if *v == app.view {
+            spans.push(Span::styled(
+                label,
+                app.theme.selected().fg(app.theme.accent),
+            ));
+        } else {
+            spans.push(Span::styled(label, app.theme.dim()));
+        }
+        spans.push(Span::raw("│"));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// One alert as a sentence in the user's language.
+pub fn alert_sentence(app: &App, a: &Alert) -> String {
+    let lang = app.lang;
+    let kind = a.kind();
+    let is_service = app.snapshot.as_ref().is_some_and(|s| {
+        s.services.iter().any(|v| v.code == a.subject)
+            && !s.counters.iter().any(|c| c.id == a.subject)
+    }) || (kind == AlertKind::AlertWaitOverStandard);
+    let what = i18n::alert_subject(lang, kind, &a.subject, is_service);
+    let since = format::ts(a.since.as_ref())
+        .map(|at| format::local_time(at, app.now, app.zone()))
+        .unwrap_or_default();
+    let (value, threshold) = match kind {
+        AlertKind::AlertWaitOverStandard | AlertKind::AlertRedShare => (
+            format::number(a.value, 1, lang),
+            format::number(a.threshold, 1, lang),
+        ),
+        _ => (
+            format::number(a.value, 0, lang),
+            format::number(a.threshold, 0, lang),
+        ),
+    };
+    i18n::alert_text(lang, kind, &what, &since, &value, &threshold)
+}
+
+fn render_alert_lines(frame: &mut Frame, app: &App, area: Rect) {
+    let t = tr(app.lang);
+    let th = &app.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    if let ConnState::Lost { error, .. } = &app.conn {
+        lines.push(Line::from(Span::styled(
+            format!(" ✖ {}", error.describe(app.lang)),
+            th.error(),
+        )));
+    } else if let (Some(e), Some(_)) = (&app.snapshot_error, &app.snapshot) {
+        lines.push(Line::from(Span::styled(
+            format!(" ✖ {}", e.describe(app.lang)),
+            th.error(),
+        )));
+    }
+    let alerts = app.snapshot.as_ref().map_or(&[][..], |s| &s.alerts[..]);
+    if alerts.is_empty() {
+        if lines.is_empty() {
+            lines.push(Line::from(Span::styled(
+                format!(" ✓ {}", t.no_alerts),
+                th.ok(),
+            )));
+        }
+    } else {
+        let room = usize::from(area.height).saturating_sub(lines.len()).max(1);
+        let n = alerts.len();
+        let count = format!(
+            " ⚠ {n} {}",
+            if n == 1 { t.alerts_one } else { t.alerts_many }
+        );
+        let hint = format!(
+            " ({}: {})",
+            app.keymap.first_key(Action::Alerts),
+            t.more_alerts_hint
+        );
+        if room == 1 || n == 1 {
+            let mut spans = vec![
+                Span::styled(count, th.warn()),
+                Span::styled(": ", th.warn()),
+                Span::styled(alert_sentence(app, &alerts[0]), th.warn()),
+            ];
+            if n > 1 {
+                spans.push(Span::styled(hint, th.dim()));
+            }
+            lines.push(Line::from(spans));
+        } else {
+            lines.push(Line::from(vec![
+                Span::styled(count, th.warn()),
+                Span::styled(hint, th.dim()),
+            ]));
+            let show = room.saturating_sub(1).min(n);
+            for (i, a) in alerts.iter().take(show).enumerate() {
+                let more = if i + 1 == show && n > show {
+                    format!(" (+{})", n - show)
+                } else {
+                    String::new()
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("   • {}", alert_sentence(app, a)), th.warn()),
+                    Span::styled(more, th.dim()),
+                ]));
+            }
+        }
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn hint(app: &App, action: Action, label: &str) -> Vec<Span<'static>> {
+    vec![
+        Span::styled(app.keymap.first_key(action), app.theme.accent()),
+        Span::styled(format!(" {label}  "), app.theme.dim()),
+    ]
+}
+
+fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
+    let t = tr(app.lang);
+    let th = &app.theme;
+    if let Mode::Filter { .. } = app.mode {
+        let line = Line::from(vec![
+            Span::styled(format!(" {}: ", t.filter), th.accent()),
+            Span::styled(format!("{}▏", app.filter()), th.bold()),
+            Span::styled(format!("  {}", t.filter_hint), th.dim()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
+    if let Some(n) = &app.notice {
+        let style = if n.error { th.error() } else { th.ok() };
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(format!(" {}", n.text), style))),
+            area,
+        );
+        return;
+    }
+    let lang = app.lang;
+    let mut spans = vec![Span::raw(" ")];
+    spans.extend(hint(
+        app,
+        Action::NextView,
+        match lang {
+            Lang::It => "/1-5 viste",
+            Lang::En => "/1-5 views",
+        },
+    ));
+    spans.extend(hint(
+        app,
+        Action::Up,
+        match lang {
+            Lang::It => "↓ muovi",
+            Lang::En => "↓ move",
+        },
+    ));
+    spans.extend(hint(
+        app,
+        Action::Filter,
+        i18n::action(lang, Action::Filter),
+    ));
+    if app.view == View::Satisfaction {
+        spans.extend(hint(
+            app,
+            Action::NextPeriod,
+            match lang {
+                Lang::It => "periodo",
+                Lang::En => "period",
+            },
+        ));
+    }
+    if app.view == View::Keypads {
+        spans.extend(hint(
+            app,
+            Action::Identify,
+            match lang {
+                Lang::It => "identifica",
+                Lang::En => "identify",
+            },
+        ));
+        spans.extend(hint(
+            app,
+            Action::SelfTest,
+            match lang {
+                Lang::It => "autotest",
+                Lang::En => "self-test",
+            },
+        ));
+    }
+    spans.extend(hint(app, Action::Help, i18n::action(lang, Action::Help)));
+    spans.extend(hint(app, Action::Quit, i18n::action(lang, Action::Quit)));
+    if !app.filter().is_empty() {
+        spans.push(Span::styled(
+            format!("[{}: {}]", t.filter, app.filter()),
+            th.accent(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A centred rectangle of at most `w` x `h` inside `area`.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn render_help(frame: &mut Frame, app: &App, area: Rect) {
+    let t = tr(app.lang);
+    let th = &app.theme;
+    let mut lines: Vec<Line> = Action::ALL
+        .iter()
+        .map(|a| {
+            Line::from(vec![
+                Span::styled(format!("{:>16}  ", app.keymap.keys_of(*a)), th.accent()),
+                Span::raw(i18n::action(app.lang, *a)),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(Span::styled(t.help_close, th.dim())));
+    let r = centered(area, 70, lines.len() as u16 + 2);
+    frame.render_widget(Clear, r);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(format!(" {} ", t.help_title))
+                .border_style(th.border()),
+        ),
+        r,
+    );
+}
+
+fn render_alerts_overlay(frame: &mut Frame, app: &App, area: Rect) {
+    let t = tr(app.lang);
+    let th = &app.theme;
+    let alerts = app.snapshot.as_ref().map_or(&[][..], |s| &s.alerts[..]);
+    let mut lines: Vec<Line> = alerts
+        .iter()
+        .skip(app.alerts_scroll.min(alerts.len().saturating_sub(1)))
+        .map(|a| {
+            Line::from(Span::styled(
+                format!("• {}", alert_sentence(app, a)),
+                th.warn(),
+            ))
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(t.no_alerts, th.ok())));
+    }
+    let r = centered(
+        area,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, r);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+            Block::bordered()
+                .title(format!(" {} ({}) ", t.alerts_title, alerts.len()))
+                .border_style(th.border()),
+        ),
+        r,
+    );
+}
+
+fn render_dialog(frame: &mut Frame, app: &App, area: Rect, text: &str) {
+    let th = &app.theme;
+    let w = area.width.saturating_sub(4).min(70);
+    let inner_w = usize::from(w.saturating_sub(2)).max(1);
+    let h = (text.chars().count() / inner_w + 3) as u16;
+    let r = centered(area, w, h);
+    frame.render_widget(Clear, r);
+    frame.render_widget(
+        Paragraph::new(text.to_string())
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().border_style(th.warn())),
+        r,
+    );
+}
+
+/// A line saying there is nothing to show (yet).
+pub(crate) fn empty(frame: &mut Frame, app: &App, area: Rect) {
+    let t = tr(app.lang);
+    let text = if app.snapshot.is_none() {
+        t.waiting_server
+    } else {
+        t.no_data
+    };
+    frame.render_widget(
+        Paragraph::new(Span::styled(format!(" {text}"), app.theme.dim())),
+        area,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows() {
+        assert_eq!(window(0, 0, 10), (0, 0));
+        assert_eq!(window(5, 0, 10), (0, 5));
+        assert_eq!(window(100, 50, 10), (41, 51));
+        assert_eq!(window(100, 5, 0), (0, 0));
+    }
+
+    #[test]
+    fn bars_fill_their_width() {
+        let th = Theme::default();
+        let f = FaceCounts {
+            green: 255,
+            yellow: 11,
+            red: 4,
+            reasons: vec![],
+        };
+        for w in [0, 1, 3, 10, 37] {
+            let n: usize = face_bar(&f, w, &th)
+                .iter()
+                .map(|s| s.content.chars().count())
+                .sum();
+            assert_eq!(n, w);
+        }
+        let huge = FaceCounts {
+            green: u32::MAX,
+            yellow: u32::MAX,
+            red: u32::MAX,
+            reasons: vec![],
+        };
+        let n: usize = face_bar(&huge, 9, &th)
+            .iter()
+            .map(|s| s.content.chars().count())
+            .sum();
+        assert_eq!(n, 9);
+    }
+}

@@ -1,0 +1,276 @@
+//! Whole-app render tests on ratatui's TestBackend, from fixed data and a fixed clock.
+
+mod common;
+
+use common::{app, draw};
+use faccia_console::keymap::Action;
+use faccia_console::model::{ApiError, ApiErrorKind, App, Msg, View};
+use faccia_console::Lang;
+use faccia_proto::v1::*;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn view_name(v: View) -> &'static str {
+    match v {
+        View::Overview => "overview",
+        View::Queues => "queues",
+        View::Satisfaction => "satisfaction",
+        View::Keypads => "keypads",
+        View::Events => "events",
+    }
+}
+
+#[test]
+fn every_view_in_both_languages_and_sizes() {
+    for lang in [Lang::It, Lang::En] {
+        for view in View::ALL {
+            for (w, h) in SIZES {
+                let mut a = app(lang);
+                a.view = view;
+                let name = format!(
+                    "{}_{}_{w}x{h}",
+                    view_name(view),
+                    match lang {
+                        Lang::It => "it",
+                        Lang::En => "en",
+                    }
+                );
+                insta::assert_snapshot!(name, draw(&a, w, h));
+            }
+        }
+    }
+}
+
+#[test]
+fn satisfaction_week_and_month() {
+    let mut a = app(Lang::It);
+    a.view = View::Satisfaction;
+    a.act(Action::NextPeriod);
+    let week = draw(&a, 80, 24);
+    assert!(week.contains("dal 23/11/2026"), "{week}");
+    assert!(week.contains("Giudizi 450"), "{week}");
+    a.act(Action::NextPeriod);
+    insta::assert_snapshot!("satisfaction_month_it_80x24", draw(&a, 80, 24));
+}
+
+#[test]
+fn overlays() {
+    let mut a = app(Lang::It);
+    a.act(Action::Help);
+    insta::assert_snapshot!("help_it_80x24", draw(&a, 80, 24));
+    let mut a = app(Lang::En);
+    a.act(Action::Alerts);
+    insta::assert_snapshot!("alerts_en_160x48", draw(&a, 160, 48));
+    let mut a = app(Lang::It);
+    a.view = View::Keypads;
+    a.act(Action::Down);
+    a.act(Action::Down);
+    a.act(Action::SelfTest);
+    insta::assert_snapshot!("confirm_selftest_it_80x24", draw(&a, 80, 24));
+}
+
+#[test]
+fn words_alerts_and_connection_in_the_user_language() {
+    let it = draw(&app(Lang::It), 160, 48);
+    assert!(
+        it.contains("Pulsantiera dello sportello 4 non raggiungibile dalle 10:58"),
+        "{it}"
+    );
+    assert!(
+        it.contains("Servizio A: attesa di 34 min, oltre lo standard di 20 min"),
+        "{it}"
+    );
+    assert!(it.contains("● Connesso"), "{it}");
+    assert!(it.contains("Partecipazione 75,0%"), "{it}");
+    let en = draw(&app(Lang::En), 160, 48);
+    assert!(
+        en.contains("Keypad at counter 4 offline since 10:58"),
+        "{en}"
+    );
+    assert!(en.contains("Participation 75.0%"), "{en}");
+
+    let mut a = app(Lang::It);
+    a.apply(Msg::StreamDown {
+        attempt: 3,
+        error: ApiError {
+            kind: ApiErrorKind::Unavailable,
+            message: String::new(),
+        },
+    });
+    let s = draw(&a, 160, 48);
+    assert!(
+        s.contains("Connessione persa, riconnessione… (tentativo 3)"),
+        "{s}"
+    );
+    assert!(s.contains("Server non raggiungibile (UNAVAILABLE)"), "{s}");
+    a.apply(Msg::StreamUp {
+        resumed_from: Some(1234),
+    });
+    let s = draw(&a, 160, 48);
+    assert!(s.contains("Riconnesso, ripreso da #1234"), "{s}");
+
+    let mut a = App::new(&faccia_console::config::Settings::default(), common::now());
+    a.apply(Msg::StreamDown {
+        attempt: 1,
+        error: ApiError {
+            kind: ApiErrorKind::Unauthenticated,
+            message: "bad token".into(),
+        },
+    });
+    let s = draw(&a, 80, 24);
+    assert!(
+        s.contains("Accesso negato: token mancante o non valido (UNAUTHENTICATED)"),
+        "{s}"
+    );
+    insta::assert_snapshot!("unauthenticated_it_80x24", s);
+}
+
+#[test]
+fn privacy_no_face_of_a_single_vote_and_no_operator_unless_enabled() {
+    let mut a = app(Lang::En);
+    a.view = View::Events;
+    let s = draw(&a, 160, 48);
+    assert!(s.contains("vote recorded, counter 2"), "{s}");
+    assert!(!s.contains("face=3"), "{s}");
+    let mut snap = common::snapshot();
+    snap.counters[0].operator_ref = "op-rossi".into();
+    a.view = View::Overview;
+    a.apply(Msg::Snapshot(Box::new(snap.clone())));
+    assert!(!draw(&a, 160, 48).contains("op-rossi"));
+    snap.operator_data_enabled = true;
+    a.apply(Msg::Snapshot(Box::new(snap)));
+    let s = draw(&a, 160, 48);
+    assert!(s.contains("op-rossi") && s.contains("Operator"), "{s}");
+}
+
+fn odd_snapshot() -> Snapshot {
+    let mut s = common::snapshot();
+    let long = "Sportello con un nome lunghissimo che non entra in nessuna colonna ".repeat(5);
+    s.site = Some(Site {
+        id: String::new(),
+        name: long.clone(),
+        time_zone: "Not/AZone".into(),
+    });
+    if let Some(t) = s.today.as_mut() {
+        t.served = u32::MAX;
+        t.waiting_now = u32::MAX;
+        t.avg_wait_s = Some(f64::INFINITY);
+        t.votes = common::faces(u32::MAX, u32::MAX, u32::MAX, [u32::MAX; 5]);
+    }
+    for c in &mut s.counters {
+        c.name = long.clone();
+        c.served_today = u32::MAX;
+        c.avg_service_s = Some(f64::NAN);
+        c.activity = 99;
+        c.keypad = -4;
+    }
+    for v in &mut s.services {
+        v.longest_wait_s = u32::MAX;
+        v.avg_wait_s = Some(1e300);
+        v.within_standard_pct = Some(-5.0);
+        v.waiting_by_slot = vec![u32::MAX; 500];
+    }
+    for k in &mut s.keypads {
+        k.since = Some(faccia_proto::Timestamp {
+            seconds: i64::MIN,
+            nanos: -5,
+        });
+        k.last_seen = Some(faccia_proto::Timestamp {
+            seconds: 253_402_300_000,
+            nanos: 0,
+        });
+        k.timeouts = u64::MAX;
+        k.crc_errors = u64::MAX;
+        k.faults = u32::MAX;
+        k.rtt_median_ms = Some(f64::NAN);
+    }
+    for a in &mut s.alerts {
+        a.value = f64::NAN;
+        a.kind = 77;
+    }
+    s
+}
+
+#[test]
+fn never_panics_on_odd_data_or_tiny_terminals() {
+    let sizes = [
+        (0, 0),
+        (1, 1),
+        (10, 3),
+        (39, 9),
+        (40, 10),
+        (41, 12),
+        (60, 15),
+        (80, 24),
+        (300, 80),
+    ];
+    for lang in [Lang::It, Lang::En] {
+        // Empty: nothing loaded yet.
+        let mut empty = App::new(
+            &faccia_console::config::Settings {
+                lang,
+                ..Default::default()
+            },
+            common::now(),
+        );
+        // Odd: huge numbers, long names, unknown enum values, bad timestamps.
+        let mut odd = app(lang);
+        odd.apply(Msg::Snapshot(Box::new(odd_snapshot())));
+        let mut weird_sat = common::satisfaction(Period::Today);
+        weird_sat.total = common::faces(u32::MAX, u32::MAX, 0, [u32::MAX; 5]);
+        weird_sat.by_counter[0].name = "x".repeat(1000);
+        weird_sat.from = None;
+        odd.apply(Msg::Satisfaction(Box::new(weird_sat)));
+        // Empty lists.
+        let mut bare = app(lang);
+        bare.apply(Msg::Snapshot(Box::default()));
+        bare.apply(Msg::Satisfaction(Box::default()));
+        for a in [&mut empty, &mut odd, &mut bare] {
+            for view in View::ALL {
+                a.view = view;
+                for (w, h) in sizes {
+                    let s = draw(a, w, h);
+                    if w >= 40 && h >= 10 {
+                        assert!(s.lines().count() == usize::from(h));
+                    }
+                }
+                a.act(Action::Bottom);
+                a.act(Action::Help);
+                let _ = draw(a, 50, 12);
+                a.act(Action::ClearFilter);
+                a.mode = faccia_console::model::Mode::Normal;
+            }
+        }
+    }
+    let s = draw(&app(Lang::It), 20, 5);
+    assert!(s.starts_with("Finestra troppo pic"), "{s}");
+}
+
+#[test]
+fn selection_scrolls_long_lists() {
+    let mut snap = common::snapshot();
+    let template = snap.counters[0].clone();
+    snap.counters = (1..=200)
+        .map(|i| Counter {
+            id: i.to_string(),
+            name: format!("Sportello {i}"),
+            ..template.clone()
+        })
+        .collect();
+    let mut a = app(Lang::It);
+    a.apply(Msg::Snapshot(Box::new(snap)));
+    a.act(Action::Bottom);
+    let s = draw(&a, 80, 24);
+    assert!(s.contains("Sportello 200"), "{s}");
+    assert!(!s.contains("Sportello 1 "), "{s}");
+    a.act(Action::Top);
+    let s = draw(&a, 80, 24);
+    assert!(s.contains("Sportello 1 "), "{s}");
+    assert!(!s.contains("Sportello 30 "), "{s}");
+    // A page is the rows the last frame showed.
+    let rows = a.page_rows.get();
+    a.act(Action::PageDown);
+    assert_eq!(a.selected[0], rows);
+    let s = draw(&a, 80, 24);
+    assert!(s.contains(&format!("Sportello {} ", rows + 1)), "{s}");
+}
