@@ -10,9 +10,11 @@
 //! - [`config`]: the TOML configuration with keybindings ([`keymap`]) and colours ([`theme`]).
 //! - [`client`]: the gRPC client: auth, snapshot refresher, event watcher with reconnect.
 //! - [`runtime`]: the terminal loop (crossterm `EventStream` + gRPC tasks + tokio channels).
+//! - [`fake`]: a fake Monitor server for tests, benchmarks and demos.
 
 pub mod client;
 pub mod config;
+pub mod fake;
 pub mod format;
 pub mod i18n;
 pub mod keymap;
