@@ -299,6 +299,17 @@ impl EventFilter {
     }
 }
 
+fn same_content(a: &Snapshot, b: &Snapshot) -> bool {
+    a.last_seq == b.last_seq
+        && a.site == b.site
+        && a.today == b.today
+        && a.counters == b.counters
+        && a.services == b.services
+        && a.keypads == b.keypads
+        && a.alerts == b.alerts
+        && a.operator_data_enabled == b.operator_data_enabled
+}
+
 /// The whole console state.
 #[derive(Debug)]
 pub struct App {
@@ -382,12 +393,14 @@ impl App {
     pub fn apply(&mut self, msg: Msg) -> bool {
         match msg {
             Msg::Snapshot(s) => {
-                self.snapshot_error = None;
-                if self.snapshot.as_ref() == Some(&*s) {
-                    return false;
-                }
+                let had_error = self.snapshot_error.take().is_some();
+                // `at` moves with every fetch; only a change of content needs a new frame.
+                let same = self
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|old| same_content(old, &s));
                 self.snapshot = Some(*s);
-                true
+                had_error || !same
             }
             Msg::SnapshotFailed(e) => {
                 let changed = self.snapshot_error.as_ref() != Some(&e);
@@ -758,6 +771,23 @@ mod tests {
         let seqs: Vec<u64> = log.newest_first().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![5, 4, 3]);
         assert_eq!(log.last_seq(), 5);
+    }
+
+    #[test]
+    fn snapshot_redraw_only_on_change() {
+        let mut app = App::new(&Settings::default(), Utc::now());
+        let mut s = Snapshot {
+            last_seq: 5,
+            ..Default::default()
+        };
+        assert!(app.apply(Msg::Snapshot(Box::new(s.clone()))));
+        s.at = Some(prost_types::Timestamp {
+            seconds: 99,
+            nanos: 0,
+        });
+        assert!(!app.apply(Msg::Snapshot(Box::new(s.clone()))));
+        s.last_seq = 6;
+        assert!(app.apply(Msg::Snapshot(Box::new(s))));
     }
 
     #[test]

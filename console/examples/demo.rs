@@ -1,0 +1,60 @@
+//! Runs the console against the fake Monitor with the test office, appending a ticket event
+//! every second: `cargo run -p faccia-console --example demo [-- --lang en]`.
+//! Token `demo-admin-token` (so keypad commands work); port from `FACCIA_DEMO_PORT` (50099).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use clap::Parser;
+use faccia_console::fake::{FakeMonitor, RunningServer};
+use faccia_console::ConsoleArgs;
+use faccia_proto::v1::{EventType, LogEvent, LogKind, Period};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    console: ConsoleArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut cli = Cli::parse();
+    let port: u16 = std::env::var("FACCIA_DEMO_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(50099);
+    let fake = FakeMonitor::new(common::snapshot());
+    for p in [Period::Today, Period::Week, Period::Month] {
+        fake.set_satisfaction(common::satisfaction(p));
+    }
+    for e in common::events() {
+        fake.append(e);
+    }
+    let server = RunningServer::start(fake.clone(), ([127, 0, 0, 1], port).into()).await?;
+    cli.console.server.get_or_insert(server.url());
+    cli.console
+        .token
+        .get_or_insert("demo-admin-token".to_string());
+    let feeder = tokio::spawn(async move {
+        let mut n = 52u32;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            n += 1;
+            fake.append(LogEvent {
+                at: Some(faccia_proto::Timestamp {
+                    seconds: chrono::Utc::now().timestamp(),
+                    nanos: 0,
+                }),
+                kind: LogKind::LogTicketEvent as i32,
+                ticket_event: EventType::Issued as i32,
+                display_number: format!("A{n:03}"),
+                service_code: "A".into(),
+                ..Default::default()
+            });
+        }
+    });
+    let result = faccia_console::run(cli.console).await;
+    feeder.abort();
+    server.stop().await;
+    result
+}
