@@ -201,7 +201,7 @@ fn render_bench() {
             // Middle of the lists, so that scrolling is part of it.
             app.selected = [100, 15, 120, 100, 1000];
             let mut times = Vec::new();
-            for i in 0..300 {
+            for i in 0..300u64 {
                 // Force a full redraw each time, as after a change.
                 if i.is_multiple_of(2) {
                     app.events.push(event(2000 + i, base));
