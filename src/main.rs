@@ -1,1 +1,127 @@
-fn main() {}
+//! `faccia`: the one user-facing binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use faccia_server::config::{Config, ConfigError, LogFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "faccia",
+    version,
+    about = "Mettiamoci la faccia: queue events, face keypads and satisfaction figures for public offices"
+)]
+struct Cli {
+    /// Configuration file (default: etc/faccia.toml when it exists).
+    #[arg(long, global = true, env = "FACCIA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC service (queue events, vote sessions, monitor).
+    Serve,
+    /// Check the configuration and print what it amounts to.
+    CheckConfig,
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.settings.logging.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.settings.logging.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+fn load(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e: ConfigError| {
+        eprintln!("faccia: configuration error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("stopping: finishing calls in flight");
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let db = match &config.database {
+        faccia_server::config::DatabaseUrl::Sqlite(p) => format!("SQLite {}", p.display()),
+        faccia_server::config::DatabaseUrl::Postgres(_) => "PostgreSQL".to_string(),
+    };
+    let shared = faccia_server::open(config, faccia_server::storage::system_clock())
+        .context("cannot open the database")?;
+    let listener = faccia_server::bind(listen).await?;
+    tracing::info!(%listen, database = %db, site = %shared.config.settings.site.name, "faccia serving");
+    faccia_server::serve(shared, listener, shutdown_signal())
+        .await
+        .context("the gRPC server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    init_logging(&config);
+    let result = match cli.command {
+        Command::CheckConfig => {
+            println!(
+                "configuration OK ({}): site {:?}, {} services, {} counters, {} tokens, listen {}",
+                config
+                    .file
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_else(|| "built-in defaults".into()),
+                config.settings.site.name,
+                config.settings.services.len(),
+                config.settings.counters.len(),
+                config.settings.auth.tokens.len(),
+                config.listen
+            );
+            Ok(())
+        }
+        Command::Serve => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(serve(config))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("faccia: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,542 @@
+//! Configuration: built-in defaults, then `etc/faccia.toml` (or `--config FILE`), then
+//! environment variables `FACCIA__SECTION__KEY`. Every error names the key and where it came from.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The default configuration file, relative to the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "etc/faccia.toml";
+const ENV_PREFIX: &str = "FACCIA";
+const ENV_SEPARATOR: &str = "__";
+
+const DEFAULTS: &str = r#"
+[server]
+listen = "127.0.0.1:50051"
+
+[database]
+url = "sqlite://var/faccia.db"
+
+[site]
+id = "ufficio"
+name = "Ufficio"
+time_zone = "Europe/Rome"
+"#;
+
+/// A configuration that cannot be used. The binary exits with code 2 on it.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} cannot be read: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{origin}: key `{key}`: {problem}")]
+    Key {
+        origin: String,
+        key: String,
+        problem: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub site: SiteSettings,
+    #[serde(default)]
+    pub sessions: SessionSettings,
+    #[serde(default)]
+    pub privacy: PrivacySettings,
+    #[serde(default)]
+    pub services: Vec<ServiceSettings>,
+    #[serde(default)]
+    pub counters: Vec<CounterSettings>,
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub logging: LoggingSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port of the gRPC service.
+    pub listen: String,
+    /// PEM certificate chain; with `tls_key`, the service speaks TLS only.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (default, embedded) or `postgres://user@host/db`.
+    pub url: String,
+    /// How long a writer waits for a busy SQLite database.
+    #[serde(default = "default_busy_timeout_ms")]
+    pub busy_timeout_ms: u32,
+    /// Connections for readers (snapshot, watch).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+}
+
+fn default_busy_timeout_ms() -> u32 {
+    5_000
+}
+fn default_pool_size() -> u32 {
+    4
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSettings {
+    pub id: String,
+    pub name: String,
+    /// IANA time zone, e.g. `Europe/Rome`: days, months and midnight are local.
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// How long the faces stay lit after SERVED (5..=600 s).
+    #[serde(default = "default_vote_window")]
+    pub vote_window_s: u32,
+    /// How long the reason keys stay lit after red (0..=60 s, 0 = do not ask).
+    #[serde(default = "default_reason_window")]
+    pub reason_window_s: u32,
+    /// Extra time after the window before an unreachable keypad's session is called expired.
+    #[serde(default = "default_grace")]
+    pub grace_s: u32,
+}
+
+fn default_vote_window() -> u32 {
+    60
+}
+fn default_reason_window() -> u32 {
+    15
+}
+fn default_grace() -> u32 {
+    10
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            vote_window_s: default_vote_window(),
+            reason_window_s: default_reason_window(),
+            grace_s: default_grace(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Store and show `operator_ref` (per-operator figures). Off by default: Italian labour law
+    /// restricts remote monitoring of workers; enable only with the required agreements.
+    #[serde(default)]
+    pub operator_data: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    pub code: String,
+    pub name: String,
+    /// Maximum waiting time declared in the Carta dei servizi, in minutes.
+    #[serde(default)]
+    pub standard_wait_min: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterSettings {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    #[serde(default)]
+    pub tokens: Vec<TokenSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The queue system's adapter: QueueEvents.
+    Queue,
+    /// Read-only console: Monitor.
+    Viewer,
+    /// Everything.
+    Admin,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    pub name: String,
+    pub role: Role,
+    /// The bearer token in clear (fine for development).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Hex SHA-256 of the bearer token (recommended in production).
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingSettings {
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `faccia_server=debug,info`.
+    #[serde(default = "default_level")]
+    pub level: String,
+}
+
+fn default_level() -> String {
+    "info".to_string()
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        LoggingSettings {
+            format: LogFormat::default(),
+            level: default_level(),
+        }
+    }
+}
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<DatabaseUrl, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            return Err("is empty: give `sqlite://path/to/faccia.db` or a `postgres://` URL".into());
+        }
+        if path.contains("://") {
+            return Err(format!(
+                "scheme of {url:?} is not supported: use `sqlite://` or `postgres://`"
+            ));
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// The configuration after loading and checking.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub listen: SocketAddr,
+    pub time_zone: Tz,
+    pub database: DatabaseUrl,
+    /// Where the file layer came from, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// Where a key's value came from, for error messages.
+fn origin_of(key: &str, file: Option<&Path>) -> String {
+    let env_name = format!(
+        "{ENV_PREFIX}{ENV_SEPARATOR}{}",
+        key.split(['.', '[']).take(2).collect::<Vec<_>>().join(ENV_SEPARATOR).to_uppercase()
+    );
+    if std::env::var_os(&env_name).is_some() {
+        return format!("environment variable {env_name}");
+    }
+    match file {
+        Some(f) => f.display().to_string(),
+        None => "built-in defaults".to_string(),
+    }
+}
+
+impl Config {
+    /// Loads defaults, then the file (`explicit`, else `etc/faccia.toml` when it exists), then
+    /// the environment.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = match explicit {
+            Some(p) => {
+                if !p.is_file() {
+                    return Err(ConfigError::Unreadable {
+                        path: p.display().to_string(),
+                        reason: "no such file".to_string(),
+                    });
+                }
+                Some(p.to_path_buf())
+            }
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
+        };
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(f) = &file {
+            let text = std::fs::read_to_string(f).map_err(|e| ConfigError::Unreadable {
+                path: f.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            // Parse once ourselves so that syntax errors name the file and line.
+            if let Err(e) = text.parse::<toml::Table>() {
+                return Err(ConfigError::Unreadable {
+                    path: f.display().to_string(),
+                    reason: e.to_string().trim().to_string(),
+                });
+            }
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator(ENV_SEPARATOR)
+                .separator(ENV_SEPARATOR)
+                .try_parsing(true),
+        );
+        let origin_file = file.as_deref();
+        let raw = builder.build().map_err(|e| ConfigError::Key {
+            origin: origin_file
+                .map(|f| f.display().to_string())
+                .unwrap_or_else(|| "environment".to_string()),
+            key: "(any)".to_string(),
+            problem: e.to_string(),
+        })?;
+        let settings: Settings = serde_path_to_error::deserialize(raw).map_err(|e| {
+            let key = e.path().to_string();
+            let problem = e.inner().to_string();
+            // serde names an unknown field in the message; make it part of the key.
+            let key = match problem.strip_prefix("unknown field `") {
+                Some(rest) => {
+                    let field = rest.split('`').next().unwrap_or("");
+                    if key == "." || key.is_empty() {
+                        field.to_string()
+                    } else {
+                        format!("{key}.{field}")
+                    }
+                }
+                None => key,
+            };
+            ConfigError::Key {
+                origin: origin_of(&key, origin_file),
+                key,
+                problem,
+            }
+        })?;
+        Config::check(settings, file)
+    }
+
+    fn check(settings: Settings, file: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let fail = |key: &str, problem: String| ConfigError::Key {
+            origin: origin_of(key, file.as_deref()),
+            key: key.to_string(),
+            problem,
+        };
+        let listen: SocketAddr = settings.server.listen.parse().map_err(|_| {
+            fail(
+                "server.listen",
+                format!(
+                    "{:?} is not an address:port such as 127.0.0.1:50051",
+                    settings.server.listen
+                ),
+            )
+        })?;
+        if settings.server.tls_cert.is_some() != settings.server.tls_key.is_some() {
+            return Err(fail(
+                "server.tls_cert",
+                "tls_cert and tls_key must be given together".into(),
+            ));
+        }
+        let time_zone: Tz = settings.site.time_zone.parse().map_err(|_| {
+            fail(
+                "site.time_zone",
+                format!(
+                    "{:?} is not an IANA time zone such as Europe/Rome",
+                    settings.site.time_zone
+                ),
+            )
+        })?;
+        if settings.site.id.trim().is_empty() {
+            return Err(fail("site.id", "must not be empty".into()));
+        }
+        let database =
+            DatabaseUrl::parse(&settings.database.url).map_err(|p| fail("database.url", p))?;
+        if settings.database.pool_size == 0 {
+            return Err(fail("database.pool_size", "must be at least 1".into()));
+        }
+        let s = &settings.sessions;
+        if !(5..=600).contains(&s.vote_window_s) {
+            return Err(fail(
+                "sessions.vote_window_s",
+                format!("{} is out of range 5..=600 seconds", s.vote_window_s),
+            ));
+        }
+        if s.reason_window_s > 60 {
+            return Err(fail(
+                "sessions.reason_window_s",
+                format!("{} is out of range 0..=60 seconds", s.reason_window_s),
+            ));
+        }
+        if s.grace_s > 600 {
+            return Err(fail(
+                "sessions.grace_s",
+                format!("{} is out of range 0..=600 seconds", s.grace_s),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, svc) in settings.services.iter().enumerate() {
+            if svc.code.trim().is_empty() {
+                return Err(fail(&format!("services[{i}].code"), "must not be empty".into()));
+            }
+            if !seen.insert(svc.code.as_str()) {
+                return Err(fail(
+                    &format!("services[{i}].code"),
+                    format!("{:?} is listed twice", svc.code),
+                ));
+            }
+            if svc.standard_wait_min == Some(0) {
+                return Err(fail(
+                    &format!("services[{i}].standard_wait_min"),
+                    "must be at least 1 minute, or left out when the service declares none".into(),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, c) in settings.counters.iter().enumerate() {
+            if c.id.trim().is_empty() {
+                return Err(fail(&format!("counters[{i}].id"), "must not be empty".into()));
+            }
+            if !seen.insert(c.id.as_str()) {
+                return Err(fail(
+                    &format!("counters[{i}].id"),
+                    format!("{:?} is listed twice", c.id),
+                ));
+            }
+        }
+        let mut names = HashSet::new();
+        for (i, t) in settings.auth.tokens.iter().enumerate() {
+            let key = format!("auth.tokens[{i}]");
+            if !names.insert(t.name.as_str()) {
+                return Err(fail(&format!("{key}.name"), format!("{:?} is listed twice", t.name)));
+            }
+            match (&t.token, &t.sha256) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(fail(
+                        &key,
+                        "give exactly one of `token` (clear text) or `sha256` (hex digest)".into(),
+                    ))
+                }
+                (Some(tok), None) if tok.len() < 8 => {
+                    return Err(fail(
+                        &format!("{key}.token"),
+                        "is shorter than 8 characters".into(),
+                    ))
+                }
+                (None, Some(h)) if h.len() != 64 || hex::decode(h).is_err() => {
+                    return Err(fail(
+                        &format!("{key}.sha256"),
+                        "must be 64 hexadecimal digits (sha256sum of the token)".into(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(Config {
+            settings,
+            listen,
+            time_zone,
+            database,
+            file,
+        })
+    }
+
+    pub fn service(&self, code: &str) -> Option<&ServiceSettings> {
+        self.settings.services.iter().find(|s| s.code == code)
+    }
+
+    pub fn counter(&self, id: &str) -> Option<&CounterSettings> {
+        self.settings.counters.iter().find(|c| c.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        Config::load(Some(f.path()))
+    }
+
+    #[test]
+    fn sample_office_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/faccia.toml");
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.settings.counters.len(), 8);
+        assert_eq!(c.settings.services.len(), 4);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
+        assert!(!c.settings.privacy.operator_data);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_file() {
+        let err = load_text("[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 5\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("server.listen_port"), "{msg}");
+        assert!(msg.contains(".tmp"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_and_value_are_named() {
+        let msg = load_text("[sessions]\nvote_window_s = \"soon\"\n").unwrap_err().to_string();
+        assert!(msg.contains("sessions.vote_window_s"), "{msg}");
+        let msg = load_text("[sessions]\nvote_window_s = 3\n").unwrap_err().to_string();
+        assert!(msg.contains("sessions.vote_window_s") && msg.contains("5..=600"), "{msg}");
+        let msg = load_text("[site]\nid=\"x\"\nname=\"x\"\ntime_zone = \"Mars/Olympus\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("site.time_zone"), "{msg}");
+        let msg = load_text("[[auth.tokens]]\nname=\"a\"\nrole=\"queue\"\n").unwrap_err().to_string();
+        assert!(msg.contains("auth.tokens[0]"), "{msg}");
+        let msg = load_text("[[auth.tokens]]\nname=\"a\"\nrole=\"boss\"\ntoken=\"12345678\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("auth.tokens[0].role"), "{msg}");
+    }
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://var/x.db"),
+            Ok(DatabaseUrl::Sqlite("var/x.db".into()))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! The gRPC server: QueueEvents, Monitor, standard health checking and reflection, optional TLS.
+
+pub mod convert;
+pub mod monitor;
+pub mod queue;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use faccia_proto::v1::monitor_server::MonitorServer;
+use faccia_proto::v1::queue_events_server::QueueEventsServer;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::auth::Credentials;
+use crate::config::Config;
+use crate::keypads::KeypadGateway;
+use crate::storage::Store;
+
+/// What every service shares.
+pub struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub auth: Credentials,
+    pub keypads: Arc<dyn KeypadGateway>,
+}
+
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("reflection: {0}")]
+    Reflection(String),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Binds the configured address.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Serves until `shutdown` completes, then stops accepting and lets calls in flight finish.
+pub async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<QueueEventsServer<queue::QueueService>>()
+        .await;
+    health_reporter
+        .set_serving::<MonitorServer<monitor::MonitorService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(faccia_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+
+    // Sessions whose window has passed end on the server's clock.
+    let expiry_store = shared.store.clone();
+    let expiry = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match expiry_store.expire_due().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(expired = n, "vote sessions expired"),
+                Err(e) => tracing::warn!(error = %e, "cannot expire sessions"),
+            }
+        }
+    });
+
+    let mut builder = tonic::transport::Server::builder();
+    let s = &shared.config.settings.server;
+    if let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| ServeError::Tls(format!("cannot read {}: {e}", p.display())))
+        };
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| ServeError::Tls(e.to_string()))?;
+    }
+    let result = builder
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(QueueEventsServer::new(queue::QueueService {
+            shared: shared.clone(),
+        }))
+        .add_service(MonitorServer::new(monitor::MonitorService {
+            shared: shared.clone(),
+        }))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    expiry.abort();
+    result.map_err(ServeError::from)
+}

@@ -1,0 +1,162 @@
+//! `faccia.v1.Monitor`: the console's read-only view, and the live event log.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use faccia_domain::stats;
+use faccia_proto::v1::{self, monitor_server::Monitor};
+use futures::Stream;
+use tonic::{Request, Response, Status};
+
+use super::{convert, queue::async_stream, Shared};
+use crate::config::Role;
+use crate::office;
+use crate::storage::models::LogRow;
+use crate::storage::read;
+
+pub struct MonitorService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// How many log entries one read fetches while catching up.
+const PAGE: i64 = 500;
+/// How often a watcher looks at the log even without a local commit (other processes on a
+/// shared PostgreSQL).
+const POLL: Duration = Duration::from_secs(1);
+
+pub fn log_event(r: LogRow) -> v1::LogEvent {
+    v1::LogEvent {
+        seq: r.seq.max(0) as u64,
+        at: Some(convert::timestamp(r.at)),
+        kind: r.kind,
+        source_id: r.source_id,
+        counter_id: r.counter_id,
+        service_code: r.service_code,
+        ticket_id: r.ticket_id,
+        display_number: r.display_number,
+        ticket_event: r.ticket_event,
+        session_id: r.session_id,
+        outcome: r.outcome,
+        detail: r.detail,
+    }
+}
+
+type LogStream = Pin<Box<dyn Stream<Item = Result<v1::LogEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Monitor for MonitorService {
+    async fn get_snapshot(
+        &self,
+        request: Request<v1::SnapshotRequest>,
+    ) -> Result<Response<v1::Snapshot>, Status> {
+        self.shared.auth.check(request.metadata(), &[Role::Viewer])?;
+        let now = self.shared.store.now();
+        let (day_start, _) = stats::day_bounds(self.shared.config.time_zone, now);
+        let since = day_start.min(now - faccia_domain::alerts::RED_WINDOW_MS);
+        let data = self
+            .shared
+            .store
+            .read(move |c| read::office_data(c, since))
+            .await
+            .map_err(convert::status)?;
+        let keypads = self.shared.keypads.health();
+        Ok(Response::new(office::snapshot(&self.shared.config, &data, keypads, now)))
+    }
+
+    async fn get_satisfaction(
+        &self,
+        request: Request<v1::SatisfactionRequest>,
+    ) -> Result<Response<v1::Satisfaction>, Status> {
+        self.shared.auth.check(request.metadata(), &[Role::Viewer])?;
+        let tz = self.shared.config.time_zone;
+        let now = self.shared.store.now();
+        let period = v1::Period::try_from(request.into_inner().period)
+            .map_err(|_| Status::invalid_argument("period: unknown value; use TODAY, WEEK or MONTH"))?;
+        let (from, to) = match period {
+            v1::Period::Unspecified | v1::Period::Today => stats::day_bounds(tz, now),
+            v1::Period::Week => stats::week_bounds(tz, now),
+            v1::Period::Month => stats::month_bounds_at(tz, now),
+        };
+        let period = if period == v1::Period::Unspecified { v1::Period::Today } else { period };
+        let (votes, served) = self
+            .shared
+            .store
+            .read(move |c| read::period_data(c, from, to))
+            .await
+            .map_err(convert::status)?;
+        Ok(Response::new(office::satisfaction(
+            &self.shared.config,
+            period,
+            from,
+            to,
+            &votes,
+            &served,
+        )))
+    }
+
+    type WatchEventsStream = LogStream;
+
+    async fn watch_events(
+        &self,
+        request: Request<v1::WatchRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        self.shared.auth.check(request.metadata(), &[Role::Viewer])?;
+        let after = request.into_inner().after_seq;
+        let mut cursor = i64::try_from(after)
+            .map_err(|_| Status::invalid_argument("after_seq: is too large"))?;
+        let store = self.shared.store.clone();
+        let mut seq = store.watch_seq();
+        let out = async_stream(move |tx| async move {
+            loop {
+                let from = cursor;
+                let page = store.read(move |c| read::log_after(c, from, PAGE)).await;
+                match page {
+                    Ok(rows) => {
+                        let full = rows.len() as i64 == PAGE;
+                        for r in rows {
+                            cursor = r.seq;
+                            if tx.send(Ok(log_event(r))).await.is_err() {
+                                return;
+                            }
+                        }
+                        if full {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(convert::status(e))).await;
+                        return;
+                    }
+                }
+                tokio::select! {
+                    changed = seq.changed() => if changed.is_err() { return },
+                    _ = tokio::time::sleep(POLL) => {},
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(out))
+    }
+
+    async fn keypad_command(
+        &self,
+        request: Request<v1::KeypadCommandRequest>,
+    ) -> Result<Response<v1::KeypadCommandReply>, Status> {
+        self.shared.auth.check(request.metadata(), &[Role::Admin])?;
+        let req = request.into_inner();
+        if req.counter_id.is_empty() {
+            return Err(Status::invalid_argument("counter_id: is required and was empty"));
+        }
+        let action = match v1::KeypadAction::try_from(req.action) {
+            Ok(a) if a != v1::KeypadAction::Unspecified => a,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "action: must be KEYPAD_IDENTIFY or KEYPAD_SELF_TEST",
+                ))
+            }
+        };
+        let detail = self.shared.keypads.command(req.counter_id, action).await?;
+        Ok(Response::new(v1::KeypadCommandReply { detail }))
+    }
+}

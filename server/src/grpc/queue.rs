@@ -1,0 +1,153 @@
+//! `faccia.v1.QueueEvents`: what the queue system tells us.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use faccia_domain::ticket::TicketState;
+use faccia_domain::EventKind;
+use faccia_proto::v1::{self, queue_events_server::QueueEvents};
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert;
+use super::Shared;
+use crate::config::Role;
+use crate::storage::CounterClaim;
+
+pub struct QueueService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl QueueService {
+    async fn handle(&self, event: v1::TicketEvent) -> Result<v1::EventAck, Status> {
+        let now = self.shared.store.now();
+        let event = convert::raw_event(event)
+            .validate(now)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let served = event.kind == EventKind::Served;
+        let mut ack = self
+            .shared
+            .store
+            .publish(event)
+            .await
+            .map_err(convert::status)?;
+        if served {
+            // The keypad seam: arm the counter's keypad now that the session is stored.
+            if let Some(s) = ack.session.as_mut() {
+                self.shared.keypads.session_opened(s).await;
+            }
+        }
+        Ok(convert::ack(&ack))
+    }
+}
+
+type AckStream = Pin<Box<dyn Stream<Item = Result<v1::EventAck, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl QueueEvents for QueueService {
+    async fn publish(
+        &self,
+        request: Request<v1::TicketEvent>,
+    ) -> Result<Response<v1::EventAck>, Status> {
+        self.shared.auth.check(request.metadata(), &[Role::Queue])?;
+        self.handle(request.into_inner()).await.map(Response::new)
+    }
+
+    type StreamStream = AckStream;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<v1::TicketEvent>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        self.shared.auth.check(request.metadata(), &[Role::Queue])?;
+        let mut incoming = request.into_inner();
+        let this = QueueService {
+            shared: self.shared.clone(),
+        };
+        let out = async_stream(move |tx| async move {
+            let mut n: u64 = 0;
+            while let Some(item) = incoming.next().await {
+                n += 1;
+                let reply = match item {
+                    Ok(ev) => {
+                        let id = ev.event_id.clone();
+                        this.handle(ev).await.map_err(|s| {
+                            Status::new(
+                                s.code(),
+                                format!("event #{n} (event_id {id:?}): {}", s.message()),
+                            )
+                        })
+                    }
+                    Err(s) => Err(s),
+                };
+                let stop = reply.is_err();
+                if tx.send(reply).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(out))
+    }
+
+    async fn reconcile(
+        &self,
+        request: Request<v1::CounterSnapshot>,
+    ) -> Result<Response<v1::ReconcileReply>, Status> {
+        self.shared.auth.check(request.metadata(), &[Role::Queue])?;
+        let snap = request.into_inner();
+        if snap.source_id.is_empty() {
+            return Err(Status::invalid_argument("source_id: is required and was empty"));
+        }
+        let at = match &snap.at {
+            None => return Err(Status::invalid_argument("at: is required and was missing")),
+            Some(ts) => convert::millis(ts).map_err(|e| Status::invalid_argument(format!("at: {e}")))?,
+        };
+        if at > self.shared.store.now() + faccia_domain::event::MAX_FUTURE_MS {
+            return Err(Status::invalid_argument("at: is more than 24 h in the future"));
+        }
+        let mut claims = Vec::with_capacity(snap.counters.len());
+        for (i, cs) in snap.counters.into_iter().enumerate() {
+            if cs.counter_id.is_empty() {
+                return Err(Status::invalid_argument(format!(
+                    "counters[{i}].counter_id: is required and was empty"
+                )));
+            }
+            let state = match (cs.ticket_id.is_empty(), EventKind::from_code(cs.ticket_state)) {
+                (true, _) => "",
+                (false, Some(EventKind::Called)) => TicketState::Called.as_str(),
+                (false, Some(EventKind::ServiceStarted)) => TicketState::InService.as_str(),
+                (false, Some(EventKind::Served)) => TicketState::Served.as_str(),
+                (false, _) => {
+                    return Err(Status::invalid_argument(format!(
+                        "counters[{i}].ticket_state: must be CALLED, SERVICE_STARTED or SERVED when ticket_id is set"
+                    )))
+                }
+            };
+            claims.push(CounterClaim {
+                counter_id: cs.counter_id,
+                open: cs.open,
+                ticket_id: cs.ticket_id,
+                ticket_state: state.to_string(),
+            });
+        }
+        let repaired = self
+            .shared
+            .store
+            .reconcile(snap.source_id, at, claims)
+            .await
+            .map_err(convert::status)?;
+        Ok(Response::new(v1::ReconcileReply { repaired }))
+    }
+}
+
+/// A stream fed by a task through a bounded channel.
+pub(crate) fn async_stream<T, F, Fut>(f: F) -> Pin<Box<dyn Stream<Item = T> + Send>>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

@@ -1,0 +1,329 @@
+//! The office at a glance: builds the monitor's snapshot and satisfaction figures from stored
+//! rows, with the rules and arithmetic of `faccia_domain`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use faccia_domain::alerts;
+use faccia_domain::session::Channel;
+use faccia_domain::stats::{self, wait_figures};
+use faccia_domain::ticket::TicketState;
+use faccia_domain::Millis;
+use faccia_proto::v1;
+
+use crate::config::Config;
+use crate::grpc::convert::timestamp;
+use crate::storage::models::{TicketRow, VoteRow};
+use crate::storage::read::OfficeData;
+
+fn faces<'a>(votes: impl IntoIterator<Item = &'a VoteRow>) -> v1::FaceCounts {
+    let mut f = v1::FaceCounts {
+        reasons: vec![0; 5],
+        ..Default::default()
+    };
+    for v in votes {
+        match v.face {
+            1 => f.green += 1,
+            2 => f.yellow += 1,
+            3 => {
+                f.red += 1;
+                let r = v.reason.unwrap_or(0).clamp(0, 4) as usize;
+                f.reasons[r] += 1;
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+fn counted(t: &TicketRow) -> bool {
+    !t.spans_midnight && !t.reset
+}
+
+fn is_waiting(t: &TicketRow) -> bool {
+    t.state == TicketState::Waiting.as_str()
+}
+
+fn served_since(t: &TicketRow, since: Millis) -> bool {
+    t.state == TicketState::Served.as_str() && t.served_at.is_some_and(|s| s >= since)
+}
+
+/// Builds the snapshot. `keypads` comes from the keypad gateway.
+pub fn snapshot(config: &Config, data: &OfficeData, keypads: Vec<v1::Keypad>, now: Millis) -> v1::Snapshot {
+    let tz = config.time_zone;
+    let (day_start, _) = stats::day_bounds(tz, now);
+    let today: Vec<&TicketRow> = data.tickets.iter().collect();
+    let votes_today: Vec<&VoteRow> = data.votes.iter().filter(|v| v.voted_at >= day_start).collect();
+    let mut alerts_out = Vec::new();
+
+    // Services: configured ones in configuration order, then any the queue system used.
+    let mut service_codes: Vec<(String, bool)> = config
+        .settings
+        .services
+        .iter()
+        .map(|s| (s.code.clone(), true))
+        .collect();
+    let known: BTreeSet<String> = service_codes.iter().map(|(c, _)| c.clone()).collect();
+    let seen: BTreeSet<String> = today
+        .iter()
+        .map(|t| t.service_code.clone())
+        .filter(|c| !c.is_empty() && !known.contains(c))
+        .collect();
+    service_codes.extend(seen.into_iter().map(|c| (c, false)));
+
+    let mut services = Vec::new();
+    let mut all_waits = Vec::new();
+    for (code, configured) in &service_codes {
+        let cfg = config.service(code);
+        let standard = cfg.and_then(|s| s.standard_wait_min);
+        let mine: Vec<&&TicketRow> = today.iter().filter(|t| &t.service_code == code).collect();
+        let waiting: Vec<&&&TicketRow> = mine.iter().filter(|t| is_waiting(t)).collect();
+        let longest = waiting
+            .iter()
+            .map(|t| now - t.issued_at.unwrap_or(t.first_at))
+            .max()
+            .unwrap_or(0)
+            .max(0);
+        let mut waits: Vec<i64> = mine
+            .iter()
+            .filter(|t| counted(t) && t.first_called_at.is_some_and(|c| c >= day_start))
+            .filter_map(|t| t.waiting_ms)
+            .collect();
+        all_waits.extend(waits.iter().copied());
+        let figures = wait_figures(&mut waits, standard.map(|m| i64::from(m) * 60_000));
+        let intervals: Vec<(Millis, Option<Millis>)> = mine
+            .iter()
+            .map(|t| {
+                (
+                    t.issued_at.unwrap_or(t.first_at),
+                    t.first_called_at.or(t.ended_at),
+                )
+            })
+            .collect();
+        if alerts::wait_alert(longest, standard) {
+            alerts_out.push(v1::Alert {
+                kind: v1::AlertKind::AlertWaitOverStandard as i32,
+                subject: code.clone(),
+                since: Some(timestamp(now - longest)),
+                value: longest as f64 / 60_000.0,
+                threshold: f64::from(standard.unwrap_or(0)),
+            });
+        }
+        if !configured && !mine.is_empty() {
+            alerts_out.push(v1::Alert {
+                kind: v1::AlertKind::AlertUnconfigured as i32,
+                subject: format!("service:{code}"),
+                ..Default::default()
+            });
+        }
+        services.push(v1::Service {
+            code: code.clone(),
+            name: cfg.map(|s| s.name.clone()).unwrap_or_default(),
+            configured: *configured,
+            standard_wait_min: standard,
+            waiting_now: waiting.len() as u32,
+            longest_wait_s: (longest / 1000) as u32,
+            avg_wait_s: figures.avg_ms.map(stats::secs),
+            p90_wait_s: figures.p90_ms.map(|p| p as f64 / 1000.0),
+            within_standard_pct: standard
+                .and_then(|_| faccia_domain::Share::of(figures.within_standard, figures.counted))
+                .map(|s| s.percent()),
+            served_today: mine.iter().filter(|t| served_since(t, day_start)).count() as u32,
+            waiting_by_slot: stats::waiting_by_slot(day_start, now, &intervals),
+            called_today: figures.counted as u32,
+        });
+    }
+
+    // Counters: configured, then unconfigured ones the queue system used.
+    let mut counter_ids: Vec<(String, bool)> = config
+        .settings
+        .counters
+        .iter()
+        .map(|c| (c.id.clone(), true))
+        .collect();
+    for row in &data.counters {
+        if config.counter(&row.counter_id).is_none() {
+            counter_ids.push((row.counter_id.clone(), false));
+        }
+    }
+    let open_at: BTreeSet<&str> = data.open_sessions.iter().map(|s| s.counter_id.as_str()).collect();
+    let keypad_of: BTreeMap<&str, &v1::Keypad> = keypads.iter().map(|k| (k.counter_id.as_str(), k)).collect();
+    let display_of: BTreeMap<(&str, &str), &TicketRow> = data
+        .tickets
+        .iter()
+        .map(|t| ((t.source_id.as_str(), t.ticket_id.as_str()), t))
+        .collect();
+    let mut counters = Vec::new();
+    for (id, configured) in &counter_ids {
+        let row = data.counters.iter().find(|c| &c.counter_id == id);
+        let activity = match row {
+            None => v1::CounterActivity::ActivityClosed,
+            Some(r) if !r.open => v1::CounterActivity::ActivityClosed,
+            Some(r) if r.ticket_state == TicketState::Called.as_str() => {
+                v1::CounterActivity::ActivityCalling
+            }
+            Some(r) if r.ticket_state == TicketState::InService.as_str() => {
+                v1::CounterActivity::ActivityServing
+            }
+            Some(_) => v1::CounterActivity::ActivityIdle,
+        };
+        let ticket = row.and_then(|r| display_of.get(&(r.source_id.as_str(), r.ticket_id.as_str())));
+        let served: Vec<&&TicketRow> = today
+            .iter()
+            .filter(|t| &t.counter_id == id && served_since(t, day_start))
+            .collect();
+        let service_times: Vec<i64> = served
+            .iter()
+            .filter(|t| counted(t))
+            .filter_map(|t| t.service_ms)
+            .collect();
+        let mine_votes = votes_today.iter().copied().filter(|v| &v.counter_id == id);
+        if !configured {
+            alerts_out.push(v1::Alert {
+                kind: v1::AlertKind::AlertUnconfigured as i32,
+                subject: format!("counter:{id}"),
+                ..Default::default()
+            });
+        }
+        counters.push(v1::Counter {
+            id: id.clone(),
+            name: config.counter(id).map(|c| c.name.clone()).unwrap_or_default(),
+            configured: *configured,
+            activity: activity as i32,
+            ticket_display: ticket
+                .filter(|_| activity != v1::CounterActivity::ActivityClosed)
+                .map(|t| if t.display_number.is_empty() { t.ticket_id.clone() } else { t.display_number.clone() })
+                .unwrap_or_default(),
+            service_code: ticket.map(|t| t.service_code.clone()).unwrap_or_default(),
+            served_today: served.len() as u32,
+            avg_service_s: stats::mean(&service_times).map(stats::secs),
+            votes_today: Some(faces(mine_votes)),
+            keypad: keypad_of
+                .get(id.as_str())
+                .map(|k| k.link)
+                .unwrap_or(v1::KeypadLink::KeypadNone as i32),
+            session_open: open_at.contains(id.as_str()),
+            operator_ref: if config.settings.privacy.operator_data {
+                row.and_then(|r| r.operator_ref.clone()).unwrap_or_default()
+            } else {
+                String::new()
+            },
+        });
+    }
+
+    // Red share over the last 15 minutes, by counter and by service.
+    let recent: Vec<&VoteRow> = data
+        .votes
+        .iter()
+        .filter(|v| v.voted_at > now - alerts::RED_WINDOW_MS)
+        .collect();
+    for (prefix, key) in [("counter", 0), ("service", 1)] {
+        let mut groups: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for v in &recent {
+            let k = if key == 0 { v.counter_id.as_str() } else { v.service_code.as_str() };
+            let e = groups.entry(k).or_default();
+            e.1 += 1;
+            if v.face == 3 {
+                e.0 += 1;
+            }
+        }
+        for (k, (red, n)) in groups {
+            if let Some(share) = alerts::red_share_alert(red, n) {
+                alerts_out.push(v1::Alert {
+                    kind: v1::AlertKind::AlertRedShare as i32,
+                    subject: format!("{prefix}:{k}"),
+                    since: Some(timestamp(now - alerts::RED_WINDOW_MS)),
+                    value: share.percent(),
+                    threshold: alerts::RED_SHARE_TENTHS as f64 / 10.0,
+                });
+            }
+        }
+    }
+    for k in &keypads {
+        if k.link == v1::KeypadLink::KeypadOffline as i32 {
+            alerts_out.push(v1::Alert {
+                kind: v1::AlertKind::AlertKeypadOffline as i32,
+                subject: k.counter_id.clone(),
+                since: k.since,
+                ..Default::default()
+            });
+        }
+    }
+
+    let served_today = today.iter().filter(|t| served_since(t, day_start)).count() as u32;
+    v1::Snapshot {
+        site: Some(v1::Site {
+            id: config.settings.site.id.clone(),
+            name: config.settings.site.name.clone(),
+            time_zone: config.settings.site.time_zone.clone(),
+        }),
+        at: Some(timestamp(now)),
+        last_seq: data.last_seq.max(0) as u64,
+        today: Some(v1::Totals {
+            served: served_today,
+            waiting_now: today.iter().filter(|t| is_waiting(t)).count() as u32,
+            avg_wait_s: stats::mean(&all_waits).map(stats::secs),
+            votes: Some(faces(votes_today.iter().copied())),
+            sessions_open: data.open_sessions.len() as u32,
+            no_show: today
+                .iter()
+                .filter(|t| t.state == TicketState::NoShow.as_str() && t.ended_at.is_some_and(|e| e >= day_start))
+                .count() as u32,
+        }),
+        counters,
+        services,
+        keypads,
+        alerts: alerts_out,
+        operator_data_enabled: config.settings.privacy.operator_data,
+    }
+}
+
+/// Faces by counter, service and channel over [from, to).
+pub fn satisfaction(
+    config: &Config,
+    period: v1::Period,
+    from: Millis,
+    to: Millis,
+    votes: &[VoteRow],
+    served: &[(String, String)],
+) -> v1::Satisfaction {
+    let keyed = |key_of: &dyn Fn(&VoteRow) -> String,
+                 served_of: &dyn Fn(&(String, String)) -> String,
+                 name_of: &dyn Fn(&str) -> String| {
+        let mut keys: BTreeSet<String> = votes.iter().map(key_of).collect();
+        keys.extend(served.iter().map(served_of));
+        keys.into_iter()
+            .map(|k| v1::KeyedFaces {
+                name: name_of(&k),
+                faces: Some(faces(votes.iter().filter(|v| key_of(v) == k))),
+                served: served.iter().filter(|s| served_of(s) == k).count() as u32,
+                key: k,
+            })
+            .collect::<Vec<_>>()
+    };
+    let by_counter = keyed(
+        &|v| v.counter_id.clone(),
+        &|s| s.0.clone(),
+        &|k| config.counter(k).map(|c| c.name.clone()).unwrap_or_default(),
+    );
+    let by_service = keyed(
+        &|v| v.service_code.clone(),
+        &|s| s.1.clone(),
+        &|k| config.service(k).map(|c| c.name.clone()).unwrap_or_default(),
+    );
+    // Every served ticket so far was served at a counter.
+    let by_channel = keyed(
+        &|v| v.channel.clone(),
+        &|_| Channel::Counter.as_str().to_string(),
+        &|k| k.to_string(),
+    );
+    v1::Satisfaction {
+        period: period as i32,
+        from: Some(timestamp(from)),
+        to: Some(timestamp(to)),
+        total: Some(faces(votes)),
+        served: served.len() as u32,
+        by_counter,
+        by_service,
+        by_channel,
+    }
+}

@@ -1,0 +1,158 @@
+//! Rows as diesel reads and writes them.
+
+use diesel::prelude::*;
+
+use super::schema::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = received_events)]
+pub struct ReceivedRow {
+    pub source_id: String,
+    pub event_id: String,
+    pub fingerprint: String,
+    pub kind: i32,
+    pub ticket_id: String,
+    pub occurred_at: i64,
+    pub status: i32,
+    pub session_id: Option<String>,
+    pub detail: String,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = ticket_steps)]
+pub struct StepRow {
+    pub id: i64,
+    pub source_id: String,
+    pub ticket_id: String,
+    pub event_id: String,
+    pub occurred_at: i64,
+    pub kind: i32,
+    pub counter_id: String,
+    pub service_code: String,
+    pub transfer_to_service: String,
+    pub display_number: String,
+    pub operator_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = ticket_steps)]
+pub struct NewStep {
+    pub source_id: String,
+    pub ticket_id: String,
+    pub event_id: String,
+    pub occurred_at: i64,
+    pub kind: i32,
+    pub counter_id: String,
+    pub service_code: String,
+    pub transfer_to_service: String,
+    pub display_number: String,
+    pub operator_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = tickets, treat_none_as_null = true)]
+pub struct TicketRow {
+    pub source_id: String,
+    pub ticket_id: String,
+    pub display_number: String,
+    pub service_code: String,
+    pub state: String,
+    pub counter_id: String,
+    pub first_at: i64,
+    pub issued_at: Option<i64>,
+    pub first_called_at: Option<i64>,
+    pub last_called_at: Option<i64>,
+    pub service_started_at: Option<i64>,
+    pub served_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub recalls: i32,
+    pub transfers: i32,
+    pub reset: bool,
+    pub spans_midnight: bool,
+    pub waiting_ms: Option<i64>,
+    pub service_ms: Option<i64>,
+    pub last_at: i64,
+    pub operator_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = counters, treat_none_as_null = true)]
+pub struct CounterRow {
+    pub counter_id: String,
+    pub open: bool,
+    pub source_id: String,
+    pub ticket_id: String,
+    pub ticket_state: String,
+    pub changed_at: i64,
+    pub last_call_at: Option<i64>,
+    pub last_call_ticket: String,
+    pub operator_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = vote_sessions)]
+pub struct SessionRow {
+    pub session_id: String,
+    pub source_id: String,
+    pub ticket_id: String,
+    pub counter_id: String,
+    pub service_code: String,
+    pub channel: String,
+    pub token: i64,
+    pub served_at: i64,
+    pub opened_at: i64,
+    pub expires_at: i64,
+    pub state: String,
+    pub keypad: String,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = votes)]
+pub struct VoteRow {
+    pub session_id: String,
+    pub source_id: String,
+    pub ticket_id: String,
+    pub counter_id: String,
+    pub service_code: String,
+    pub channel: String,
+    pub face: i32,
+    pub reason: Option<i32>,
+    pub waiting_ms: Option<i64>,
+    pub service_ms: Option<i64>,
+    pub voted_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = event_log)]
+pub struct LogRow {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: i32,
+    pub source_id: String,
+    pub counter_id: String,
+    pub service_code: String,
+    pub ticket_id: String,
+    pub display_number: String,
+    pub ticket_event: i32,
+    pub session_id: String,
+    pub outcome: i32,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Insertable)]
+#[diesel(table_name = event_log)]
+pub struct NewLog {
+    pub at: i64,
+    pub kind: i32,
+    pub source_id: String,
+    pub counter_id: String,
+    pub service_code: String,
+    pub ticket_id: String,
+    pub display_number: String,
+    pub ticket_event: i32,
+    pub session_id: String,
+    pub outcome: i32,
+    pub detail: String,
+}

@@ -1,0 +1,1002 @@
+//! What one write transaction does. Every function here runs inside the writer's transaction;
+//! the rules themselves come from `faccia_domain`.
+
+use diesel::prelude::*;
+use faccia_domain::session::{
+    next_token, session_id, supersedes, token_seed, Channel, Judgement, KeypadArming, SessionState,
+};
+use faccia_domain::stats::spans_midnight;
+use faccia_domain::ticket::{decide, Step, TicketState, TicketView, Verdict};
+use faccia_domain::{EventKind, Millis, TicketEvent, DAY_MS};
+
+use super::conn::AnyConnection;
+use super::models::*;
+use super::schema::*;
+use super::{log_kind, outcome_code, Rules, StoreError};
+
+/// How a received event was answered (numbers of `EventAck.Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AckStatus {
+    Accepted = 1,
+    Duplicate = 2,
+    Stale = 3,
+}
+
+impl AckStatus {
+    fn from_code(c: i32) -> AckStatus {
+        match c {
+            1 => AckStatus::Accepted,
+            2 => AckStatus::Duplicate,
+            _ => AckStatus::Stale,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AckStatus::Accepted => "ACCEPTED",
+            AckStatus::Duplicate => "DUPLICATE",
+            AckStatus::Stale => "STALE_IGNORED",
+        }
+    }
+}
+
+/// A vote session as the queue system and the keypad layer see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub counter_id: String,
+    pub ticket_id: String,
+    pub expires_at: Millis,
+    pub keypad: KeypadArming,
+    pub state: SessionState,
+    pub token: u32,
+}
+
+/// The answer to one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub status: AckStatus,
+    pub event_id: String,
+    pub session: Option<SessionInfo>,
+    pub detail: String,
+}
+
+/// What the queue system says one counter holds now (Reconcile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterClaim {
+    pub counter_id: String,
+    pub open: bool,
+    pub ticket_id: String,
+    /// CALLED, IN_SERVICE or SERVED; empty with no ticket.
+    pub ticket_state: String,
+}
+
+/// What became of a vote a keypad reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoteOutcome {
+    /// Stored now, through its open session.
+    Stored(SessionInfo),
+    /// Stored before (a restart between storing and acknowledging): only acknowledge.
+    AlreadyStored(String),
+    /// No session has that token: acknowledge, discard, count.
+    Orphan,
+}
+
+fn session_info(row: &SessionRow) -> Result<SessionInfo, StoreError> {
+    Ok(SessionInfo {
+        session_id: row.session_id.clone(),
+        counter_id: row.counter_id.clone(),
+        ticket_id: row.ticket_id.clone(),
+        expires_at: row.expires_at,
+        keypad: KeypadArming::parse(&row.keypad)
+            .ok_or_else(|| StoreError::Corrupt(format!("keypad state {:?}", row.keypad)))?,
+        state: SessionState::parse(&row.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("session state {:?}", row.state)))?,
+        token: u32::try_from(row.token)
+            .map_err(|_| StoreError::Corrupt(format!("token {}", row.token)))?,
+    })
+}
+
+fn append_log(c: &mut AnyConnection, entry: NewLog) -> Result<(), StoreError> {
+    diesel::insert_into(event_log::table)
+        .values(&entry)
+        .execute(c)?;
+    Ok(())
+}
+
+fn step_of(row: &StepRow) -> Result<Step, StoreError> {
+    Ok(Step {
+        occurred_at: row.occurred_at,
+        kind: EventKind::from_code(row.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("step kind {}", row.kind)))?,
+        counter_id: row.counter_id.clone(),
+        service_code: row.service_code.clone(),
+        transfer_to_service: row.transfer_to_service.clone(),
+        display_number: row.display_number.clone(),
+    })
+}
+
+fn history(c: &mut AnyConnection, source: &str, ticket: &str) -> Result<Vec<StepRow>, StoreError> {
+    Ok(ticket_steps::table
+        .filter(ticket_steps::source_id.eq(source))
+        .filter(ticket_steps::ticket_id.eq(ticket))
+        .order((ticket_steps::occurred_at.asc(), ticket_steps::id.asc()))
+        .select(StepRow::as_select())
+        .load(c)?)
+}
+
+fn ticket_row(
+    source: &str,
+    ticket: &str,
+    first_at: Millis,
+    v: &TicketView,
+    rules: &Rules,
+    operator_ref: Option<String>,
+) -> TicketRow {
+    let start = v.issued_at.unwrap_or(first_at);
+    let spans = v
+        .ended_at
+        .is_some_and(|end| spans_midnight(rules.time_zone, start, end));
+    TicketRow {
+        source_id: source.to_string(),
+        ticket_id: ticket.to_string(),
+        display_number: v.display_number.clone(),
+        service_code: v.service_code.clone(),
+        state: v.state.as_str().to_string(),
+        counter_id: v.counter_id.clone(),
+        first_at,
+        issued_at: v.issued_at,
+        first_called_at: v.first_called_at,
+        last_called_at: v.last_called_at,
+        service_started_at: v.service_started_at,
+        served_at: v.served_at,
+        ended_at: v.ended_at,
+        recalls: i32::try_from(v.recalls).unwrap_or(i32::MAX),
+        transfers: i32::try_from(v.transfers).unwrap_or(i32::MAX),
+        reset: v.reset,
+        spans_midnight: spans,
+        waiting_ms: v.waiting_ms(),
+        service_ms: v.service_ms(),
+        last_at: v.last_at,
+        operator_ref,
+    }
+}
+
+fn save_ticket(c: &mut AnyConnection, row: &TicketRow) -> Result<(), StoreError> {
+    let n = diesel::update(tickets::table.find((&row.source_id, &row.ticket_id)))
+        .set(row)
+        .execute(c)?;
+    if n == 0 {
+        diesel::insert_into(tickets::table).values(row).execute(c)?;
+    }
+    Ok(())
+}
+
+fn load_counter(c: &mut AnyConnection, id: &str) -> Result<Option<CounterRow>, StoreError> {
+    Ok(counters::table
+        .find(id)
+        .select(CounterRow::as_select())
+        .first(c)
+        .optional()?)
+}
+
+fn save_counter(c: &mut AnyConnection, row: &CounterRow) -> Result<(), StoreError> {
+    let n = diesel::update(counters::table.find(&row.counter_id))
+        .set(row)
+        .execute(c)?;
+    if n == 0 {
+        diesel::insert_into(counters::table).values(row).execute(c)?;
+    }
+    Ok(())
+}
+
+fn new_counter(id: &str, source: &str) -> CounterRow {
+    CounterRow {
+        counter_id: id.to_string(),
+        open: false,
+        source_id: source.to_string(),
+        ticket_id: String::new(),
+        ticket_state: String::new(),
+        changed_at: i64::MIN,
+        last_call_at: None,
+        last_call_ticket: String::new(),
+        operator_ref: None,
+    }
+}
+
+/// Stores and applies one event.
+pub fn publish(
+    c: &mut AnyConnection,
+    rules: &Rules,
+    now: Millis,
+    ev: &TicketEvent,
+) -> Result<Ack, StoreError> {
+    let fingerprint = ev.fingerprint();
+    let previous = received_events::table
+        .find((&ev.source_id, &ev.event_id))
+        .select(ReceivedRow::as_select())
+        .first(c)
+        .optional()?;
+    if let Some(prev) = previous {
+        if prev.fingerprint != fingerprint {
+            return Err(StoreError::Conflict(format!(
+                "event_id {:?} of source {:?} was already received with different content \
+                 (type {}, ticket {:?}); a new event needs a new event_id",
+                ev.event_id,
+                ev.source_id,
+                EventKind::from_code(prev.kind).map_or("?", EventKind::name),
+                prev.ticket_id
+            )));
+        }
+        let session = match &prev.session_id {
+            Some(id) => vote_sessions::table
+                .find(id)
+                .select(SessionRow::as_select())
+                .first(c)
+                .optional()?
+                .map(|r| session_info(&r))
+                .transpose()?,
+            None => None,
+        };
+        return Ok(Ack {
+            status: AckStatus::Duplicate,
+            event_id: ev.event_id.clone(),
+            session,
+            detail: format!(
+                "already received: it was answered {} ({})",
+                AckStatus::from_code(prev.status).name(),
+                prev.detail
+            ),
+        });
+    }
+    let (status, session, detail) = match ev.kind {
+        EventKind::DayReset => day_reset(c, rules, now, ev)?,
+        EventKind::CounterOpened | EventKind::CounterClosed => counter_event(c, rules, now, ev)?,
+        _ => ticket_event(c, rules, now, ev)?,
+    };
+    diesel::insert_into(received_events::table)
+        .values(&ReceivedRow {
+            source_id: ev.source_id.clone(),
+            event_id: ev.event_id.clone(),
+            fingerprint,
+            kind: ev.kind.code(),
+            ticket_id: ev.ticket_id.clone(),
+            occurred_at: ev.occurred_at,
+            status: status as i32,
+            session_id: session.as_ref().map(|s| s.session_id.clone()),
+            detail: detail.clone(),
+            received_at: now,
+        })
+        .execute(c)?;
+    Ok(Ack {
+        status,
+        event_id: ev.event_id.clone(),
+        session,
+        detail,
+    })
+}
+
+type Outcome = (AckStatus, Option<SessionInfo>, String);
+
+fn ticket_event(
+    c: &mut AnyConnection,
+    rules: &Rules,
+    now: Millis,
+    ev: &TicketEvent,
+) -> Result<Outcome, StoreError> {
+    let rows = history(c, &ev.source_id, &ev.ticket_id)?;
+    let hist = rows.iter().map(step_of).collect::<Result<Vec<_>, _>>()?;
+    let step = Step {
+        occurred_at: ev.occurred_at,
+        kind: ev.kind,
+        counter_id: ev.counter_id.clone(),
+        service_code: ev.service_code.clone(),
+        transfer_to_service: ev.transfer_to_service.clone(),
+        display_number: ev.display_number.clone(),
+    };
+    let view = match decide(&hist, &step) {
+        Verdict::Stale { why } => return Ok((AckStatus::Stale, None, why.to_string())),
+        Verdict::Accept { view, .. } => view,
+    };
+    let operator_ref =
+        Some(ev.operator_ref.clone()).filter(|o| rules.operator_data && !o.is_empty());
+    diesel::insert_into(ticket_steps::table)
+        .values(&NewStep {
+            source_id: ev.source_id.clone(),
+            ticket_id: ev.ticket_id.clone(),
+            event_id: ev.event_id.clone(),
+            occurred_at: ev.occurred_at,
+            kind: ev.kind.code(),
+            counter_id: ev.counter_id.clone(),
+            service_code: ev.service_code.clone(),
+            transfer_to_service: ev.transfer_to_service.clone(),
+            display_number: ev.display_number.clone(),
+            operator_ref: operator_ref.clone(),
+        })
+        .execute(c)?;
+    let first_at = rows
+        .first()
+        .map_or(ev.occurred_at, |r| r.occurred_at.min(ev.occurred_at));
+    let previous_operator = tickets::table
+        .find((&ev.source_id, &ev.ticket_id))
+        .select(tickets::operator_ref)
+        .first::<Option<String>>(c)
+        .optional()?
+        .flatten();
+    let row = ticket_row(
+        &ev.source_id,
+        &ev.ticket_id,
+        first_at,
+        &view,
+        rules,
+        operator_ref.clone().or(previous_operator),
+    );
+    save_ticket(c, &row)?;
+    append_log(
+        c,
+        NewLog {
+            at: now,
+            kind: log_kind::TICKET_EVENT,
+            source_id: ev.source_id.clone(),
+            counter_id: ev.counter_id.clone(),
+            service_code: view.service_code.clone(),
+            ticket_id: ev.ticket_id.clone(),
+            display_number: view.display_number.clone(),
+            ticket_event: ev.kind.code(),
+            detail: format!("{} -> {}", ev.kind.name(), view.state.as_str()),
+            ..NewLog::default()
+        },
+    )?;
+    counter_effects(c, now, ev, &view, operator_ref)?;
+    let session = if ev.kind == EventKind::Served {
+        Some(open_session(c, rules, now, ev, &view)?)
+    } else {
+        None
+    };
+    let detail = match &session {
+        Some(s) if s.state == SessionState::Open => format!("vote session opened at {}", s.counter_id),
+        Some(s) => format!(
+            "vote session opened and at once {}: counter {} had moved on",
+            s.state.as_str(),
+            s.counter_id
+        ),
+        None => format!("ticket is {}", view.state.as_str()),
+    };
+    Ok((AckStatus::Accepted, session, detail))
+}
+
+/// Keeps the counter's picture (open, which ticket, doing what) in step with ticket events.
+fn counter_effects(
+    c: &mut AnyConnection,
+    now: Millis,
+    ev: &TicketEvent,
+    view: &TicketView,
+    operator_ref: Option<String>,
+) -> Result<(), StoreError> {
+    let t = ev.occurred_at;
+    match ev.kind {
+        EventKind::Called
+        | EventKind::Recalled
+        | EventKind::ServiceStarted
+        | EventKind::Served => {
+            if matches!(ev.kind, EventKind::Called | EventKind::Recalled) {
+                supersede_at_counter(c, now, &ev.counter_id, &ev.ticket_id, t)?;
+            }
+            let mut row = load_counter(c, &ev.counter_id)?
+                .unwrap_or_else(|| new_counter(&ev.counter_id, &ev.source_id));
+            if matches!(ev.kind, EventKind::Called | EventKind::Recalled)
+                && row.last_call_at.is_none_or(|l| t >= l)
+            {
+                row.last_call_at = Some(t);
+                row.last_call_ticket = ev.ticket_id.clone();
+            }
+            if t >= row.changed_at {
+                row.open = true;
+                row.source_id = ev.source_id.clone();
+                row.ticket_id = ev.ticket_id.clone();
+                row.ticket_state = match ev.kind {
+                    EventKind::ServiceStarted => TicketState::InService,
+                    EventKind::Served => TicketState::Served,
+                    _ => TicketState::Called,
+                }
+                .as_str()
+                .to_string();
+                row.changed_at = t;
+                if operator_ref.is_some() {
+                    row.operator_ref = operator_ref;
+                }
+            }
+            save_counter(c, &row)?;
+        }
+        _ => {
+            // The ticket left the counter that held it.
+            let holders: Vec<CounterRow> = counters::table
+                .filter(counters::source_id.eq(&ev.source_id))
+                .filter(counters::ticket_id.eq(&ev.ticket_id))
+                .select(CounterRow::as_select())
+                .load(c)?;
+            for mut row in holders {
+                if t >= row.changed_at && view.state != TicketState::Served {
+                    row.ticket_id.clear();
+                    row.ticket_state.clear();
+                    row.changed_at = t;
+                    save_counter(c, &row)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn open_session_at(c: &mut AnyConnection, counter: &str) -> Result<Option<SessionRow>, StoreError> {
+    Ok(vote_sessions::table
+        .filter(vote_sessions::counter_id.eq(counter))
+        .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .select(SessionRow::as_select())
+        .first(c)
+        .optional()?)
+}
+
+/// A newer CALLED of another ticket at the counter: the next citizen is at the desk.
+fn supersede_at_counter(
+    c: &mut AnyConnection,
+    now: Millis,
+    counter: &str,
+    ticket: &str,
+    at: Millis,
+) -> Result<(), StoreError> {
+    if let Some(open) = open_session_at(c, counter)? {
+        if supersedes(open.served_at, &open.ticket_id, at, ticket) {
+            end_session(
+                c,
+                now,
+                &open,
+                SessionState::Superseded,
+                "the next ticket was called at the counter",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn end_session(
+    c: &mut AnyConnection,
+    now: Millis,
+    row: &SessionRow,
+    state: SessionState,
+    detail: &str,
+) -> Result<(), StoreError> {
+    diesel::update(vote_sessions::table.find(&row.session_id))
+        .set((
+            vote_sessions::state.eq(state.as_str()),
+            vote_sessions::ended_at.eq(Some(now)),
+        ))
+        .execute(c)?;
+    append_log(
+        c,
+        NewLog {
+            at: now,
+            kind: log_kind::SESSION_ENDED,
+            source_id: row.source_id.clone(),
+            counter_id: row.counter_id.clone(),
+            service_code: row.service_code.clone(),
+            ticket_id: row.ticket_id.clone(),
+            session_id: row.session_id.clone(),
+            outcome: outcome_code(state),
+            detail: detail.to_string(),
+            ..NewLog::default()
+        },
+    )
+}
+
+/// Tokens in use by sessions a keypad may still report (open, or opened in the last day).
+fn free_token(c: &mut AnyConnection, now: Millis, seed: u32) -> Result<u32, StoreError> {
+    let mut token = seed;
+    for _ in 0..10_000 {
+        let taken: i64 = vote_sessions::table
+            .filter(vote_sessions::token.eq(i64::from(token)))
+            .filter(
+                vote_sessions::state
+                    .eq(SessionState::Open.as_str())
+                    .or(vote_sessions::opened_at.gt(now - DAY_MS)),
+            )
+            .count()
+            .get_result(c)?;
+        if taken == 0 {
+            return Ok(token);
+        }
+        token = next_token(token);
+    }
+    Err(StoreError::Corrupt("no free keypad token".into()))
+}
+
+fn open_session(
+    c: &mut AnyConnection,
+    rules: &Rules,
+    now: Millis,
+    ev: &TicketEvent,
+    view: &TicketView,
+) -> Result<SessionInfo, StoreError> {
+    let id = session_id(&ev.source_id, &ev.ticket_id);
+    if let Some(existing) = vote_sessions::table
+        .find(&id)
+        .select(SessionRow::as_select())
+        .first(c)
+        .optional()?
+    {
+        // A ticket has at most one session ever.
+        return session_info(&existing);
+    }
+    let served_at = ev.occurred_at;
+    let mut state = SessionState::Open;
+    let mut why = "";
+    if let Some(counter) = load_counter(c, &ev.counter_id)? {
+        if counter.last_call_at.is_some_and(|l| l > served_at)
+            && counter.last_call_ticket != ev.ticket_id
+        {
+            state = SessionState::Superseded;
+            why = "another ticket had already been called at the counter";
+        }
+    }
+    if let Some(open) = open_session_at(c, &ev.counter_id)? {
+        if supersedes(open.served_at, &open.ticket_id, served_at, &ev.ticket_id) {
+            end_session(
+                c,
+                now,
+                &open,
+                SessionState::Superseded,
+                "the next ticket was served at the counter",
+            )?;
+        } else {
+            state = SessionState::Superseded;
+            why = "a later ticket's session is open at the counter";
+        }
+    }
+    let token = free_token(c, now, token_seed(&ev.source_id, &ev.ticket_id))?;
+    let keypad = if rules.keypad_counters.iter().any(|k| *k == ev.counter_id) {
+        KeypadArming::Pending
+    } else {
+        KeypadArming::NoKeypad
+    };
+    let row = SessionRow {
+        session_id: id,
+        source_id: ev.source_id.clone(),
+        ticket_id: ev.ticket_id.clone(),
+        counter_id: ev.counter_id.clone(),
+        service_code: view.service_code.clone(),
+        channel: Channel::Counter.as_str().to_string(),
+        token: i64::from(token),
+        served_at,
+        opened_at: now,
+        expires_at: now + rules.vote_window_ms,
+        state: SessionState::Open.as_str().to_string(),
+        keypad: keypad.as_str().to_string(),
+        ended_at: None,
+    };
+    diesel::insert_into(vote_sessions::table)
+        .values(&row)
+        .execute(c)?;
+    append_log(
+        c,
+        NewLog {
+            at: now,
+            kind: log_kind::SESSION_OPENED,
+            source_id: row.source_id.clone(),
+            counter_id: row.counter_id.clone(),
+            service_code: row.service_code.clone(),
+            ticket_id: row.ticket_id.clone(),
+            display_number: view.display_number.clone(),
+            session_id: row.session_id.clone(),
+            outcome: outcome_code(SessionState::Open),
+            detail: format!("keypad {}", keypad.as_str()),
+            ..NewLog::default()
+        },
+    )?;
+    if state != SessionState::Open {
+        end_session(c, now, &row, state, why)?;
+    }
+    let mut info = session_info(&row)?;
+    info.state = state;
+    Ok(info)
+}
+
+fn day_reset(
+    c: &mut AnyConnection,
+    rules: &Rules,
+    now: Millis,
+    ev: &TicketEvent,
+) -> Result<Outcome, StoreError> {
+    let open_states = [
+        TicketState::Waiting.as_str(),
+        TicketState::Called.as_str(),
+        TicketState::InService.as_str(),
+    ];
+    let open: Vec<TicketRow> = tickets::table
+        .filter(tickets::source_id.eq(&ev.source_id))
+        .filter(tickets::state.eq_any(open_states))
+        .select(TicketRow::as_select())
+        .load(c)?;
+    let mut closed = 0;
+    for t in &open {
+        let rows = history(c, &t.source_id, &t.ticket_id)?;
+        let hist = rows.iter().map(step_of).collect::<Result<Vec<_>, _>>()?;
+        let step = Step {
+            occurred_at: ev.occurred_at,
+            kind: EventKind::DayReset,
+            counter_id: String::new(),
+            service_code: String::new(),
+            transfer_to_service: String::new(),
+            display_number: String::new(),
+        };
+        if let Verdict::Accept { view, .. } = decide(&hist, &step) {
+            diesel::insert_into(ticket_steps::table)
+                .values(&NewStep {
+                    source_id: t.source_id.clone(),
+                    ticket_id: t.ticket_id.clone(),
+                    event_id: ev.event_id.clone(),
+                    occurred_at: ev.occurred_at,
+                    kind: EventKind::DayReset.code(),
+                    counter_id: String::new(),
+                    service_code: String::new(),
+                    transfer_to_service: String::new(),
+                    display_number: String::new(),
+                    operator_ref: None,
+                })
+                .execute(c)?;
+            let row = ticket_row(
+                &t.source_id,
+                &t.ticket_id,
+                t.first_at,
+                &view,
+                rules,
+                t.operator_ref.clone(),
+            );
+            save_ticket(c, &row)?;
+            closed += 1;
+        }
+    }
+    let sessions: Vec<SessionRow> = vote_sessions::table
+        .filter(vote_sessions::source_id.eq(&ev.source_id))
+        .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .select(SessionRow::as_select())
+        .load(c)?;
+    for s in &sessions {
+        end_session(c, now, s, SessionState::Cancelled, "DAY_RESET")?;
+    }
+    let held: Vec<CounterRow> = counters::table
+        .filter(counters::source_id.eq(&ev.source_id))
+        .filter(counters::ticket_id.ne(""))
+        .filter(counters::changed_at.le(ev.occurred_at))
+        .select(CounterRow::as_select())
+        .load(c)?;
+    for mut row in held.iter().cloned() {
+        row.ticket_id.clear();
+        row.ticket_state.clear();
+        row.changed_at = ev.occurred_at;
+        save_counter(c, &row)?;
+    }
+    let detail = format!(
+        "day reset: {closed} open tickets closed, {} sessions cancelled",
+        sessions.len()
+    );
+    if closed == 0 && sessions.is_empty() && held.is_empty() {
+        return Ok((AckStatus::Stale, None, "day reset: nothing was open".into()));
+    }
+    append_log(
+        c,
+        NewLog {
+            at: now,
+            kind: log_kind::DAY_RESET,
+            source_id: ev.source_id.clone(),
+            ticket_event: EventKind::DayReset.code(),
+            detail: detail.clone(),
+            ..NewLog::default()
+        },
+    )?;
+    Ok((AckStatus::Accepted, None, detail))
+}
+
+fn counter_event(
+    c: &mut AnyConnection,
+    rules: &Rules,
+    now: Millis,
+    ev: &TicketEvent,
+) -> Result<Outcome, StoreError> {
+    let open = ev.kind == EventKind::CounterOpened;
+    let mut row = load_counter(c, &ev.counter_id)?
+        .unwrap_or_else(|| new_counter(&ev.counter_id, &ev.source_id));
+    if row.changed_at > ev.occurred_at {
+        return Ok((
+            AckStatus::Stale,
+            None,
+            "the counter has newer events than this one".into(),
+        ));
+    }
+    if row.open == open && row.changed_at != i64::MIN {
+        return Ok((
+            AckStatus::Stale,
+            None,
+            format!("the counter was already {}", if open { "open" } else { "closed" }),
+        ));
+    }
+    row.open = open;
+    row.source_id = ev.source_id.clone();
+    row.changed_at = ev.occurred_at;
+    if !open {
+        row.ticket_id.clear();
+        row.ticket_state.clear();
+    }
+    if rules.operator_data && !ev.operator_ref.is_empty() {
+        row.operator_ref = Some(ev.operator_ref.clone());
+    } else if !open {
+        row.operator_ref = None;
+    }
+    save_counter(c, &row)?;
+    let detail = format!("counter {}", if open { "opened" } else { "closed" });
+    append_log(
+        c,
+        NewLog {
+            at: now,
+            kind: log_kind::COUNTER,
+            source_id: ev.source_id.clone(),
+            counter_id: ev.counter_id.clone(),
+            ticket_event: ev.kind.code(),
+            detail: detail.clone(),
+            ..NewLog::default()
+        },
+    )?;
+    Ok((AckStatus::Accepted, None, detail))
+}
+
+/// Repairs counters that lost events. Sessions only ever open from SERVED events.
+pub fn reconcile(
+    c: &mut AnyConnection,
+    now: Millis,
+    source: &str,
+    at: Millis,
+    claims: &[CounterClaim],
+) -> Result<u32, StoreError> {
+    let mut repaired = 0;
+    for claim in claims {
+        let mut row = load_counter(c, &claim.counter_id)?
+            .unwrap_or_else(|| new_counter(&claim.counter_id, source));
+        if row.changed_at > at {
+            continue; // we know something newer than the snapshot
+        }
+        let state = if claim.ticket_id.is_empty() {
+            ""
+        } else {
+            claim.ticket_state.as_str()
+        };
+        let same = row.open == claim.open
+            && row.ticket_id == claim.ticket_id
+            && (claim.ticket_id.is_empty() || row.ticket_state == state);
+        if same {
+            continue;
+        }
+        let before = format!(
+            "{} {} {}",
+            if row.open { "open" } else { "closed" },
+            row.ticket_id,
+            row.ticket_state
+        );
+        row.open = claim.open;
+        row.source_id = source.to_string();
+        row.ticket_id = claim.ticket_id.clone();
+        row.ticket_state = state.to_string();
+        row.changed_at = at;
+        save_counter(c, &row)?;
+        repaired += 1;
+        append_log(
+            c,
+            NewLog {
+                at: now,
+                kind: log_kind::RECONCILE,
+                source_id: source.to_string(),
+                counter_id: claim.counter_id.clone(),
+                ticket_id: claim.ticket_id.clone(),
+                detail: format!(
+                    "repaired from the queue system's snapshot: was {}, now {} {} {}",
+                    before.trim(),
+                    if claim.open { "open" } else { "closed" },
+                    claim.ticket_id,
+                    state
+                )
+                .trim()
+                .to_string(),
+                ..NewLog::default()
+            },
+        )?;
+    }
+    Ok(repaired)
+}
+
+/// Ends sessions whose window has passed: at once without a keypad, after the grace period
+/// with one (the keypad's own window is authoritative and its layer ends them earlier).
+pub fn expire_due(c: &mut AnyConnection, rules: &Rules, now: Millis) -> Result<usize, StoreError> {
+    let due: Vec<SessionRow> = vote_sessions::table
+        .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .filter(vote_sessions::expires_at.le(now))
+        .select(SessionRow::as_select())
+        .load(c)?;
+    let mut n = 0;
+    for s in due {
+        let limit = if s.keypad == KeypadArming::NoKeypad.as_str() {
+            s.expires_at
+        } else {
+            s.expires_at + rules.grace_ms
+        };
+        if limit <= now {
+            end_session(c, now, &s, SessionState::Expired, "the vote window ran out")?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+pub fn record_vote(
+    c: &mut AnyConnection,
+    now: Millis,
+    token: u32,
+    judgement: Judgement,
+    voted_at: Millis,
+) -> Result<VoteOutcome, StoreError> {
+    let open = vote_sessions::table
+        .filter(vote_sessions::token.eq(i64::from(token)))
+        .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .select(SessionRow::as_select())
+        .first(c)
+        .optional()?;
+    let Some(s) = open else {
+        let stored: Option<String> = votes::table
+            .inner_join(vote_sessions::table)
+            .filter(vote_sessions::token.eq(i64::from(token)))
+            .filter(vote_sessions::opened_at.gt(now - DAY_MS))
+            .select(votes::session_id)
+            .first(c)
+            .optional()?;
+        if let Some(id) = stored {
+            return Ok(VoteOutcome::AlreadyStored(id));
+        }
+        append_log(
+            c,
+            NewLog {
+                at: now,
+                kind: log_kind::ORPHAN_VOTE,
+                detail: format!("a keypad reported a vote with token {token} that matches no open session: acknowledged and discarded"),
+                ..NewLog::default()
+            },
+        )?;
+        return Ok(VoteOutcome::Orphan);
+    };
+    let ticket: Option<(Option<i64>, Option<i64>, bool, bool)> = tickets::table
+        .find((&s.source_id, &s.ticket_id))
+        .select((
+            tickets::waiting_ms,
+            tickets::service_ms,
+            tickets::spans_midnight,
+            tickets::reset,
+        ))
+        .first(c)
+        .optional()?;
+    let (waiting_ms, service_ms) = match ticket {
+        Some((w, sv, false, false)) => (w, sv),
+        _ => (None, None),
+    };
+    diesel::insert_into(votes::table)
+        .values(&VoteRow {
+            session_id: s.session_id.clone(),
+            source_id: s.source_id.clone(),
+            ticket_id: s.ticket_id.clone(),
+            counter_id: s.counter_id.clone(),
+            service_code: s.service_code.clone(),
+            channel: s.channel.clone(),
+            face: i32::from(judgement.face.code()),
+            reason: judgement.reason.map(i32::from),
+            waiting_ms,
+            service_ms,
+            voted_at,
+        })
+        .execute(c)?;
+    diesel::update(vote_sessions::table.find(&s.session_id))
+        .set((
+            vote_sessions::state.eq(SessionState::Voted.as_str()),
+            vote_sessions::ended_at.eq(Some(now)),
+        ))
+        .execute(c)?;
+    append_log(
+        c,
+        NewLog {
+            at: now,
+            kind: log_kind::VOTE_RECORDED,
+            source_id: s.source_id.clone(),
+            counter_id: s.counter_id.clone(),
+            service_code: s.service_code.clone(),
+            ticket_id: s.ticket_id.clone(),
+            session_id: s.session_id.clone(),
+            outcome: outcome_code(SessionState::Voted),
+            detail: "vote recorded".into(),
+            ..NewLog::default()
+        },
+    )?;
+    let mut info = session_info(&s)?;
+    info.state = SessionState::Voted;
+    Ok(VoteOutcome::Stored(info))
+}
+
+pub fn set_arming(
+    c: &mut AnyConnection,
+    now: Millis,
+    session: &str,
+    arming: KeypadArming,
+) -> Result<Option<SessionInfo>, StoreError> {
+    let n = diesel::update(
+        vote_sessions::table
+            .find(session)
+            .filter(vote_sessions::state.eq(SessionState::Open.as_str())),
+    )
+    .set(vote_sessions::keypad.eq(arming.as_str()))
+    .execute(c)?;
+    let row = vote_sessions::table
+        .find(session)
+        .select(SessionRow::as_select())
+        .first(c)
+        .optional()?;
+    if n > 0 {
+        if let Some(r) = &row {
+            append_log(
+                c,
+                NewLog {
+                    at: now,
+                    kind: log_kind::KEYPAD,
+                    counter_id: r.counter_id.clone(),
+                    session_id: r.session_id.clone(),
+                    outcome: outcome_code(SessionState::Open),
+                    detail: format!("keypad {}", arming.as_str()),
+                    ..NewLog::default()
+                },
+            )?;
+        }
+    }
+    row.map(|r| session_info(&r)).transpose()
+}
+
+pub fn end_session_by_id(
+    c: &mut AnyConnection,
+    now: Millis,
+    session: &str,
+    state: SessionState,
+    detail: &str,
+) -> Result<bool, StoreError> {
+    let row = vote_sessions::table
+        .find(session)
+        .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .select(SessionRow::as_select())
+        .first(c)
+        .optional()?;
+    match row {
+        Some(r) => {
+            end_session(c, now, &r, state, detail)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+pub fn log_keypad(
+    c: &mut AnyConnection,
+    now: Millis,
+    counter: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    append_log(
+        c,
+        NewLog {
+            at: now,
+            kind: log_kind::KEYPAD,
+            counter_id: counter.to_string(),
+            detail: detail.to_string(),
+            ..NewLog::default()
+        },
+    )
+}

@@ -1,0 +1,154 @@
+//! Queries for the monitor, the event log and tests. Nothing here writes.
+
+use diesel::dsl::max;
+use diesel::prelude::*;
+use faccia_domain::session::SessionState;
+use faccia_domain::ticket::TicketState;
+use faccia_domain::Millis;
+
+use super::conn::AnyConnection;
+use super::models::*;
+use super::schema::*;
+use super::StoreError;
+
+/// The last sequence number of the event log (0 when empty).
+pub fn last_seq(c: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(event_log::table
+        .select(max(event_log::seq))
+        .first::<Option<i64>>(c)?
+        .unwrap_or(0))
+}
+
+/// Event-log entries with `seq > after`, in order, at most `limit`.
+pub fn log_after(c: &mut AnyConnection, after: i64, limit: i64) -> Result<Vec<LogRow>, StoreError> {
+    Ok(event_log::table
+        .filter(event_log::seq.gt(after))
+        .order(event_log::seq.asc())
+        .limit(limit)
+        .select(LogRow::as_select())
+        .load(c)?)
+}
+
+/// What the monitor needs about today: tickets touched since `since` or still open,
+/// counters, open sessions and votes since `since`.
+#[derive(Debug, Clone, Default)]
+pub struct OfficeData {
+    pub tickets: Vec<TicketRow>,
+    pub counters: Vec<CounterRow>,
+    pub open_sessions: Vec<SessionRow>,
+    pub votes: Vec<VoteRow>,
+    pub last_seq: i64,
+}
+
+pub fn office_data(c: &mut AnyConnection, since: Millis) -> Result<OfficeData, StoreError> {
+    // One read transaction: a consistent picture, and last_seq matches it.
+    c.transaction(|c| {
+        let open_states = [
+            TicketState::Waiting.as_str(),
+            TicketState::Called.as_str(),
+            TicketState::InService.as_str(),
+        ];
+        let tickets = tickets::table
+            .filter(tickets::last_at.ge(since).or(tickets::state.eq_any(open_states)))
+            .select(TicketRow::as_select())
+            .load(c)?;
+        let counters = counters::table.select(CounterRow::as_select()).load(c)?;
+        let open_sessions = vote_sessions::table
+            .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+            .select(SessionRow::as_select())
+            .load(c)?;
+        let votes = votes::table
+            .filter(votes::voted_at.ge(since))
+            .select(VoteRow::as_select())
+            .load(c)?;
+        let last_seq = last_seq(c)?;
+        Ok(OfficeData {
+            tickets,
+            counters,
+            open_sessions,
+            votes,
+            last_seq,
+        })
+    })
+}
+
+/// Votes and served tickets in [from, to), for satisfaction over a period.
+pub fn period_data(
+    c: &mut AnyConnection,
+    from: Millis,
+    to: Millis,
+) -> Result<(Vec<VoteRow>, Vec<(String, String)>), StoreError> {
+    let votes = votes::table
+        .filter(votes::voted_at.ge(from).and(votes::voted_at.lt(to)))
+        .select(VoteRow::as_select())
+        .load(c)?;
+    let served = tickets::table
+        .filter(tickets::state.eq(TicketState::Served.as_str()))
+        .filter(tickets::served_at.ge(from).and(tickets::served_at.lt(to)))
+        .select((tickets::counter_id, tickets::service_code))
+        .load(c)?;
+    Ok((votes, served))
+}
+
+/// The whole stored state, without receive times: two runs fed the same events compare equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dump {
+    pub received: Vec<(String, String, i32, Option<String>)>,
+    pub tickets: Vec<TicketRow>,
+    pub sessions: Vec<(String, String, String, String, i64, i64, String)>,
+    pub votes: Vec<(String, i32, Option<i32>)>,
+    pub counters: Vec<CounterRow>,
+}
+
+pub fn dump(c: &mut AnyConnection) -> Result<Dump, StoreError> {
+    Ok(Dump {
+        received: received_events::table
+            .order((received_events::source_id, received_events::event_id))
+            .select((
+                received_events::source_id,
+                received_events::event_id,
+                received_events::status,
+                received_events::session_id,
+            ))
+            .load(c)?,
+        tickets: tickets::table
+            .order((tickets::source_id, tickets::ticket_id))
+            .select(TicketRow::as_select())
+            .load(c)?,
+        sessions: vote_sessions::table
+            .order(vote_sessions::session_id)
+            .select((
+                vote_sessions::session_id,
+                vote_sessions::ticket_id,
+                vote_sessions::counter_id,
+                vote_sessions::state,
+                vote_sessions::token,
+                vote_sessions::served_at,
+                vote_sessions::keypad,
+            ))
+            .load(c)?,
+        votes: votes::table
+            .order(votes::session_id)
+            .select((votes::session_id, votes::face, votes::reason))
+            .load(c)?,
+        counters: counters::table
+            .order(counters::counter_id)
+            .select(CounterRow::as_select())
+            .load(c)?,
+    })
+}
+
+/// Sessions, for invariant checks: (session_id, source, ticket, counter, state).
+pub fn sessions(c: &mut AnyConnection) -> Result<Vec<SessionRow>, StoreError> {
+    Ok(vote_sessions::table
+        .order(vote_sessions::session_id)
+        .select(SessionRow::as_select())
+        .load(c)?)
+}
+
+pub fn votes(c: &mut AnyConnection) -> Result<Vec<VoteRow>, StoreError> {
+    Ok(votes::table
+        .order(votes::session_id)
+        .select(VoteRow::as_select())
+        .load(c)?)
+}

@@ -1,0 +1,135 @@
+//! Diesel schema, the same for SQLite and PostgreSQL (see `migrations/{sqlite,postgres}`).
+
+diesel::table! {
+    received_events (source_id, event_id) {
+        source_id -> Text,
+        event_id -> Text,
+        fingerprint -> Text,
+        kind -> Integer,
+        ticket_id -> Text,
+        occurred_at -> BigInt,
+        status -> Integer,
+        session_id -> Nullable<Text>,
+        detail -> Text,
+        received_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    ticket_steps (id) {
+        id -> BigInt,
+        source_id -> Text,
+        ticket_id -> Text,
+        event_id -> Text,
+        occurred_at -> BigInt,
+        kind -> Integer,
+        counter_id -> Text,
+        service_code -> Text,
+        transfer_to_service -> Text,
+        display_number -> Text,
+        operator_ref -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tickets (source_id, ticket_id) {
+        source_id -> Text,
+        ticket_id -> Text,
+        display_number -> Text,
+        service_code -> Text,
+        state -> Text,
+        counter_id -> Text,
+        first_at -> BigInt,
+        issued_at -> Nullable<BigInt>,
+        first_called_at -> Nullable<BigInt>,
+        last_called_at -> Nullable<BigInt>,
+        service_started_at -> Nullable<BigInt>,
+        served_at -> Nullable<BigInt>,
+        ended_at -> Nullable<BigInt>,
+        recalls -> Integer,
+        transfers -> Integer,
+        reset -> Bool,
+        spans_midnight -> Bool,
+        waiting_ms -> Nullable<BigInt>,
+        service_ms -> Nullable<BigInt>,
+        last_at -> BigInt,
+        operator_ref -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    counters (counter_id) {
+        counter_id -> Text,
+        open -> Bool,
+        source_id -> Text,
+        ticket_id -> Text,
+        ticket_state -> Text,
+        changed_at -> BigInt,
+        last_call_at -> Nullable<BigInt>,
+        last_call_ticket -> Text,
+        operator_ref -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    vote_sessions (session_id) {
+        session_id -> Text,
+        source_id -> Text,
+        ticket_id -> Text,
+        counter_id -> Text,
+        service_code -> Text,
+        channel -> Text,
+        token -> BigInt,
+        served_at -> BigInt,
+        opened_at -> BigInt,
+        expires_at -> BigInt,
+        state -> Text,
+        keypad -> Text,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    votes (session_id) {
+        session_id -> Text,
+        source_id -> Text,
+        ticket_id -> Text,
+        counter_id -> Text,
+        service_code -> Text,
+        channel -> Text,
+        face -> Integer,
+        reason -> Nullable<Integer>,
+        waiting_ms -> Nullable<BigInt>,
+        service_ms -> Nullable<BigInt>,
+        voted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    event_log (seq) {
+        seq -> BigInt,
+        at -> BigInt,
+        kind -> Integer,
+        source_id -> Text,
+        counter_id -> Text,
+        service_code -> Text,
+        ticket_id -> Text,
+        display_number -> Text,
+        ticket_event -> Integer,
+        session_id -> Text,
+        outcome -> Integer,
+        detail -> Text,
+    }
+}
+
+diesel::joinable!(votes -> vote_sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    received_events,
+    ticket_steps,
+    tickets,
+    counters,
+    vote_sessions,
+    votes,
+    event_log,
+);
