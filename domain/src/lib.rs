@@ -9,7 +9,7 @@ pub mod session;
 pub mod stats;
 pub mod ticket;
 
-pub use event::{EventKind, InvalidField, Millis, RawEvent, TicketEvent};
+pub use event::{EventKind, InvalidField, Millis, RawEvent, TicketEvent, DAY_MS};
 pub use figures::{Lang, Share};
 pub use session::{Channel, Face, Judgement, KeypadArming, SessionState};
 pub use ticket::{Step, TicketState, TicketView, Verdict};
