@@ -56,13 +56,19 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
     render_footer(frame, app, footer);
     match &app.mode {
-        Mode::Help => render_help(frame, app, body),
+        Mode::Help => render_help(frame, app, area),
         Mode::Alerts => render_alerts_overlay(frame, app, body),
         Mode::Confirm {
             counter_id, action, ..
         } => {
+            // "3", or "3 (Anagrafe)" when the counter's name says more than its number.
             let name = app.counter_name(counter_id);
-            let q = i18n::confirm_keypad(app.lang, *action, &name);
+            let label = if name == *counter_id || name.ends_with(&format!(" {counter_id}")) {
+                counter_id.clone()
+            } else {
+                format!("{counter_id} ({name})")
+            };
+            let q = i18n::confirm_keypad(app.lang, *action, &label);
             render_dialog(frame, app, body, &q);
         }
         Mode::Normal | Mode::Filter { .. } => {}
@@ -432,22 +438,45 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 fn render_help(frame: &mut Frame, app: &App, area: Rect) {
     let t = tr(app.lang);
     let th = &app.theme;
-    let mut lines: Vec<Line> = Action::ALL
+    let views = [
+        Action::ViewOverview,
+        Action::ViewQueues,
+        Action::ViewSatisfaction,
+        Action::ViewKeypads,
+        Action::ViewEvents,
+    ];
+    // The five "go to view" keys share one line.
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for a in Action::ALL {
+        if a == Action::ViewOverview {
+            let keys: Vec<String> = views.iter().map(|v| app.keymap.keys_of(*v)).collect();
+            entries.push((keys.join(" "), t.views.join(" · ")));
+        } else if !views.contains(&a) {
+            entries.push((app.keymap.keys_of(a), i18n::action(app.lang, a).to_string()));
+        }
+    }
+    let key_w = entries
         .iter()
-        .map(|a| {
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(20);
+    let lines: Vec<Line> = entries
+        .into_iter()
+        .map(|(k, l)| {
             Line::from(vec![
-                Span::styled(format!("{:>16}  ", app.keymap.keys_of(*a)), th.accent()),
-                Span::raw(i18n::action(app.lang, *a)),
+                Span::styled(format!(" {k:>key_w$}  "), th.accent()),
+                Span::raw(l),
             ])
         })
         .collect();
-    lines.push(Line::from(Span::styled(t.help_close, th.dim())));
-    let r = centered(area, 70, lines.len() as u16 + 2);
+    let r = centered(area, 76, (lines.len() as u16).saturating_add(2));
     frame.render_widget(Clear, r);
     frame.render_widget(
         Paragraph::new(lines).block(
             Block::bordered()
                 .title(format!(" {} ", t.help_title))
+                .title_bottom(Line::from(format!(" {} ", t.help_close)).right_aligned())
                 .border_style(th.border()),
         ),
         r,
@@ -474,7 +503,7 @@ fn render_alerts_overlay(frame: &mut Frame, app: &App, area: Rect) {
     let r = centered(
         area,
         area.width.saturating_sub(4),
-        area.height.saturating_sub(2),
+        (lines.len() as u16).saturating_add(2),
     );
     frame.render_widget(Clear, r);
     frame.render_widget(
