@@ -14,6 +14,7 @@ pub mod ports;
 pub mod regs;
 pub mod rtu;
 pub mod sim;
+pub mod tool;
 
 pub use bus::{Bus, BusConfig, BusEvent, BusHandle, BusTiming, KeypadHealth};
 pub use error::{KeypadError, OpenErrorKind};
