@@ -1,6 +1,7 @@
 //! Runs the console against the fake Monitor with the test office, appending a ticket event
 //! every second: `cargo run -p faccia-console --example demo [-- --lang en]`.
-//! Token `demo-admin-token` (so keypad commands work); port from `FACCIA_DEMO_PORT` (50099).
+//! Token `demo-admin-token` (so keypad commands work); port from `FACCIA_DEMO_PORT` (50099);
+//! `FACCIA_DEMO_RATE` events per second (default 1, 0 for none).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -35,10 +36,17 @@ async fn main() -> anyhow::Result<()> {
     cli.console
         .token
         .get_or_insert("demo-admin-token".to_string());
+    let rate: u64 = std::env::var("FACCIA_DEMO_RATE")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1);
     let feeder = tokio::spawn(async move {
+        if rate == 0 {
+            return;
+        }
         let mut n = 52u32;
         loop {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(1000 / rate.min(1000))).await;
             n += 1;
             fake.append(LogEvent {
                 at: Some(faccia_proto::Timestamp {

@@ -103,6 +103,19 @@ impl Backoff {
     }
 }
 
+/// Longest wait for the answer of one unary call (or the opening of the event stream).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs a call with [`CALL_TIMEOUT`]; a call that takes longer fails as DEADLINE_EXCEEDED.
+async fn timed<T>(
+    fut: impl std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+        Ok(r) => r.map(tonic::Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded("no answer from the server")),
+    }
+}
+
 /// Largest batch of events handed to the model at once.
 const BATCH: usize = 512;
 
@@ -126,9 +139,8 @@ pub async fn watch_events(
         }
         let from = match last_seq {
             Some(seq) => seq,
-            None => match api.clone().get_snapshot(SnapshotRequest {}).await {
-                Ok(resp) => {
-                    let snap = resp.into_inner();
+            None => match timed(api.clone().get_snapshot(SnapshotRequest {})).await {
+                Ok(snap) => {
                     let seq = snap.last_seq;
                     if tx.send(Msg::Snapshot(Box::new(snap))).await.is_err() {
                         return;
@@ -148,12 +160,10 @@ pub async fn watch_events(
                 }
             },
         };
-        let error = match api
-            .clone()
-            .watch_events(WatchRequest { after_seq: from })
-            .await
-        {
-            Ok(resp) => {
+        let mut client = api.clone();
+        let opened = timed(client.watch_events(WatchRequest { after_seq: from })).await;
+        let error = match opened {
+            Ok(mut stream) => {
                 let resumed_from = was_lost.then_some(from);
                 if tx.send(Msg::StreamUp { resumed_from }).await.is_err() {
                     return;
@@ -163,7 +173,6 @@ pub async fn watch_events(
                     refresh.notify_one();
                 }
                 attempt = 0;
-                let mut stream = resp.into_inner();
                 let mut seen = from;
                 loop {
                     let first = match stream.next().await {
@@ -244,8 +253,8 @@ pub async fn refresh_snapshots(
         if tx.is_closed() {
             return;
         }
-        let msg = match api.clone().get_snapshot(SnapshotRequest {}).await {
-            Ok(resp) => Msg::Snapshot(Box::new(resp.into_inner())),
+        let msg = match timed(api.clone().get_snapshot(SnapshotRequest {})).await {
+            Ok(snap) => Msg::Snapshot(Box::new(snap)),
             Err(status) => Msg::SnapshotFailed(api_error(&status)),
         };
         if tx.send(msg).await.is_err() {
@@ -267,14 +276,12 @@ pub async fn refresh_snapshots(
 
 /// One satisfaction request, as a message for the model.
 pub async fn fetch_satisfaction(mut api: Api, period: Period) -> Msg {
-    match api
-        .get_satisfaction(SatisfactionRequest {
-            period: period as i32,
-        })
-        .await
+    match timed(api.get_satisfaction(SatisfactionRequest {
+        period: period as i32,
+    }))
+    .await
     {
-        Ok(resp) => {
-            let mut s = resp.into_inner();
+        Ok(mut s) => {
             if s.period == Period::Unspecified as i32 {
                 s.period = period as i32;
             }
@@ -290,8 +297,8 @@ pub async fn keypad_command(mut api: Api, counter_id: String, action: KeypadActi
         counter_id,
         action: action as i32,
     };
-    match api.keypad_command(req).await {
-        Ok(resp) => Msg::CommandDone(Ok(resp.into_inner().detail)),
+    match timed(api.keypad_command(req)).await {
+        Ok(reply) => Msg::CommandDone(Ok(reply.detail)),
         Err(status) => Msg::CommandDone(Err(api_error(&status))),
     }
 }

@@ -335,6 +335,8 @@ pub struct App {
     pub quit: bool,
     /// Rows of the list of the current view at the last render, for paging.
     pub page_rows: Cell<usize>,
+    /// When `conn` last changed (by `now`).
+    pub conn_since: DateTime<Utc>,
 }
 
 impl App {
@@ -359,6 +361,7 @@ impl App {
             alerts_scroll: 0,
             quit: false,
             page_rows: Cell::new(10),
+            conn_since: now,
         }
     }
 
@@ -441,10 +444,12 @@ impl App {
                     Some(seq) => ConnState::Resumed { from_seq: seq },
                     None => ConnState::Connected,
                 };
+                self.conn_since = self.now;
                 true
             }
             Msg::StreamDown { attempt, error } => {
                 self.conn = ConnState::Lost { attempt, error };
+                self.conn_since = self.now;
                 true
             }
             Msg::CommandDone(result) => {
@@ -469,6 +474,21 @@ impl App {
                 true
             }
         }
+    }
+
+    /// How long "resumed from #N" stays on screen before it reads "connected" again.
+    pub const RESUMED_NOTICE_SECS: i64 = 60;
+
+    /// Moves the clock. Returns whether anything visible changed besides the clock.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> bool {
+        self.now = now;
+        if matches!(self.conn, ConnState::Resumed { .. })
+            && (now - self.conn_since).num_seconds() >= App::RESUMED_NOTICE_SECS
+        {
+            self.conn = ConnState::Connected;
+            return true;
+        }
+        false
     }
 
     /// Number of rows of the current view's list, after its filter.
@@ -788,6 +808,19 @@ mod tests {
         assert!(!app.apply(Msg::Snapshot(Box::new(s.clone()))));
         s.last_seq = 6;
         assert!(app.apply(Msg::Snapshot(Box::new(s))));
+    }
+
+    #[test]
+    fn resumed_notice_fades_after_a_minute() {
+        let t0 = Utc::now();
+        let mut app = App::new(&Settings::default(), t0);
+        app.apply(Msg::StreamUp {
+            resumed_from: Some(7),
+        });
+        assert!(!app.tick(t0 + chrono::Duration::seconds(30)));
+        assert_eq!(app.conn, ConnState::Resumed { from_seq: 7 });
+        assert!(app.tick(t0 + chrono::Duration::seconds(61)));
+        assert_eq!(app.conn, ConnState::Connected);
     }
 
     #[test]

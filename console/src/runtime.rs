@@ -181,7 +181,7 @@ async fn event_loop(
     let mut last_draw = Instant::now() - FRAME;
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
-            app.now = Utc::now();
+            app.tick(Utc::now());
             terminal.draw(|f| views::render(f, &app))?;
             last_draw = Instant::now();
             dirty = false;
@@ -211,6 +211,7 @@ async fn event_loop(
                 None => return Ok(()),
             },
             Some(msg) = tasks.rx.recv() => {
+                app.tick(Utc::now());
                 dirty |= app.apply(msg);
                 // Take whatever else is waiting before drawing.
                 let mut n = 0;

@@ -228,3 +228,52 @@ async fn server_down_from_the_start_is_unavailable_then_connects() {
     drop(tasks);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_refetch_is_debounced_and_satisfaction_followed() {
+    let mut snap = common::snapshot();
+    snap.last_seq = 0;
+    let fake = FakeMonitor::new(snap);
+    fake.set_satisfaction(common::satisfaction(Period::Month));
+    let server = RunningServer::start(
+        fake.clone(),
+        "127.0.0.1:0".parse::<SocketAddr>().expect("addr"),
+    )
+    .await
+    .expect("bind");
+    let api = client::connect(&server.url(), Some("demo-viewer-token")).expect("client");
+    let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
+    let mut app = App::new(&Settings::default(), common::now());
+    pump(&mut app, &mut tasks.rx, |a| a.conn == ConnState::Connected).await;
+    let before = fake.snapshot_calls();
+    // 600 events over about 1.2 s, in bursts of 50 every 100 ms.
+    let start = tokio::time::Instant::now();
+    for _ in 0..12 {
+        for i in 0..50 {
+            fake.append(event(i));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let target = fake.last_seq();
+    pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == target).await;
+    // Let the last debounced fetch happen.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let calls = fake.snapshot_calls() - before;
+    let bound = (elapsed / 0.5).ceil() as u64 + 2;
+    assert!(calls >= 1, "events trigger a re-fetch");
+    assert!(
+        calls <= bound,
+        "{calls} fetches in {elapsed:.1} s (at most {bound})"
+    );
+
+    // While the satisfaction view is open, its period is re-fetched with the snapshot.
+    app.view = faccia_console::model::View::Satisfaction;
+    app.period = Period::Month;
+    tasks.follow(&app);
+    tasks.poke.notify_one();
+    pump(&mut app, &mut tasks.rx, |a| a.satisfaction[2].is_some()).await;
+    assert_eq!(app.current_satisfaction().map(|s| s.served), Some(120 * 21));
+    drop(tasks);
+    server.stop().await;
+}
