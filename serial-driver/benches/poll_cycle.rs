@@ -65,7 +65,9 @@ async fn main() {
     let mut online = 0;
     let t = Instant::now();
     while online < UNITS as usize && t.elapsed() < Duration::from_secs(10) {
-        if let Ok(Some(BusEvent::Online { .. })) = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+        if let Ok(Some(BusEvent::Online { .. })) =
+            tokio::time::timeout(Duration::from_secs(1), rx.recv()).await
+        {
             online += 1;
         }
     }
@@ -91,12 +93,23 @@ async fn main() {
     let raw_c = raw.div_f64(cycles);
     let bound_c = with_sil.div_f64(cycles);
     let ratio_bus = cycle.as_secs_f64() / bound_c.as_secs_f64();
-    let p99 = health.iter().filter_map(|x| x.rtt_p99).max().unwrap_or_default();
-    let med = health.iter().filter_map(|x| x.rtt_median).max().unwrap_or_default();
+    let p99 = health
+        .iter()
+        .filter_map(|x| x.rtt_p99)
+        .max()
+        .unwrap_or_default();
+    let med = health
+        .iter()
+        .filter_map(|x| x.rtt_median)
+        .max()
+        .unwrap_or_default();
     println!();
     println!("[Bus task] {polls} polls in {}, {cycles:.1} cycles", ms(el));
     println!("  measured cycle           {}", ms(cycle));
-    println!("  wire bytes only          {}  ({bytes} bytes over {frames} frames)", ms(raw_c));
+    println!(
+        "  wire bytes only          {}  ({bytes} bytes over {frames} frames)",
+        ms(raw_c)
+    );
     println!("  wire bound (+t3.5/frame) {}", ms(bound_c));
     println!("  ratio                    {ratio_bus:.3}  (limit {LIMIT})");
     println!("  per-keypad poll period   {} (spec: <= 250 ms)", ms(cycle));

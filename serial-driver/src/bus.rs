@@ -411,8 +411,12 @@ enum Read {
 impl BusTask {
     fn new(cfg: BusConfig, events: mpsc::Sender<BusEvent>) -> Self {
         let now = Instant::now();
-        let mut ids = cfg.units.clone();
-        ids.dedup();
+        let mut ids: Vec<u8> = Vec::new();
+        for u in &cfg.units {
+            if !ids.contains(u) {
+                ids.push(*u);
+            }
+        }
         let units = ids.iter().map(|u| Unit::new(*u, now)).collect();
         BusTask {
             cfg,

@@ -165,6 +165,9 @@ pub struct SimulateArgs {
     /// Stop after this many seconds (default: until Ctrl-C).
     #[arg(long)]
     pub seconds: Option<f64>,
+    /// Do not read commands from standard input (control socket only).
+    #[arg(long = "no-stdin", action = clap::ArgAction::SetFalse)]
+    pub stdin: bool,
 }
 
 /// Runs a subcommand, printing to stdout.
@@ -1042,16 +1045,35 @@ async fn simulate(l: Lang, a: &SimulateArgs, out: &mut (dyn Write + Send)) -> an
         }
     };
     tokio::pin!(stop);
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    let mut line = String::new();
+    // stdin is read on a plain thread: a blocking read cannot be cancelled, and a tokio
+    // stdin would keep the runtime from shutting down until Enter is pressed
+    let (ltx, mut lrx) = mpsc::unbounded_channel::<String>();
+    if a.stdin {
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match std::io::BufRead::read_line(&mut stdin.lock(), &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if ltx.send(line.clone()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    } else {
+        drop(ltx);
+    }
     let mut stdin_open = true;
     loop {
-        line.clear();
         tokio::select! {
             _ = &mut stop => break,
-            r = tokio::io::AsyncBufReadExt::read_line(&mut stdin, &mut line), if stdin_open => match r {
-                Ok(0) | Err(_) => stdin_open = false,
-                Ok(_) => {
+            l = lrx.recv(), if stdin_open => match l {
+                None => stdin_open = false,
+                Some(line) => {
                     let answer = h.command(&line);
                     if !answer.is_empty() {
                         writeln!(out, "{answer}")?;

@@ -285,3 +285,90 @@ async fn show_and_actionable_errors() {
     assert!(e.contains("not found"), "{e}");
     env.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_with_control_socket() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("kp-sim");
+    let votes = dir.path().join("votes.jsonl");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let control = format!("127.0.0.1:{port}");
+    let a = args(&[
+        "simulate",
+        "--units",
+        "1-3",
+        "--link",
+        &link.display().to_string(),
+        "--control",
+        &control,
+        "--vote-log",
+        &votes.display().to_string(),
+        "--seconds",
+        "3",
+        "--no-stdin",
+    ]);
+    let buf = Buf::default();
+    let mut out = buf.clone();
+    let task = tokio::spawn(async move { run_to(a, &mut out).await });
+    let t = Instant::now();
+    let sock = loop {
+        match tokio::net::TcpStream::connect(&control).await {
+            Ok(s) => break s,
+            Err(_) if t.elapsed() < Duration::from_secs(2) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("control socket: {e}"),
+        }
+    };
+    let (r, mut w) = sock.into_split();
+    let mut lines = tokio::io::BufReader::new(r).lines();
+    // arm unit 2 through the pty with this crate's master, press through the socket
+    let mut m = faccia_serial::Master::new(
+        faccia_serial::open_port(&link, 19200).expect("open"),
+        19200,
+        Duration::from_millis(100),
+    );
+    m.arm(2, 555, 30, 10).await.expect("arm");
+    w.write_all(b"press 2 red\npress 2 reason 3\nfault 3 silent\nstatus\n")
+        .await
+        .expect("send");
+    assert_eq!(
+        lines.next_line().await.expect("line").as_deref(),
+        Some("OK counted")
+    );
+    assert_eq!(
+        lines.next_line().await.expect("line").as_deref(),
+        Some("OK counted")
+    );
+    assert_eq!(
+        lines.next_line().await.expect("line").as_deref(),
+        Some("OK")
+    );
+    let mut status = Vec::new();
+    for _ in 0..3 {
+        status.push(lines.next_line().await.expect("line").unwrap_or_default());
+    }
+    assert!(status[1].starts_with("unit 2 LATCHED"), "{status:?}");
+    assert!(status[2].contains("Silent"), "{status:?}");
+    let s = m.status(2).await.expect("status");
+    assert_eq!((s.face, s.reason), (Some(Face::Red), 3));
+    m.ack(2, s.vote_seq).await.expect("ack");
+    assert!(m.status(3).await.is_err(), "unit 3 silent");
+    drop(m);
+    task.await.expect("join").expect("simulate");
+    let log = std::fs::read_to_string(&votes).expect("vote log");
+    let v: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(v.len(), 2, "{log}");
+    assert_eq!(v[0]["event"], "latched");
+    assert_eq!(v[0]["token"], 555);
+    assert_eq!(v[0]["reason"], 3);
+    assert_eq!(v[1]["event"], "acked");
+    assert!(!link.exists(), "link removed at exit");
+}
