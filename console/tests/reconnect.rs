@@ -144,7 +144,16 @@ async fn reconnects_and_resumes_without_gap_or_duplicate() {
     // The screen says so.
     let screen = common::draw(&app, 160, 48);
     assert!(screen.contains("Riconnesso, ripreso da #60"), "{screen}");
-    // Snapshots were re-fetched on events, but debounced, not once per event.
+    // Snapshots are re-fetched on events (and after the reconnection), but debounced, not
+    // once per event. Under load the refresher may not have run yet: wait for it.
+    let probe = fake.clone();
+    all.extend(
+        pump(&mut app, &mut tasks.rx, move |_| {
+            probe.snapshot_calls() >= 2
+        })
+        .await,
+    );
+    assert_eq!(seqs(&all), (11..=100).collect::<Vec<u64>>());
     let calls = fake.snapshot_calls();
     assert!((2..=30).contains(&calls), "snapshot calls: {calls}");
     drop(tasks);
