@@ -152,6 +152,20 @@ impl Drop for Tasks {
     }
 }
 
+/// Completes when one of `handles` stops, which only a bug (a panic) can cause: the console
+/// then exits rather than show frozen data.
+async fn failed(handles: &mut [JoinHandle<()>]) -> anyhow::Error {
+    if handles.is_empty() {
+        return std::future::pending().await;
+    }
+    let (result, _, _) = futures::future::select_all(handles.iter_mut()).await;
+    match result {
+        Err(e) if e.is_panic() => anyhow::anyhow!("a background task panicked"),
+        Err(e) => anyhow::anyhow!("a background task stopped: {e}"),
+        Ok(()) => anyhow::anyhow!("a background task stopped"),
+    }
+}
+
 fn until_next_minute() -> Duration {
     let now = Utc::now();
     let into = u64::from(now.second()) * 1000 + u64::from(now.timestamp_subsec_millis() % 1000);
@@ -226,6 +240,7 @@ async fn event_loop(
             _ = tokio::time::sleep(until_next_minute()) => dirty = true,
             _ = tokio::time::sleep(frame_wait), if dirty => {}
             _ = terminated => return Ok(()),
+            err = failed(&mut tasks.handles) => return Err(err),
         }
         if app.quit {
             return Ok(());
