@@ -561,7 +561,15 @@ impl BusTask {
         let t = self.cfg.timing.clone();
         let (id, online, full_due, counters_due) = {
             let u = &self.units[idx];
-            (u.id, u.online, now >= u.next_full, now >= u.next_counters)
+            // while a session is open, read BOOT_COUNT with every poll: a reboot must be
+            // reported (with the lost session) before the IDLE state it causes
+            let in_session = u.status.is_some_and(|s| s.state != KeypadState::Idle);
+            (
+                u.id,
+                u.online,
+                now >= u.next_full,
+                now >= u.next_counters || in_session,
+            )
         };
         let Some(m) = self.master.as_mut() else {
             return;
@@ -687,6 +695,8 @@ impl BusTask {
         let mut evs = Vec::new();
         let changed = prev.is_none_or(|p| p.state != s.state || p.token != s.token);
         if let Some(p) = prev {
+            // normally caught by the counters read of every in-session poll; kept as a
+            // safety net (e.g. a status-only read right after a command)
             let unexpected_idle = p.state != KeypadState::Idle
                 && s.state == KeypadState::Idle
                 && !u.expect_idle

@@ -391,14 +391,17 @@ pub async fn scan_to(
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<Vec<ScanHit>> {
     let mut hits = Vec::new();
+    let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+        bail!("no unit ids to scan");
+    };
     for &baud in bauds {
         writeln!(
             out,
             "{} {} @ {baud} baud, id {}..{}",
             tr(l, "Scansione", "Scanning"),
             port.display(),
-            ids[0],
-            ids[ids.len() - 1]
+            first,
+            last
         )?;
         let mut m = open_master(l, port, baud, timeout)?;
         for &unit in ids {

@@ -165,6 +165,35 @@ async fn vote_flow_latched_repeat_ack_and_reboot() {
             lost_token: Some(2002)
         })
     );
+    // a reboot while LATCHED: Rebooted (with the token) comes before the IDLE state change
+    bus.arm(2, 2003, 30, 0).await.expect("arm");
+    h.press(2, Key::Face(Face::Green)).expect("press");
+    wait_for(&mut rx, Duration::from_secs(1), |e| {
+        matches!(e, BusEvent::Latched { unit: 2, .. })
+    })
+    .await
+    .expect("latched");
+    h.reboot(2).expect("reboot");
+    let ev = wait_for(&mut rx, Duration::from_secs(2), |e| {
+        matches!(
+            e,
+            BusEvent::Rebooted { .. }
+                | BusEvent::StateChanged {
+                    unit: 2,
+                    state: KeypadState::Idle,
+                    ..
+                }
+        )
+    })
+    .await;
+    assert_eq!(
+        ev,
+        Some(BusEvent::Rebooted {
+            unit: 2,
+            boot_count: 3,
+            lost_token: Some(2003)
+        })
+    );
     // ignored presses
     h.press(2, Key::Face(Face::Red)).expect("press");
     h.press(2, Key::Face(Face::Red)).expect("press");
@@ -178,7 +207,7 @@ async fn vote_flow_latched_repeat_ack_and_reboot() {
     assert_eq!(health.len(), 2);
     let h2 = &health[1];
     assert!(
-        h2.online && h2.reboots_seen == 1 && h2.ignored_presses == 2,
+        h2.online && h2.reboots_seen == 2 && h2.ignored_presses == 2,
         "{h2:?}"
     );
     assert_eq!(h2.serial_no, Some(0x00F0_0002));

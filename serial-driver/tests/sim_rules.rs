@@ -109,6 +109,12 @@ async fn rearm_replaces_session_and_bad_values() {
     let s = m.status(1).await.expect("status");
     assert_eq!((s.token, s.vote_seq), (200, 1));
     m.ack(1, 1).await.expect("ack");
+    // DISARM ends an ARMED session with no vote; in IDLE it has no effect
+    m.arm(1, 300, 30, 0).await.expect("arm");
+    m.disarm(1).await.expect("disarm");
+    let s = m.status(1).await.expect("status");
+    assert_eq!((s.state, s.token, s.vote_seq), (KeypadState::Idle, 0, 1));
+    m.disarm(1).await.expect("disarm in idle");
     // whole-write validation on the wire: window 4 s -> exception 0x03, nothing armed
     let r = m
         .write_multiple(1, holding::ARM_TOKEN_HI, &[0, 7, 4, 0, 0, 1])
@@ -123,7 +129,7 @@ async fn rearm_replaces_session_and_bad_values() {
         m.read_holding(1, holding::ARM_TOKEN_HI, 2)
             .await
             .expect("read"),
-        vec![0, 200]
+        vec![0, 300]
     );
     assert!(matches!(
         m.set_brightness(1, 101).await,
