@@ -372,3 +372,13 @@ async fn simulate_with_control_socket() {
     assert_eq!(v[1]["event"], "acked");
     assert!(!link.exists(), "link removed at exit");
 }
+
+#[tokio::test]
+async fn list_ports_runs() {
+    let (r, out) = run(&["list", "--lang", "en"]).await;
+    r.expect("list");
+    assert!(
+        out.starts_with("PORT") || out.starts_with("No serial ports found."),
+        "{out}"
+    );
+}

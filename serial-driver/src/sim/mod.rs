@@ -594,6 +594,7 @@ async fn serve(
                 None => return Ctl::Shutdown,
             },
             _ = tick.tick() => {
+                clear_exclusive(&pty.slave);
                 let now = shared.epoch.elapsed().as_millis() as u64;
                 let mut st = lock(&shared.state);
                 for u in st.units.iter_mut() { u.kp.advance(now); }
@@ -655,6 +656,19 @@ async fn serve(
                 }
             }
         }
+    }
+}
+
+/// Clears TIOCEXCL on the pty. A master that opened the slave in exclusive mode (the default of
+/// the serial crate) leaves the flag set after it closes, because the simulator keeps its own
+/// slave descriptor open; without this a non-root master could not reopen the port (EBUSY).
+fn clear_exclusive(slave: &tokio_serial::SerialStream) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: TIOCNXCL takes no argument and only clears a flag of the tty behind a descriptor
+    // this process owns for as long as `slave` lives.
+    let r = unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCNXCL) };
+    if r != 0 {
+        tracing::trace!(error = %std::io::Error::last_os_error(), "TIOCNXCL");
     }
 }
 
