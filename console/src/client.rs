@@ -116,6 +116,25 @@ async fn timed<T>(
     }
 }
 
+/// Signals shared by the watcher and the refresher.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    /// Re-fetch the snapshot (debounced by the refresher).
+    pub refresh: Arc<Notify>,
+    /// Drop the event stream and open it again (resuming after the last seq). Raised when a
+    /// unary call finds the connection gone while the stream still looks open: a server that
+    /// shuts down gracefully may keep old streams open without ever sending on them again.
+    pub reconnect: Arc<Notify>,
+}
+
+/// Whether a failed call means the connection itself is gone.
+fn connection_lost(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::Cancelled | Code::Unknown
+    )
+}
+
 /// Largest batch of events handed to the model at once.
 const BATCH: usize = 512;
 
@@ -126,7 +145,7 @@ const BATCH: usize = 512;
 pub async fn watch_events(
     api: Api,
     tx: mpsc::Sender<Msg>,
-    refresh: Arc<Notify>,
+    signals: Signals,
     start_after: Option<u64>,
     backoff: Backoff,
 ) {
@@ -170,12 +189,23 @@ pub async fn watch_events(
                 }
                 if was_lost {
                     // Things changed while we were away.
-                    refresh.notify_one();
+                    signals.refresh.notify_one();
                 }
+                // Forget a reconnect request that predates this stream.
+                let _ = signals.reconnect.notified().now_or_never();
                 attempt = 0;
                 let mut seen = from;
                 loop {
-                    let first = match stream.next().await {
+                    let next = tokio::select! {
+                        next = stream.next() => next,
+                        _ = signals.reconnect.notified() => {
+                            break ApiError {
+                                kind: ApiErrorKind::Unavailable,
+                                message: "connection reset".to_string(),
+                            }
+                        }
+                    };
+                    let first = match next {
                         Some(Ok(e)) => e,
                         Some(Err(status)) => break api_error(&status),
                         None => {
@@ -217,7 +247,7 @@ pub async fn watch_events(
                         if tx.send(Msg::Events(batch)).await.is_err() {
                             return;
                         }
-                        refresh.notify_one();
+                        signals.refresh.notify_one();
                     }
                     if let Some(e) = pending {
                         break e;
@@ -240,14 +270,14 @@ pub async fn watch_events(
 pub async fn refresh_snapshots(
     api: Api,
     tx: mpsc::Sender<Msg>,
-    poke: Arc<Notify>,
+    signals: Signals,
     period: watch::Receiver<Option<Period>>,
     every: Duration,
     min_gap: Duration,
 ) {
     loop {
         tokio::select! {
-            _ = poke.notified() => {}
+            _ = signals.refresh.notified() => {}
             _ = tokio::time::sleep(every) => {}
         }
         if tx.is_closed() {
@@ -255,7 +285,12 @@ pub async fn refresh_snapshots(
         }
         let msg = match timed(api.clone().get_snapshot(SnapshotRequest {})).await {
             Ok(snap) => Msg::Snapshot(Box::new(snap)),
-            Err(status) => Msg::SnapshotFailed(api_error(&status)),
+            Err(status) => {
+                if connection_lost(&status) {
+                    signals.reconnect.notify_one();
+                }
+                Msg::SnapshotFailed(api_error(&status))
+            }
         };
         if tx.send(msg).await.is_err() {
             return;

@@ -28,6 +28,9 @@ struct Inner {
     log: Vec<LogEvent>,
     watchers: Vec<mpsc::Sender<Result<LogEvent, Status>>>,
     keypad_commands: Vec<KeypadCommandRequest>,
+    /// Streams kept open but never sent to again (a server shutting down gracefully).
+    stalled: Vec<mpsc::Sender<Result<LogEvent, Status>>>,
+    fail_snapshots: u32,
 }
 
 /// The state behind the fake; clone it to keep a handle while the server runs.
@@ -98,6 +101,19 @@ impl FakeMonitor {
         }
     }
 
+    /// Keeps the open event streams open but stops sending on them, as a server that is
+    /// shutting down and waits for calls in flight does.
+    pub fn stall_watchers(&self) {
+        let mut inner = self.lock();
+        let watchers = std::mem::take(&mut inner.watchers);
+        inner.stalled.extend(watchers);
+    }
+
+    /// The next `n` GetSnapshot calls fail with CANCELLED.
+    pub fn fail_snapshots(&self, n: u32) {
+        self.lock().fail_snapshots = n;
+    }
+
     fn role<T>(&self, req: &Request<T>) -> Result<bool, Status> {
         let header = req
             .metadata()
@@ -122,7 +138,12 @@ impl Monitor for FakeMonitor {
     ) -> Result<Response<Snapshot>, Status> {
         self.role(&req)?;
         self.snapshot_calls.fetch_add(1, Ordering::Relaxed);
-        Ok(Response::new(self.lock().snapshot.clone()))
+        let mut inner = self.lock();
+        if inner.fail_snapshots > 0 {
+            inner.fail_snapshots -= 1;
+            return Err(Status::cancelled("operation was canceled"));
+        }
+        Ok(Response::new(inner.snapshot.clone()))
     }
 
     async fn get_satisfaction(

@@ -519,10 +519,26 @@ pub fn describe_event(lang: Lang, e: &faccia_proto::v1::LogEvent) -> String {
         }
         LogKind::Unspecified => parts.push("?".to_string()),
     }
-    if !e.detail.is_empty() {
-        parts.push(e.detail.clone());
+    // A ticket event is fully worded above; other kinds carry their news in `detail`.
+    if !e.detail.is_empty() && e.kind() != LogKind::LogTicketEvent {
+        parts.push(detail(lang, &e.detail));
     }
     parts.join(", ")
+}
+
+/// The server's detail text, translated where it is one of the known phrases.
+fn detail(lang: Lang, d: &str) -> String {
+    let it = match d {
+        "counter opened" => "sportello aperto",
+        "counter closed" => "sportello chiuso",
+        "keypad online" => "pulsantiera raggiungibile",
+        "keypad offline" => "pulsantiera non raggiungibile",
+        _ => d,
+    };
+    match lang {
+        Lang::It => it.to_string(),
+        Lang::En => d.to_string(),
+    }
 }
 
 /// The label of a help line.

@@ -19,7 +19,7 @@ use ratatui::Terminal;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::client::{self, Api, Backoff};
+use crate::client::{self, Api, Backoff, Signals};
 use crate::config::Settings;
 use crate::model::{App, Command, Msg, View};
 use crate::views;
@@ -82,20 +82,21 @@ impl Tasks {
     /// Starts the watcher and the refresher against `api`.
     pub fn start(api: &Api, refresh_every: Duration, backoff: Backoff) -> Tasks {
         let (tx, rx) = mpsc::channel(256);
-        let poke = Arc::new(Notify::new());
+        let signals = Signals::default();
+        let poke = signals.refresh.clone();
         let (period, period_rx) = watch::channel(None);
         let handles = vec![
             tokio::spawn(client::watch_events(
                 api.clone(),
                 tx.clone(),
-                poke.clone(),
+                signals.clone(),
                 None,
                 backoff,
             )),
             tokio::spawn(client::refresh_snapshots(
                 api.clone(),
                 tx.clone(),
-                poke.clone(),
+                signals,
                 period_rx,
                 refresh_every,
                 DEBOUNCE,

@@ -5,16 +5,15 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use faccia_console::client::{self, Backoff};
+use faccia_console::client::{self, Backoff, Signals};
 use faccia_console::config::Settings;
 use faccia_console::fake::{FakeMonitor, RunningServer};
 use faccia_console::model::{ApiErrorKind, App, ConnState, Msg};
 use faccia_console::runtime::Tasks;
 use faccia_proto::v1::{KeypadAction, LogEvent, LogKind, Period};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 fn event(i: u64) -> LogEvent {
@@ -176,7 +175,7 @@ async fn wrong_token_is_unauthenticated_and_viewer_cannot_command() {
     let watcher = tokio::spawn(client::watch_events(
         bad,
         tx,
-        Arc::new(Notify::new()),
+        Signals::default(),
         None,
         fast(),
     ));
@@ -283,6 +282,45 @@ async fn snapshot_refetch_is_debounced_and_satisfaction_followed() {
     tasks.poke.notify_one();
     pump(&mut app, &mut tasks.rx, |a| a.satisfaction[2].is_some()).await;
     assert_eq!(app.current_satisfaction().map(|s| s.served), Some(120 * 21));
+    drop(tasks);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stream_is_reopened_when_calls_find_the_connection_gone() {
+    let mut snap = common::snapshot();
+    snap.last_seq = 0;
+    let fake = FakeMonitor::new(snap);
+    let server = RunningServer::start(
+        fake.clone(),
+        "127.0.0.1:0".parse::<SocketAddr>().expect("addr"),
+    )
+    .await
+    .expect("bind");
+    let api = client::connect(&server.url(), Some("demo-viewer-token")).expect("client");
+    let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
+    let mut app = App::new(&Settings::default(), common::now());
+    let mut all = Vec::new();
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.conn == ConnState::Connected).await);
+    for i in 0..5 {
+        fake.append(event(i));
+    }
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 5).await);
+    // The stream stays open but goes silent; the next snapshot call is cancelled.
+    fake.stall_watchers();
+    fake.fail_snapshots(1);
+    for i in 5..10 {
+        fake.append(event(i));
+    }
+    tasks.poke.notify_one();
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 10).await);
+    assert_eq!(seqs(&all), (1..=10).collect::<Vec<u64>>());
+    assert!(all.iter().any(|m| matches!(
+        m,
+        Msg::StreamUp {
+            resumed_from: Some(5)
+        }
+    )));
     drop(tasks);
     server.stop().await;
 }

@@ -126,6 +126,35 @@ fn words_alerts_and_connection_in_the_user_language() {
 }
 
 #[test]
+fn alert_subjects_may_name_their_kind() {
+    let mut snap = common::snapshot();
+    snap.alerts = vec![
+        Alert {
+            kind: AlertKind::AlertUnconfigured as i32,
+            subject: "service:Z".into(),
+            ..Default::default()
+        },
+        Alert {
+            kind: AlertKind::AlertUnconfigured as i32,
+            subject: "counter:7".into(),
+            ..Default::default()
+        },
+    ];
+    let mut a = app(Lang::It);
+    a.apply(Msg::Snapshot(Box::new(snap)));
+    a.act(Action::Alerts);
+    let s = draw(&a, 160, 48);
+    assert!(
+        s.contains("Servizio Z usato dall'eliminacode ma non configurato"),
+        "{s}"
+    );
+    assert!(
+        s.contains("Sportello 7 usato dall'eliminacode ma non configurato"),
+        "{s}"
+    );
+}
+
+#[test]
 fn privacy_no_face_of_a_single_vote_and_no_operator_unless_enabled() {
     let mut a = app(Lang::En);
     a.view = View::Events;

@@ -246,11 +246,21 @@ fn render_tabs(frame: &mut Frame, app: &App, area: Rect) {
 pub fn alert_sentence(app: &App, a: &Alert) -> String {
     let lang = app.lang;
     let kind = a.kind();
-    let is_service = app.snapshot.as_ref().is_some_and(|s| {
-        s.services.iter().any(|v| v.code == a.subject)
-            && !s.counters.iter().any(|c| c.id == a.subject)
-    }) || (kind == AlertKind::AlertWaitOverStandard);
-    let what = i18n::alert_subject(lang, kind, &a.subject, is_service);
+    // The subject may say what it is ("service:Z", "counter:3"); else it is looked up.
+    let (subject, is_service) = match a.subject.split_once(':') {
+        Some(("service" | "servizio", code)) => (code, true),
+        Some(("counter" | "sportello" | "keypad", id)) => (id, false),
+        _ => {
+            let s = a.subject.as_str();
+            let is_service = kind == AlertKind::AlertWaitOverStandard
+                || app.snapshot.as_ref().is_some_and(|snap| {
+                    snap.services.iter().any(|v| v.code == s)
+                        && !snap.counters.iter().any(|c| c.id == s)
+                });
+            (s, is_service)
+        }
+    };
+    let what = i18n::alert_subject(lang, kind, subject, is_service);
     let since = format::ts(a.since.as_ref())
         .map(|at| format::local_time(at, app.now, app.zone()))
         .unwrap_or_default();
