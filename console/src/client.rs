@@ -3,6 +3,7 @@
 //! refresher (debounced re-fetch on events, plus a slow periodic refresh). They talk to the
 //! model only through [`Msg`]s on a channel.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,7 +126,13 @@ pub struct Signals {
     /// unary call finds the connection gone while the stream still looks open: a server that
     /// shuts down gracefully may keep old streams open without ever sending on them again.
     pub reconnect: Arc<Notify>,
+    /// The last seq the watcher delivered, for the refresher to spot a stream that fell silent
+    /// (the snapshot says the log went on, the stream brought nothing).
+    pub seen: Arc<AtomicU64>,
 }
+
+/// How long the stream may stay behind the snapshot before it is reopened.
+pub const STALL_GRACE: Duration = Duration::from_secs(3);
 
 /// Whether a failed call means the connection itself is gone.
 fn connection_lost(status: &Status) -> bool {
@@ -165,6 +172,7 @@ pub async fn watch_events(
                         return;
                     }
                     last_seq = Some(seq);
+                    signals.seen.store(seq, Ordering::Relaxed);
                     seq
                 }
                 Err(status) => {
@@ -244,6 +252,7 @@ pub async fn watch_events(
                     }
                     if !batch.is_empty() {
                         last_seq = Some(seen);
+                        signals.seen.store(seen, Ordering::Relaxed);
                         if tx.send(Msg::Events(batch)).await.is_err() {
                             return;
                         }
@@ -275,6 +284,8 @@ pub async fn refresh_snapshots(
     every: Duration,
     min_gap: Duration,
 ) {
+    // Set while the stream is behind the snapshot: the snapshot's seq and since when.
+    let mut behind: Option<(u64, tokio::time::Instant)> = None;
     loop {
         tokio::select! {
             _ = signals.refresh.notified() => {}
@@ -284,7 +295,19 @@ pub async fn refresh_snapshots(
             return;
         }
         let msg = match timed(api.clone().get_snapshot(SnapshotRequest {})).await {
-            Ok(snap) => Msg::Snapshot(Box::new(snap)),
+            Ok(snap) => {
+                let seen = signals.seen.load(Ordering::Relaxed);
+                behind = match behind {
+                    _ if seen >= snap.last_seq => None,
+                    Some((seq, since)) if seen < seq && since.elapsed() >= STALL_GRACE => {
+                        signals.reconnect.notify_one();
+                        None
+                    }
+                    Some(b) if seen < b.0 => Some(b),
+                    _ => Some((snap.last_seq, tokio::time::Instant::now())),
+                };
+                Msg::Snapshot(Box::new(snap))
+            }
             Err(status) => {
                 if connection_lost(&status) {
                     signals.reconnect.notify_one();

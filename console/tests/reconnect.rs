@@ -324,3 +324,40 @@ async fn a_stalled_stream_is_reopened_when_calls_find_the_connection_gone() {
     drop(tasks);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_stream_behind_the_snapshot_is_reopened() {
+    let mut snap = common::snapshot();
+    snap.last_seq = 0;
+    let fake = FakeMonitor::new(snap);
+    let server = RunningServer::start(
+        fake.clone(),
+        "127.0.0.1:0".parse::<SocketAddr>().expect("addr"),
+    )
+    .await
+    .expect("bind");
+    let api = client::connect(&server.url(), Some("demo-viewer-token")).expect("client");
+    let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
+    let mut app = App::new(&Settings::default(), common::now());
+    let mut all = Vec::new();
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.conn == ConnState::Connected).await);
+    fake.append(event(0));
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 1).await);
+    // Silent stream, calls fine: only the snapshot's seq shows the log went on.
+    fake.stall_watchers();
+    for i in 1..4 {
+        fake.append(event(i));
+    }
+    tasks.poke.notify_one();
+    tokio::time::sleep(client::STALL_GRACE + Duration::from_millis(300)).await;
+    assert_eq!(
+        app.events.last_seq(),
+        1,
+        "nothing came on the silent stream"
+    );
+    tasks.poke.notify_one();
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 4).await);
+    assert_eq!(seqs(&all), (1..=4).collect::<Vec<u64>>());
+    drop(tasks);
+    server.stop().await;
+}
