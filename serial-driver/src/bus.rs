@@ -46,7 +46,8 @@ pub struct BusTiming {
     pub offline_after: Duration,
     /// Poll period of an offline keypad. Default 2 s.
     pub offline_poll_interval: Duration,
-    /// Retry period of a keypad that failed but is not yet offline. Default 250 ms.
+    /// Delay of the one quick retry after a keypad's first failed poll; further retries use
+    /// `offline_poll_interval`. Default 250 ms.
     pub retry_interval: Duration,
     /// How often to try reopening a failed port. Default 500 ms.
     pub reopen_interval: Duration,
@@ -326,6 +327,8 @@ struct Unit {
     reboots_seen: u64,
     ignored_presses: u64,
     last_error: Option<String>,
+    /// Consecutive failed polls.
+    fails: u32,
 }
 
 impl Unit {
@@ -355,6 +358,7 @@ impl Unit {
             reboots_seen: 0,
             ignored_presses: 0,
             last_error: None,
+            fails: 0,
         }
     }
 
@@ -591,6 +595,7 @@ impl BusTask {
                 let u = &mut self.units[idx];
                 u.next_due = now + t.poll_interval;
                 u.polls += 1;
+                u.fails = 0;
                 match read {
                     Read::Full(info) => {
                         u.next_full = now + t.full_read_interval;
@@ -623,6 +628,7 @@ impl BusTask {
                     return;
                 }
                 let u = &mut self.units[idx];
+                u.fails += 1;
                 if e.is_exception()
                     || matches!(
                         e,
@@ -632,11 +638,11 @@ impl BusTask {
                     // it answers, but not as an FK-3 should: keep it offline, poll slowly
                     tracing::warn!(unit = id, error = %e, "unexpected answer");
                     u.next_due = now + t.offline_poll_interval;
-                } else if u.online {
-                    u.next_due = now
-                        + t.retry_interval
-                            .min(t.offline_after / 2)
-                            .max(t.poll_interval);
+                } else if u.online && u.fails == 1 {
+                    // one retry soon; after that back off at once, so that a dying unit's
+                    // timeouts do not eat the bus time of the others while it goes offline
+                    // (offline is decided on time since last answer, not on polls)
+                    u.next_due = now + t.retry_interval.max(t.poll_interval);
                 } else {
                     u.next_due = now + t.offline_poll_interval;
                 }
