@@ -118,7 +118,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             .areas(rest);
         (l, r)
     } else {
-        let [l, r] = Layout::vertical([Constraint::Min(3), Constraint::Length(7)]).areas(rest);
+        // The reasons take 6 lines, fewer on a short screen so the list keeps some room.
+        let reasons_h = (rest.height / 2).clamp(2, 6);
+        let [l, r] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(reasons_h)]).areas(rest);
         (l, r)
     };
 
