@@ -215,8 +215,9 @@ fn render_bench() {
             }
             let m = median(times);
             worst = worst.max(m);
+            let name = format!("{view:?}");
             println!(
-                "  {w:>3}x{h:<3} {view:<13?} median {:>7.3} ms",
+                "  {w:>3}x{h:<3} {name:<13} median {:>7.3} ms",
                 m.as_secs_f64() * 1e3
             );
         }
