@@ -263,8 +263,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Master<T> {
         self.buf.clear();
         let mut tmp = [0u8; 256];
         loop {
-            // scan the buffer for a complete valid response
-            let mut incomplete_candidate = false;
+            // scan the buffer for a complete valid response; a candidate that is still
+            // incomplete does not stop the scan (it may be a truncated frame or garbage that
+            // happens to start with our unit id, with the real answer behind it)
             let mut bad_crc_candidate = false;
             for off in 0..self.buf.len() {
                 let b = &self.buf[off..];
@@ -275,12 +276,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Master<T> {
                     continue;
                 }
                 let Some(len) = rtu::response_len(b, function) else {
-                    incomplete_candidate = true;
-                    break;
+                    continue;
                 };
                 if b.len() < len {
-                    incomplete_candidate = true;
-                    break;
+                    continue;
                 }
                 let frame = &b[..len];
                 if !rtu::crc_ok(frame) {
@@ -306,7 +305,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Master<T> {
                 }
                 return Ok(frame[1..frame.len() - 2].to_vec());
             }
-            let _ = incomplete_candidate;
             let read = tokio::time::timeout_at(deadline, self.io.read(&mut tmp)).await;
             match read {
                 Err(_) => {

@@ -363,6 +363,23 @@ async fn garbage_on_the_line_is_counted_and_survived() {
         all_online(&mut rx, 2, Duration::from_secs(3)).await.len(),
         2
     );
+    // noise and truncated answers towards the master, between its exchanges
+    let before: u64 = bus.health().await.iter().map(|x| x.framing_errors).sum();
+    let mut x: u32 = 777;
+    for i in 0..20 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let mut bytes: Vec<u8> = (0..(x % 7 + 1)).map(|k| (x >> (k % 4 * 8)) as u8).collect();
+        if i % 4 == 0 {
+            // a truncated answer of unit 2 that claims 255 data bytes
+            bytes = vec![0x02, 0x04, 0xFF, 0x00, 0x01];
+        }
+        h.inject(bytes);
+        tokio::time::sleep(Duration::from_millis(17)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after: u64 = bus.health().await.iter().map(|x| x.framing_errors).sum();
+    assert!(after >= before + 5, "framing errors {before} -> {after}");
+    assert!(bus.health().await.iter().all(|x| x.online));
     h.set_fault(1, Fault::BadCrc).expect("fault");
     tokio::time::sleep(Duration::from_millis(300)).await;
     h.set_fault(1, Fault::Garbage).expect("fault");
@@ -387,6 +404,10 @@ async fn garbage_on_the_line_is_counted_and_survived() {
         }
     });
     writer.await.expect("writer");
+
+    // unit 1 is offline now, polled once per offline_poll_interval (1 s): keep it garbling
+    // long enough to be polled
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     h.set_fault(1, Fault::Ok).expect("fault");
     // unit 1 went offline during the garbage; it comes back by itself
     let ev = wait_for(&mut rx, Duration::from_secs(3), |e| {
@@ -396,6 +417,8 @@ async fn garbage_on_the_line_is_counted_and_survived() {
     assert!(ev.is_some(), "unit 1 back online");
     let health = bus.health().await;
     assert!(health[0].framing_errors > 0, "{:?}", health[0]);
+    // the noise written on the line reached the keypads' side: discarded there and counted
+    assert!(h.stats().garbage_bytes > 30, "{:?}", h.stats());
     assert!(health[0].crc_errors > 0, "{:?}", health[0]);
     assert!(health.iter().all(|x| x.online), "{health:?}");
     // still works

@@ -147,6 +147,7 @@ struct Shared {
 }
 
 enum Ctl {
+    Noise(Vec<u8>),
     Unplug,
     Replug,
     Shutdown,
@@ -341,6 +342,12 @@ impl SimHandle {
         st.votes.clone()
     }
 
+    /// Writes raw bytes on the line towards the master (noise, truncated frames), between
+    /// answers.
+    pub fn inject(&self, bytes: Vec<u8>) {
+        let _ = self.shared.ctl.send(Ctl::Noise(bytes));
+    }
+
     /// Closes the pty and removes the link, as a USB unplug.
     pub fn unplug(&self) {
         let _ = self.shared.ctl.send(Ctl::Unplug);
@@ -372,7 +379,7 @@ impl SimHandle {
         };
         match words.first().copied() {
             None => Ok(String::new()),
-            Some("help") => Ok("press U green|yellow|red|reason N; fault U silent|garbage|badcrc|stuck [green|yellow|red|reason]|led|brownout|reboot|ok; status; votes; unplug; replug".into()),
+            Some("help") => Ok("press U green|yellow|red|reason N; fault U silent|garbage|badcrc|stuck [green|yellow|red|reason]|led|brownout|reboot|ok; noise [N]; status; votes; unplug; replug".into()),
             Some("press") => {
                 let u = unit(1)?;
                 let key: Key = words[2..].join(" ").parse().map_err(SimError::BadCommand)?;
@@ -431,6 +438,14 @@ impl SimHandle {
                 .map(|v| serde_json::to_string(v).unwrap_or_default())
                 .collect::<Vec<_>>()
                 .join("\n")),
+            Some("noise") => {
+                let n: usize = words.get(1).and_then(|w| w.parse().ok()).unwrap_or(16).min(4096);
+                let mut st = lock(&self.shared.state);
+                let bytes: Vec<u8> = (0..n).map(|_| next_rand(&mut st) as u8).collect();
+                drop(st);
+                self.inject(bytes);
+                Ok("OK".into())
+            }
             Some("unplug") => {
                 self.unplug();
                 Ok("OK".into())
@@ -559,7 +574,7 @@ async fn run(
                     Ok(p) => pty = Some(p),
                     Err(e) => tracing::error!(error = %e, "cannot recreate the pty"),
                 },
-                Some(Ctl::Unplug) => {}
+                Some(Ctl::Unplug) | Some(Ctl::Noise(_)) => {}
                 Some(Ctl::Shutdown) | None => break,
             },
         }
@@ -590,6 +605,12 @@ async fn serve(
         tokio::select! {
             c = ctl.recv() => match c {
                 Some(Ctl::Replug) => {}
+                Some(Ctl::Noise(bytes)) => {
+                    if let Err(e) = AsyncWriteExt::write_all(&mut pty.master, &bytes).await {
+                        tracing::warn!(error = %e, "pty write failed");
+                        return Ctl::Unplug;
+                    }
+                }
                 Some(c) => return c,
                 None => return Ctl::Shutdown,
             },
