@@ -151,6 +151,8 @@ pub struct KeypadHealth {
     pub timeouts: u64,
     pub crc_errors: u64,
     pub framing_errors: u64,
+    /// Bytes received that were not part of a valid answer (noise, truncated frames).
+    pub garbage_bytes: u64,
     pub exceptions: u64,
     pub reboots_seen: u64,
     pub faults: u16,
@@ -323,6 +325,7 @@ struct Unit {
     timeouts: u64,
     crc_errors: u64,
     framing_errors: u64,
+    garbage_bytes: u64,
     exceptions: u64,
     reboots_seen: u64,
     ignored_presses: u64,
@@ -354,6 +357,7 @@ impl Unit {
             timeouts: 0,
             crc_errors: 0,
             framing_errors: 0,
+            garbage_bytes: 0,
             exceptions: 0,
             reboots_seen: 0,
             ignored_presses: 0,
@@ -386,6 +390,7 @@ impl Unit {
             timeouts: self.timeouts,
             crc_errors: self.crc_errors,
             framing_errors: self.framing_errors,
+            garbage_bytes: self.garbage_bytes,
             exceptions: self.exceptions,
             reboots_seen: self.reboots_seen,
             faults: self.counters.map_or(0, |c| c.faults),
@@ -449,8 +454,11 @@ impl BusTask {
                     m.set_inter_frame_gap(g);
                 }
                 self.master = Some(m);
+                // a (re)opened port may be another adapter or a replugged bus: read the full
+                // block of every unit again (BOOT_COUNT, serial number)
                 for u in &mut self.units {
                     u.next_due = now;
+                    u.next_full = now;
                 }
             }
             Err(e) => {
@@ -546,6 +554,7 @@ impl BusTask {
         u.timeouts += after.timeouts - before.timeouts;
         u.crc_errors += after.crc_errors - before.crc_errors;
         u.framing_errors += after.framing_errors - before.framing_errors;
+        u.garbage_bytes += after.garbage_bytes - before.garbage_bytes;
         u.exceptions += after.exceptions - before.exceptions;
         let answered = after.responses > before.responses;
         if answered {
