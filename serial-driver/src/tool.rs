@@ -366,6 +366,9 @@ fn list(l: Lang, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
                 product
             }
         )?;
+        if let Some(b) = &p.by_id {
+            writeln!(out, "                 {b}")?;
+        }
     }
     Ok(())
 }
