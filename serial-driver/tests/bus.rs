@@ -449,3 +449,76 @@ async fn garbage_on_the_line_is_counted_and_survived() {
     bus.shutdown().await;
     env.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latched_vote_survives_a_host_restart_and_offline_reboot_is_reported() {
+    let env = common::sim(vec![1, 2], 19200, false).await;
+    let h = env.sim.handle();
+    let (bus, mut rx) = spawn(&env, vec![1, 2]);
+    assert_eq!(
+        all_online(&mut rx, 2, Duration::from_secs(3)).await.len(),
+        2
+    );
+    bus.arm(1, 4242, 30, 0).await.expect("arm");
+    bus.arm(2, 5151, 30, 0).await.expect("arm");
+    h.press(1, Key::Face(Face::Red)).expect("press");
+    wait_for(&mut rx, Duration::from_secs(1), |e| {
+        matches!(e, BusEvent::Latched { unit: 1, .. })
+    })
+    .await
+    .expect("latched");
+    // the host "restarts" before storing the vote: a new bus sees the same latch again
+    bus.shutdown().await;
+    drop(rx);
+    let (bus, mut rx) = spawn(&env, vec![1, 2]);
+    let ev = wait_for(&mut rx, Duration::from_secs(2), |e| {
+        matches!(e, BusEvent::Latched { .. })
+    })
+    .await;
+    assert_eq!(
+        ev,
+        Some(BusEvent::Latched {
+            unit: 1,
+            token: 4242,
+            vote_seq: 1,
+            face: Face::Red,
+            reason: 0
+        })
+    );
+    bus.ack(1, 1).await.expect("ack once stored");
+    // unit 2 (armed) goes silent, reboots while unreachable, comes back
+    wait_for(&mut rx, Duration::from_secs(1), |e| {
+        matches!(
+            e,
+            BusEvent::StateChanged {
+                unit: 2,
+                state: KeypadState::Armed,
+                ..
+            }
+        )
+    })
+    .await
+    .expect("armed seen");
+    h.set_fault(2, Fault::Silent).expect("fault");
+    wait_for(&mut rx, Duration::from_secs(2), |e| {
+        matches!(e, BusEvent::Offline { unit: 2, .. })
+    })
+    .await
+    .expect("offline");
+    h.reboot(2).expect("reboot");
+    h.set_fault(2, Fault::Ok).expect("fault");
+    let ev = wait_for(&mut rx, Duration::from_secs(3), |e| {
+        matches!(e, BusEvent::Rebooted { .. })
+    })
+    .await;
+    assert_eq!(
+        ev,
+        Some(BusEvent::Rebooted {
+            unit: 2,
+            boot_count: 2,
+            lost_token: Some(5151)
+        })
+    );
+    bus.shutdown().await;
+    env.sim.shutdown().await;
+}
