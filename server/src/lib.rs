@@ -38,6 +38,7 @@ pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, StoreError> {
     Ok(Arc::new(Shared {
         auth: auth::Credentials::from_settings(&config.settings.auth.tokens),
         keypads: Arc::new(keypads::NoKeypads),
+        stopping: tokio::sync::watch::channel(false).0,
         store,
         config,
     }))

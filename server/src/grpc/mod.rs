@@ -26,6 +26,8 @@ pub struct Shared {
     pub store: Store,
     pub auth: Credentials,
     pub keypads: Arc<dyn KeypadGateway>,
+    /// Turns true when the server stops: long-lived streams end so shutdown does not wait on them.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug, Error)]
@@ -95,6 +97,11 @@ pub async fn serve(
             .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
             .map_err(|e| ServeError::Tls(e.to_string()))?;
     }
+    let stopping = shared.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.stopping.send_replace(true);
+    };
     let result = builder
         .add_service(health)
         .add_service(reflection)

@@ -107,8 +107,13 @@ impl Monitor for MonitorService {
             .map_err(|_| Status::invalid_argument("after_seq: is too large"))?;
         let store = self.shared.store.clone();
         let mut seq = store.watch_seq();
+        let mut stopping = self.shared.stopping.subscribe();
         let out = async_stream(move |tx| async move {
             loop {
+                if *stopping.borrow() {
+                    let _ = tx.send(Err(Status::unavailable("the server is stopping; resume with after_seq"))).await;
+                    return;
+                }
                 let from = cursor;
                 let page = store.read(move |c| read::log_after(c, from, PAGE)).await;
                 match page {
@@ -133,6 +138,7 @@ impl Monitor for MonitorService {
                     changed = seq.changed() => if changed.is_err() { return },
                     _ = tokio::time::sleep(POLL) => {},
                     _ = tx.closed() => return,
+                    r = stopping.changed() => if r.is_err() { return },
                 }
             }
         });
