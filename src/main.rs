@@ -14,19 +14,27 @@ use faccia_server::config::{Config, ConfigError, LogFormat};
     about = "Mettiamoci la faccia: queue events, face keypads and satisfaction figures for public offices"
 )]
 struct Cli {
-    /// Configuration file (default: etc/faccia.toml when it exists).
-    #[arg(long, global = true, env = "FACCIA_CONFIG")]
-    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(clap::Args)]
+struct ServerOpts {
+    /// Configuration file (default: etc/faccia.toml when it exists).
+    #[arg(long, env = "FACCIA_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gRPC service (queue events, vote sessions, monitor).
-    Serve,
+    /// Run the gRPC service (queue events, vote sessions, keypads, monitor).
+    Serve(ServerOpts),
     /// Check the configuration and print what it amounts to.
-    CheckConfig,
+    CheckConfig(ServerOpts),
+    /// The URP console (Italian by default; --lang en).
+    Console(faccia_console::ConsoleArgs),
+    /// The technician's tool for FK-3 keypads: list, scan, show, watch, test, set-id, set-baud, simulate.
+    Keypad(faccia_serial::tool::KeypadArgs),
 }
 
 fn init_logging(config: &Config) {
@@ -87,15 +95,53 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn init_tool_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("faccia: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match load(cli.config.as_deref()) {
+    let opts = match cli.command {
+        Command::Console(args) => {
+            // The console owns the terminal: no log lines on it.
+            return report(runtime().and_then(|rt| rt.block_on(faccia_console::run(args))));
+        }
+        Command::Keypad(args) => {
+            init_tool_logging();
+            return report(runtime().and_then(|rt| rt.block_on(faccia_serial::tool::run(args))));
+        }
+        Command::Serve(ref o) | Command::CheckConfig(ref o) => o.config.clone(),
+    };
+    let config = match load(opts.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
     };
     init_logging(&config);
     let result = match cli.command {
-        Command::CheckConfig => {
+        Command::Console(_) | Command::Keypad(_) => Ok(()),
+        Command::CheckConfig(_) => {
             println!(
                 "configuration OK ({}): site {:?}, {} services, {} counters, {} tokens, listen {}",
                 config
@@ -111,17 +157,7 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Serve => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(serve(config))),
+        Command::Serve(_) => runtime().and_then(|rt| rt.block_on(serve(config))),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("faccia: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    report(result)
 }
