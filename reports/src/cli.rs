@@ -1,0 +1,225 @@
+//! The `report` command: arguments and the entry point the binary calls.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use faccia_domain::Lang;
+use faccia_server::config::{Config, DatabaseUrl};
+use faccia_server::storage::{self, AnyConnection};
+
+use crate::error::ReportError;
+use crate::model::{self, ReportContext};
+use crate::period::{self, YearMonth};
+use crate::render::{self, Format};
+
+/// `faccia report …`: the monthly publication, the annual review, the Ministry export.
+///
+/// The configuration (site, time zone, services and their standards, database) comes from the
+/// binary's global `--config FILE`, passed to [`run`] as a [`Config`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: ReportCommand,
+    /// Output format (default: text; csv for `export`). `export` accepts csv or json.
+    #[arg(long, value_enum, global = true)]
+    pub format: Option<Format>,
+    /// Language of labels, month names and numbers (it: decimal comma).
+    #[arg(long, default_value = "it", value_parser = parse_lang, global = true)]
+    pub lang: Lang,
+    /// Write to FILE instead of the standard output.
+    #[arg(long, short = 'o', value_name = "FILE", global = true)]
+    pub output: Option<PathBuf>,
+    /// A declared waiting standard is met when at least this percentage of tickets waited
+    /// within it (one decimal at most).
+    #[arg(long, default_value = "90", value_parser = parse_target, value_name = "PERCENT", global = true)]
+    pub target: u64,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ReportCommand {
+    /// One month: served, judgements, breakdowns, waiting times, the summary sentence.
+    Monthly {
+        /// The month, YYYY-MM (local time of the site).
+        #[arg(long, value_parser = parse_month)]
+        month: YearMonth,
+    },
+    /// One year: the twelve months side by side and the review of declared standards.
+    Annual {
+        /// The year, YYYY.
+        #[arg(long, value_parser = parse_year)]
+        year: i32,
+    },
+    /// Aggregated counts for the Ministry, per month, office, channel and service.
+    Export {
+        /// First month, YYYY-MM.
+        #[arg(long, value_parser = parse_month)]
+        from: YearMonth,
+        /// Last month (included), YYYY-MM.
+        #[arg(long, value_parser = parse_month)]
+        to: YearMonth,
+    },
+}
+
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    s.parse()
+}
+
+fn parse_month(s: &str) -> Result<YearMonth, String> {
+    s.parse().map_err(|e: ReportError| e.to_string())
+}
+
+fn parse_year(s: &str) -> Result<i32, String> {
+    period::parse_year(s).map_err(|e| e.to_string())
+}
+
+/// "90" or "92.5" (or "92,5") percent → tenths of a percent.
+fn parse_target(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?} is not a percentage between 0 and 100 such as 90 or 92.5");
+    let t = s.trim().trim_end_matches('%').replace(',', ".");
+    let (int, frac) = t.split_once('.').unwrap_or((&t, "0"));
+    if frac.len() != 1 && !(frac.is_empty() || frac == "0") {
+        return Err(bad());
+    }
+    let i: u64 = int.parse().map_err(|_| bad())?;
+    let f: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad())?
+    };
+    let tenths = i * 10 + f;
+    if tenths > 1000 {
+        return Err(bad());
+    }
+    Ok(tenths)
+}
+
+/// Opens a connection for reading. A SQLite file must already exist: a report never creates
+/// an empty database.
+pub fn open(config: &Config) -> Result<AnyConnection, ReportError> {
+    if let DatabaseUrl::Sqlite(path) = &config.database {
+        if !path.is_file() {
+            return Err(ReportError::DatabaseMissing(path.display().to_string()));
+        }
+    }
+    Ok(storage::connect(
+        &config.database,
+        config.settings.database.busy_timeout_ms,
+    )?)
+}
+
+/// Runs `f` in one read transaction, so that all its queries see the same data.
+pub fn in_snapshot<T>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, ReportError>,
+) -> Result<T, ReportError> {
+    conn.transaction(|c| {
+        if let AnyConnection::Postgresql(pg) = c {
+            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        }
+        f(c)
+    })
+}
+
+/// Produces the document the arguments ask for, as text (blocking: call it off the async
+/// runtime's worker threads).
+pub fn produce(
+    args: &ReportArgs,
+    ctx: &ReportContext,
+    conn: &mut AnyConnection,
+) -> Result<String, ReportError> {
+    let mut ctx = ctx.clone();
+    ctx.target_tenths = args.target;
+    match &args.command {
+        ReportCommand::Monthly { month } => {
+            let r = in_snapshot(conn, |c| model::monthly(c, &ctx, *month))?;
+            render::monthly(&r, args.format.unwrap_or_default(), args.lang)
+        }
+        ReportCommand::Annual { year } => {
+            let r = in_snapshot(conn, |c| model::annual(c, &ctx, *year))?;
+            render::annual(&r, args.format.unwrap_or_default(), args.lang)
+        }
+        ReportCommand::Export { from, to } => {
+            let format = args.format.unwrap_or(Format::Csv);
+            if !matches!(format, Format::Csv | Format::Json) {
+                return Err(ReportError::InvalidPeriod(
+                    "the Ministry export is written as csv or json".into(),
+                ));
+            }
+            let rows = in_snapshot(conn, |c| model::ministry_export(c, &ctx, *from, *to))?;
+            render::export(&rows, &ctx.site_id, *from, *to, format)
+        }
+    }
+}
+
+/// The entry point for the binary: `faccia report …`.
+pub async fn run(args: ReportArgs, config: Config) -> anyhow::Result<()> {
+    let output = args.output.clone();
+    let text = tokio::task::spawn_blocking(move || -> Result<String, ReportError> {
+        let ctx = ReportContext::from_config(&config);
+        let mut conn = open(&config)?;
+        produce(&args, &ctx, &mut conn)
+    })
+    .await
+    .map_err(|e| ReportError::Task(e.to_string()))??;
+    write_output(output.as_deref(), &text)?;
+    Ok(())
+}
+
+/// Writes to the file (atomically: a temporary file renamed over it) or to standard output.
+pub fn write_output(path: Option<&std::path::Path>, text: &str) -> Result<(), ReportError> {
+    match path {
+        Some(p) => {
+            let tmp = p.with_extension("faccia-tmp");
+            let err = |source| ReportError::Write {
+                path: p.display().to_string(),
+                source,
+            };
+            std::fs::write(&tmp, text).map_err(err)?;
+            std::fs::rename(&tmp, p).map_err(err)
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|source| ReportError::Write {
+                    path: "standard output".into(),
+                    source,
+                })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ReportArgs,
+    }
+
+    #[test]
+    fn parses_commands() {
+        let c = Cli::try_parse_from([
+            "x", "monthly", "--month", "2026-07", "--format", "html", "--lang", "en",
+        ])
+        .unwrap();
+        assert!(matches!(c.args.command, ReportCommand::Monthly { month } if month.month == 7));
+        assert_eq!(c.args.format, Some(Format::Html));
+        assert_eq!(c.args.lang, Lang::En);
+        assert_eq!(c.args.target, 900);
+        let c = Cli::try_parse_from([
+            "x", "export", "--from", "2026-01", "--to", "2026-06", "--target", "92,5",
+        ])
+        .unwrap();
+        assert_eq!(c.args.target, 925);
+        assert!(Cli::try_parse_from(["x", "monthly", "--month", "2026-13"]).is_err());
+        assert!(Cli::try_parse_from(["x", "annual", "--year", "26"]).is_err());
+        assert!(parse_target("101").is_err());
+        assert!(parse_target("90.55").is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! The library's errors.
+
+use thiserror::Error;
+
+/// Why a report could not be produced.
+#[derive(Debug, Error)]
+pub enum ReportError {
+    /// A month or year that does not exist or a range that runs backwards.
+    #[error("invalid period: {0}")]
+    InvalidPeriod(String),
+    /// The database cannot be opened.
+    #[error(transparent)]
+    Store(#[from] faccia_server::storage::StoreError),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// The SQLite database file named in the configuration does not exist.
+    #[error("database {0} does not exist (reports never create a database)")]
+    DatabaseMissing(String),
+    /// The stored data breaks the schema's rules (a face outside 1..=3, a negative count).
+    #[error("stored data is inconsistent: {0}")]
+    Inconsistent(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("JSON encoding failed: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The database work did not finish (the blocking task panicked or was cancelled).
+    #[error("report task failed: {0}")]
+    Task(String),
+}

@@ -1,0 +1,585 @@
+//! Report structures and the pure functions that build them from a connection.
+//!
+//! Every percentage is a [`Share`] made here, once, by `Share::of` (tenths of a percent, half
+//! up): the text, CSV, JSON and HTML renderers only format what they are given.
+
+use std::collections::BTreeMap;
+
+use chrono_tz::Tz;
+use faccia_domain::{Channel, Share};
+use faccia_server::config::Config;
+use faccia_server::storage::AnyConnection;
+use serde::Serialize;
+
+use crate::error::ReportError;
+use crate::period::YearMonth;
+use crate::query::{self, ServedGroup, VoteGroup};
+
+/// What a report needs to know about the office. Built from the configuration; it never holds
+/// operator data.
+#[derive(Debug, Clone)]
+pub struct ReportContext {
+    pub site_id: String,
+    pub site_name: String,
+    pub time_zone: Tz,
+    /// (code, name, declared maximum wait in minutes)
+    pub services: Vec<(String, String, Option<u32>)>,
+    /// (id, name)
+    pub counters: Vec<(String, String)>,
+    /// A standard is met when at least this share (in tenths of a percent) of tickets waited
+    /// within it. Default 900 (90,0%).
+    pub target_tenths: u64,
+}
+
+impl ReportContext {
+    pub fn from_config(config: &Config) -> ReportContext {
+        let s = &config.settings;
+        ReportContext {
+            site_id: s.site.id.clone(),
+            site_name: s.site.name.clone(),
+            time_zone: config.time_zone,
+            services: s
+                .services
+                .iter()
+                .map(|v| (v.code.clone(), v.name.clone(), v.standard_wait_min))
+                .collect(),
+            counters: s
+                .counters
+                .iter()
+                .map(|c| (c.id.clone(), c.name.clone()))
+                .collect(),
+            target_tenths: DEFAULT_TARGET_TENTHS,
+        }
+    }
+
+    fn service_name(&self, code: &str) -> Option<&str> {
+        self.services
+            .iter()
+            .find(|s| s.0 == code)
+            .map(|s| s.1.as_str())
+    }
+
+    fn counter_name(&self, id: &str) -> Option<&str> {
+        self.counters
+            .iter()
+            .find(|c| c.0 == id)
+            .map(|c| c.1.as_str())
+    }
+
+    fn standard_min(&self, code: &str) -> Option<u32> {
+        self.services.iter().find(|s| s.0 == code).and_then(|s| s.2)
+    }
+
+    fn standards_ms(&self) -> Vec<(String, i64)> {
+        self.services
+            .iter()
+            .filter_map(|(code, _, m)| m.map(|m| (code.clone(), i64::from(m) * 60_000)))
+            .collect()
+    }
+}
+
+/// 90,0%: the default share of tickets that must wait within a declared standard.
+pub const DEFAULT_TARGET_TENTHS: u64 = 900;
+
+/// Votes by face, with the reasons given after red.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Faces {
+    pub votes: u64,
+    pub green: u64,
+    pub yellow: u64,
+    pub red: u64,
+    /// Red votes with reason 1 (waiting time), 2 (staff behaviour), 3 (had to come back),
+    /// 4 (negative outcome).
+    pub reasons: [u64; 4],
+    pub red_without_reason: u64,
+}
+
+impl Faces {
+    fn add(&mut self, g: &VoteGroup) -> Result<(), ReportError> {
+        let n = count(g.n)?;
+        self.votes += n;
+        match (g.face, g.reason) {
+            (1, None) => self.green += n,
+            (2, None) => self.yellow += n,
+            (3, None) => {
+                self.red += n;
+                self.red_without_reason += n;
+            }
+            (3, Some(r @ 1..=4)) => {
+                self.red += n;
+                self.reasons[(r - 1) as usize] += n;
+            }
+            (f, r) => {
+                return Err(ReportError::Inconsistent(format!(
+                    "a vote with face {f} and reason {r:?}"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, o: &Faces) {
+        self.votes += o.votes;
+        self.green += o.green;
+        self.yellow += o.yellow;
+        self.red += o.red;
+        for i in 0..4 {
+            self.reasons[i] += o.reasons[i];
+        }
+        self.red_without_reason += o.red_without_reason;
+    }
+
+    pub fn green_share(&self) -> Option<Share> {
+        Share::of(self.green, self.votes)
+    }
+    pub fn yellow_share(&self) -> Option<Share> {
+        Share::of(self.yellow, self.votes)
+    }
+    pub fn red_share(&self) -> Option<Share> {
+        Share::of(self.red, self.votes)
+    }
+    /// Reason `i` (0..4) out of the red votes.
+    pub fn reason_share(&self, i: usize) -> Option<Share> {
+        Share::of(self.reasons.get(i).copied().unwrap_or(0), self.red)
+    }
+}
+
+fn count(n: i64) -> Result<u64, ReportError> {
+    u64::try_from(n).map_err(|_| ReportError::Inconsistent(format!("a negative count {n}")))
+}
+
+/// One line of a breakdown: a counter, a service or a channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    /// Counter id, service code or channel (`COUNTER`, `WEB`, `PHONE`).
+    pub code: String,
+    /// The configured name; `None` for a code the configuration does not know.
+    pub name: Option<String>,
+    /// Served tickets. For channels other than `COUNTER` there is no count of users served:
+    /// `None`.
+    pub served: Option<u64>,
+    pub faces: Faces,
+}
+
+impl Group {
+    pub fn participation(&self) -> Option<Share> {
+        self.served.and_then(|s| Share::of(self.faces.votes, s))
+    }
+}
+
+/// Waiting time of one service in one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Waiting {
+    pub service_code: String,
+    pub name: Option<String>,
+    /// Declared maximum wait (minutes), `None` when the service declares none.
+    pub standard_min: Option<u32>,
+    /// Served tickets whose waiting time is counted.
+    pub counted: u64,
+    /// Served tickets left out of the figures: they span midnight or a day reset.
+    pub left_out: u64,
+    pub total_ms: u64,
+    pub p90_ms: Option<i64>,
+    /// Of `counted`, how many waited no longer than the standard (`None` without a standard).
+    pub within: Option<u64>,
+}
+
+impl Waiting {
+    /// Average in milliseconds, `None` when nothing is counted.
+    pub fn avg_ms(&self) -> Option<f64> {
+        (self.counted > 0).then(|| self.total_ms as f64 / self.counted as f64)
+    }
+    /// Share of counted tickets within the standard; `None` without a standard or tickets.
+    pub fn within_share(&self) -> Option<Share> {
+        self.within.and_then(|w| Share::of(w, self.counted))
+    }
+}
+
+/// Everything about one month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthFigures {
+    pub month: YearMonth,
+    pub served: u64,
+    pub faces: Faces,
+    pub by_counter: Vec<Group>,
+    pub by_service: Vec<Group>,
+    pub by_channel: Vec<Group>,
+    pub waiting: Vec<Waiting>,
+}
+
+impl MonthFigures {
+    /// Votes / served (the Ministry's definition).
+    pub fn participation(&self) -> Option<Share> {
+        Share::of(self.faces.votes, self.served)
+    }
+}
+
+/// Builds one month's figures with four aggregate queries.
+pub fn month_figures(
+    conn: &mut AnyConnection,
+    ctx: &ReportContext,
+    month: YearMonth,
+) -> Result<MonthFigures, ReportError> {
+    let (from, to) = month.bounds(ctx.time_zone)?;
+    let votes = query::vote_groups(conn, from, to)?;
+    let served = query::served_groups(conn, from, to)?;
+    let waits = query::wait_groups(conn, from, to, &ctx.standards_ms())?;
+    let p90 = query::p90_groups(conn, from, to)?;
+
+    let mut total = Faces::default();
+    let mut counters: BTreeMap<String, (u64, Faces)> = BTreeMap::new();
+    let mut services: BTreeMap<String, (u64, Faces)> = BTreeMap::new();
+    let mut channels: BTreeMap<String, Faces> = BTreeMap::new();
+    let mut served_total = 0u64;
+    for ServedGroup {
+        counter_id,
+        service_code,
+        n,
+    } in &served
+    {
+        let n = count(*n)?;
+        served_total += n;
+        counters.entry(counter_id.clone()).or_default().0 += n;
+        services.entry(service_code.clone()).or_default().0 += n;
+    }
+    for g in &votes {
+        total.add(g)?;
+        counters.entry(g.counter_id.clone()).or_default().1.add(g)?;
+        services
+            .entry(g.service_code.clone())
+            .or_default()
+            .1
+            .add(g)?;
+        channels.entry(g.channel.clone()).or_default().add(g)?;
+    }
+    // Configured counters and services appear even in a month without activity.
+    for (id, _) in &ctx.counters {
+        counters.entry(id.clone()).or_default();
+    }
+    for (code, _, _) in &ctx.services {
+        services.entry(code.clone()).or_default();
+    }
+    let by_counter = order(
+        counters
+            .into_iter()
+            .map(|(code, (served, faces))| Group {
+                name: ctx.counter_name(&code).map(str::to_string),
+                code,
+                served: Some(served),
+                faces,
+            })
+            .collect(),
+        ctx.counters.iter().map(|c| c.0.as_str()),
+    );
+    let by_service = order(
+        services
+            .into_iter()
+            .map(|(code, (served, faces))| Group {
+                name: ctx.service_name(&code).map(str::to_string),
+                code,
+                served: Some(served),
+                faces,
+            })
+            .collect(),
+        ctx.services.iter().map(|s| s.0.as_str()),
+    );
+    let mut by_channel: Vec<Group> = Channel::ALL
+        .iter()
+        .map(|c| {
+            let code = c.as_str();
+            Group {
+                code: code.to_string(),
+                name: None,
+                served: (*c == Channel::Counter).then_some(served_total),
+                faces: channels.remove(code).unwrap_or_default(),
+            }
+        })
+        .collect();
+    // A channel the code does not know yet (stored by a newer version): still counted.
+    by_channel.extend(channels.into_iter().map(|(code, faces)| Group {
+        code,
+        name: None,
+        served: None,
+        faces,
+    }));
+
+    let mut waiting: BTreeMap<String, Waiting> = BTreeMap::new();
+    for (code, _, _) in &ctx.services {
+        waiting.insert(code.clone(), empty_waiting(ctx, code));
+    }
+    for w in &waits {
+        let e = waiting
+            .entry(w.service_code.clone())
+            .or_insert_with(|| empty_waiting(ctx, &w.service_code));
+        e.counted = count(w.counted)?;
+        e.total_ms = count(w.total_ms)?;
+        e.left_out = count(w.flagged)?;
+        if e.standard_min.is_some() {
+            e.within = Some(count(w.within)?);
+        }
+    }
+    for p in &p90 {
+        if let Some(e) = waiting.get_mut(&p.service_code) {
+            e.p90_ms = Some(p.p90_ms);
+        }
+    }
+    let order_keys: Vec<&str> = ctx.services.iter().map(|s| s.0.as_str()).collect();
+    let mut waiting: Vec<Waiting> = waiting.into_values().collect();
+    waiting.sort_by_key(|w| rank(&order_keys, &w.service_code));
+
+    Ok(MonthFigures {
+        month,
+        served: served_total,
+        faces: total,
+        by_counter,
+        by_service,
+        by_channel,
+        waiting,
+    })
+}
+
+fn empty_waiting(ctx: &ReportContext, code: &str) -> Waiting {
+    let standard_min = ctx.standard_min(code);
+    Waiting {
+        service_code: code.to_string(),
+        name: ctx.service_name(code).map(str::to_string),
+        standard_min,
+        counted: 0,
+        left_out: 0,
+        total_ms: 0,
+        p90_ms: None,
+        within: standard_min.map(|_| 0),
+    }
+}
+
+/// Configured entries first, in configuration order, then unknown codes alphabetically.
+fn rank(configured: &[&str], code: &str) -> (usize, String) {
+    (
+        configured
+            .iter()
+            .position(|c| *c == code)
+            .unwrap_or(usize::MAX),
+        code.to_string(),
+    )
+}
+
+fn order<'a>(mut groups: Vec<Group>, configured: impl Iterator<Item = &'a str>) -> Vec<Group> {
+    let keys: Vec<&str> = configured.collect();
+    groups.sort_by_key(|g| rank(&keys, &g.code));
+    groups
+}
+
+/// Difference between two shares in tenths of a percentage point (`None` if either is missing).
+pub fn points_change(now: Option<Share>, before: Option<Share>) -> Option<i64> {
+    match (now, before) {
+        (Some(a), Some(b)) => Some(a.tenths() as i64 - b.tenths() as i64),
+        _ => None,
+    }
+}
+
+/// The change from the previous month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub served: i64,
+    pub votes: i64,
+    /// In tenths of a percentage point: +12 is "+1,2 points".
+    pub participation_tenths: Option<i64>,
+    pub green_tenths: Option<i64>,
+    pub yellow_tenths: Option<i64>,
+    pub red_tenths: Option<i64>,
+}
+
+impl Change {
+    pub fn between(now: &MonthFigures, before: &MonthFigures) -> Change {
+        Change {
+            served: now.served as i64 - before.served as i64,
+            votes: now.faces.votes as i64 - before.faces.votes as i64,
+            participation_tenths: points_change(now.participation(), before.participation()),
+            green_tenths: points_change(now.faces.green_share(), before.faces.green_share()),
+            yellow_tenths: points_change(now.faces.yellow_share(), before.faces.yellow_share()),
+            red_tenths: points_change(now.faces.red_share(), before.faces.red_share()),
+        }
+    }
+}
+
+/// The monthly publication.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthlyReport {
+    pub site_id: String,
+    pub site_name: String,
+    pub time_zone: String,
+    pub current: MonthFigures,
+    pub previous: MonthFigures,
+    pub change: Change,
+}
+
+pub fn monthly(
+    conn: &mut AnyConnection,
+    ctx: &ReportContext,
+    month: YearMonth,
+) -> Result<MonthlyReport, ReportError> {
+    let current = month_figures(conn, ctx, month)?;
+    let previous = month_figures(conn, ctx, month.previous())?;
+    let change = Change::between(&current, &previous);
+    Ok(MonthlyReport {
+        site_id: ctx.site_id.clone(),
+        site_name: ctx.site_name.clone(),
+        time_zone: ctx.time_zone.name().to_string(),
+        current,
+        previous,
+        change,
+    })
+}
+
+/// One service's declared standard over a year.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StandardReview {
+    pub service_code: String,
+    pub name: Option<String>,
+    pub standard_min: u32,
+    /// (counted, within) per month, January first.
+    pub months: Vec<(u64, u64)>,
+    pub counted: u64,
+    pub within: u64,
+    /// Met when the year's share within the standard reaches the target.
+    pub met: Option<bool>,
+}
+
+impl StandardReview {
+    pub fn month_share(&self, i: usize) -> Option<Share> {
+        self.months.get(i).and_then(|(c, w)| Share::of(*w, *c))
+    }
+    pub fn year_share(&self) -> Option<Share> {
+        Share::of(self.within, self.counted)
+    }
+}
+
+/// The annual review: twelve months side by side and the declared standards.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnnualReport {
+    pub site_id: String,
+    pub site_name: String,
+    pub time_zone: String,
+    pub year: i32,
+    pub months: Vec<MonthFigures>,
+    pub served: u64,
+    pub faces: Faces,
+    pub target_tenths: u64,
+    pub standards: Vec<StandardReview>,
+}
+
+impl AnnualReport {
+    pub fn participation(&self) -> Option<Share> {
+        Share::of(self.faces.votes, self.served)
+    }
+}
+
+pub fn annual(
+    conn: &mut AnyConnection,
+    ctx: &ReportContext,
+    year: i32,
+) -> Result<AnnualReport, ReportError> {
+    let mut months = Vec::with_capacity(12);
+    for m in 1..=12 {
+        months.push(month_figures(conn, ctx, YearMonth::new(year, m)?)?);
+    }
+    let mut faces = Faces::default();
+    let mut served = 0;
+    for m in &months {
+        faces.merge(&m.faces);
+        served += m.served;
+    }
+    let mut standards = Vec::new();
+    for (code, name, std_min) in &ctx.services {
+        let Some(std_min) = std_min else { continue };
+        let per_month: Vec<(u64, u64)> = months
+            .iter()
+            .map(|m| {
+                m.waiting
+                    .iter()
+                    .find(|w| &w.service_code == code)
+                    .map(|w| (w.counted, w.within.unwrap_or(0)))
+                    .unwrap_or((0, 0))
+            })
+            .collect();
+        let counted = per_month.iter().map(|p| p.0).sum();
+        let within = per_month.iter().map(|p| p.1).sum();
+        let met = Share::of(within, counted).map(|s| s.tenths() >= ctx.target_tenths);
+        standards.push(StandardReview {
+            service_code: code.clone(),
+            name: Some(name.clone()),
+            standard_min: *std_min,
+            months: per_month,
+            counted,
+            within,
+            met,
+        });
+    }
+    Ok(AnnualReport {
+        site_id: ctx.site_id.clone(),
+        site_name: ctx.site_name.clone(),
+        time_zone: ctx.time_zone.name().to_string(),
+        year,
+        months,
+        served,
+        faces,
+        target_tenths: ctx.target_tenths,
+        standards,
+    })
+}
+
+/// One row of the Ministry export: a month, the office, a channel and a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportRow {
+    pub month: YearMonth,
+    pub office: String,
+    pub channel: String,
+    pub service: String,
+    /// Users served; only the `COUNTER` channel has a count, other channels `None`.
+    pub served: Option<u64>,
+    pub faces: Faces,
+}
+
+/// Aggregated counts for the Ministry, month by month from `from` to `to` included.
+/// No personal data, no operator data, no ticket ids: only counts.
+pub fn ministry_export(
+    conn: &mut AnyConnection,
+    ctx: &ReportContext,
+    from: YearMonth,
+    to: YearMonth,
+) -> Result<Vec<ExportRow>, ReportError> {
+    let mut rows = Vec::new();
+    for month in YearMonth::range(from, to)? {
+        let (start, end) = month.bounds(ctx.time_zone)?;
+        let mut cells: BTreeMap<(String, String), (Option<u64>, Faces)> = BTreeMap::new();
+        for g in query::served_groups(conn, start, end)? {
+            let cell = cells
+                .entry((
+                    Channel::Counter.as_str().to_string(),
+                    g.service_code.clone(),
+                ))
+                .or_default();
+            cell.0 = Some(cell.0.unwrap_or(0) + count(g.n)?);
+        }
+        for g in query::vote_groups(conn, start, end)? {
+            let cell = cells
+                .entry((g.channel.clone(), g.service_code.clone()))
+                .or_default();
+            if g.channel == Channel::Counter.as_str() && cell.0.is_none() {
+                cell.0 = Some(0);
+            }
+            cell.1.add(&g)?;
+        }
+        for ((channel, service), (served, faces)) in cells {
+            rows.push(ExportRow {
+                month,
+                office: ctx.site_id.clone(),
+                channel,
+                service,
+                served,
+                faces,
+            });
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,216 @@
+//! The aggregate queries. Everything is counted and summed in SQL (`GROUP BY` with `COUNT`/`SUM`);
+//! only small grouped rows come back. The same SQL runs on SQLite and PostgreSQL: it is written
+//! with `?` placeholders, renumbered to `$1, $2, …` for PostgreSQL.
+//!
+//! Nothing here reads `operator_ref`, ticket ids or display numbers.
+
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::BoxedSqlQuery;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use diesel::sqlite::Sqlite;
+use faccia_domain::Millis;
+use faccia_server::storage::AnyConnection;
+
+/// A bound parameter.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// `?` → `$n` for PostgreSQL (our SQL has no `?` inside literals).
+pub(crate) fn pg_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+fn bind_all<'f, DB>(
+    mut q: BoxedSqlQuery<'f, DB, diesel::query_builder::SqlQuery>,
+    args: &[Arg],
+) -> BoxedSqlQuery<'f, DB, diesel::query_builder::SqlQuery>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Text>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+    String: diesel::serialize::ToSql<Text, DB>,
+{
+    for a in args {
+        q = match a {
+            Arg::Int(v) => q.bind::<BigInt, _>(*v),
+            Arg::Text(s) => q.bind::<Text, _>(s.clone()),
+        };
+    }
+    q
+}
+
+/// Runs one read-only query on whichever backend the connection is.
+pub(crate) fn load<R>(conn: &mut AnyConnection, sql: &str, args: &[Arg]) -> QueryResult<Vec<R>>
+where
+    R: QueryableByName<Sqlite> + QueryableByName<Pg> + 'static,
+{
+    match conn {
+        AnyConnection::Sqlite(c) => {
+            bind_all(diesel::sql_query(sql).into_boxed::<Sqlite>(), args).load::<R>(c)
+        }
+        AnyConnection::Postgresql(c) => bind_all(
+            diesel::sql_query(pg_placeholders(sql)).into_boxed::<Pg>(),
+            args,
+        )
+        .load::<R>(c),
+    }
+}
+
+/// Votes of a period counted by counter, service, channel, face and reason.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct VoteGroup {
+    #[diesel(sql_type = Text)]
+    pub counter_id: String,
+    #[diesel(sql_type = Text)]
+    pub service_code: String,
+    #[diesel(sql_type = Text)]
+    pub channel: String,
+    #[diesel(sql_type = Integer)]
+    pub face: i32,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub reason: Option<i32>,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+pub fn vote_groups(
+    conn: &mut AnyConnection,
+    from: Millis,
+    to: Millis,
+) -> QueryResult<Vec<VoteGroup>> {
+    load(
+        conn,
+        "SELECT counter_id, service_code, channel, face, reason, COUNT(*) AS n \
+         FROM votes WHERE voted_at >= ? AND voted_at < ? \
+         GROUP BY counter_id, service_code, channel, face, reason",
+        &[Arg::Int(from), Arg::Int(to)],
+    )
+}
+
+/// Served tickets of a period (by `served_at`) counted by counter and service.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct ServedGroup {
+    #[diesel(sql_type = Text)]
+    pub counter_id: String,
+    #[diesel(sql_type = Text)]
+    pub service_code: String,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+pub fn served_groups(
+    conn: &mut AnyConnection,
+    from: Millis,
+    to: Millis,
+) -> QueryResult<Vec<ServedGroup>> {
+    load(
+        conn,
+        "SELECT counter_id, service_code, COUNT(*) AS n \
+         FROM tickets WHERE state = 'SERVED' AND served_at >= ? AND served_at < ? \
+         GROUP BY counter_id, service_code",
+        &[Arg::Int(from), Arg::Int(to)],
+    )
+}
+
+/// Waiting-time sums of a period's served tickets, per service.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct WaitGroup {
+    #[diesel(sql_type = Text)]
+    pub service_code: String,
+    /// Tickets with a waiting time that are not flagged: the ones averaged.
+    #[diesel(sql_type = BigInt)]
+    pub counted: i64,
+    #[diesel(sql_type = BigInt)]
+    pub total_ms: i64,
+    /// Tickets left out: they span midnight or a day reset.
+    #[diesel(sql_type = BigInt)]
+    pub flagged: i64,
+    /// Of `counted`, waited no longer than the service's standard (0 without a standard).
+    #[diesel(sql_type = BigInt)]
+    pub within: i64,
+}
+
+/// The condition for a ticket whose waiting time counts.
+const CLEAN: &str = "waiting_ms IS NOT NULL AND NOT spans_midnight AND NOT reset";
+
+/// `standards`: (service code, standard in ms) of the services that declare one.
+pub fn wait_groups(
+    conn: &mut AnyConnection,
+    from: Millis,
+    to: Millis,
+    standards: &[(String, i64)],
+) -> QueryResult<Vec<WaitGroup>> {
+    let mut args = Vec::new();
+    let limit = if standards.is_empty() {
+        "NULL".to_string()
+    } else {
+        let mut s = String::from("CASE service_code");
+        for (code, ms) in standards {
+            s.push_str(" WHEN ? THEN ?");
+            args.push(Arg::Text(code.clone()));
+            args.push(Arg::Int(*ms));
+        }
+        s.push_str(" ELSE NULL END");
+        s
+    };
+    args.push(Arg::Int(from));
+    args.push(Arg::Int(to));
+    let sql = format!(
+        "SELECT service_code, \
+           CAST(COALESCE(SUM(CASE WHEN {CLEAN} THEN 1 ELSE 0 END), 0) AS BIGINT) AS counted, \
+           CAST(COALESCE(SUM(CASE WHEN {CLEAN} THEN waiting_ms ELSE 0 END), 0) AS BIGINT) AS total_ms, \
+           CAST(COALESCE(SUM(CASE WHEN spans_midnight OR reset THEN 1 ELSE 0 END), 0) AS BIGINT) AS flagged, \
+           CAST(COALESCE(SUM(CASE WHEN {CLEAN} AND waiting_ms <= ({limit}) THEN 1 ELSE 0 END), 0) AS BIGINT) AS within \
+         FROM tickets WHERE state = 'SERVED' AND served_at >= ? AND served_at < ? \
+         GROUP BY service_code"
+    );
+    load(conn, &sql, &args)
+}
+
+/// The 90th percentile (nearest rank: the ⌈0.9·n⌉-th smallest) of the counted waiting times,
+/// per service, computed in SQL with a window function.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct P90 {
+    #[diesel(sql_type = Text)]
+    pub service_code: String,
+    #[diesel(sql_type = BigInt)]
+    pub p90_ms: i64,
+}
+
+pub fn p90_groups(conn: &mut AnyConnection, from: Millis, to: Millis) -> QueryResult<Vec<P90>> {
+    let sql = format!(
+        "WITH w AS (SELECT service_code, waiting_ms, \
+             ROW_NUMBER() OVER (PARTITION BY service_code ORDER BY waiting_ms) AS rn, \
+             COUNT(*) OVER (PARTITION BY service_code) AS n \
+           FROM tickets WHERE state = 'SERVED' AND served_at >= ? AND served_at < ? AND {CLEAN}) \
+         SELECT service_code, CAST(waiting_ms AS BIGINT) AS p90_ms FROM w WHERE rn = (9 * n + 9) / 10"
+    );
+    load(conn, &sql, &[Arg::Int(from), Arg::Int(to)])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_numbered() {
+        assert_eq!(
+            super::pg_placeholders("a = ? AND b < ?"),
+            "a = $1 AND b < $2"
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! Renderers: text (terminal), CSV, JSON and one self-contained HTML page. They only format:
+//! every figure and share comes ready from [`crate::model`].
+
+pub mod csv;
+pub mod html;
+pub mod json;
+pub mod text;
+
+use faccia_domain::Lang;
+
+use crate::error::ReportError;
+use crate::model::{AnnualReport, ExportRow, MonthlyReport};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Csv,
+    Json,
+    Html,
+}
+
+pub fn monthly(r: &MonthlyReport, format: Format, lang: Lang) -> Result<String, ReportError> {
+    Ok(match format {
+        Format::Text => text::monthly(r, lang),
+        Format::Csv => csv::monthly(r, lang),
+        Format::Json => json::to_string(&json::monthly(r, lang))?,
+        Format::Html => html::monthly(r, lang),
+    })
+}
+
+pub fn annual(r: &AnnualReport, format: Format, lang: Lang) -> Result<String, ReportError> {
+    Ok(match format {
+        Format::Text => text::annual(r, lang),
+        Format::Csv => csv::annual(r, lang),
+        Format::Json => json::to_string(&json::annual(r, lang))?,
+        Format::Html => html::annual(r, lang),
+    })
+}
+
+/// The Ministry export: CSV or JSON only (text and HTML are refused by the caller).
+pub fn export(
+    rows: &[ExportRow],
+    site_id: &str,
+    from: crate::period::YearMonth,
+    to: crate::period::YearMonth,
+    format: Format,
+) -> Result<String, ReportError> {
+    match format {
+        Format::Json => Ok(json::to_string(&json::export(rows, site_id, from, to))?),
+        Format::Csv => Ok(csv::export(rows)),
+        other => Err(ReportError::InvalidPeriod(format!(
+            "the Ministry export is CSV or JSON, not {other:?}"
+        ))),
+    }
+}
