@@ -48,9 +48,14 @@ impl Server {
 
     fn terminate(mut self) {
         // SIGTERM: a clean stop.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let status = self.child.wait().expect("wait");
-        assert!(status.success(), "faccia serve stops cleanly on SIGTERM: {status}");
+        assert!(
+            status.success(),
+            "faccia serve stops cleanly on SIGTERM: {status}"
+        );
     }
 }
 
@@ -62,20 +67,55 @@ fn events() -> Vec<v1::TicketEvent> {
         let counter = format!("C{}", 1 + i % 4);
         let base = T0 + i * 20_000;
         out.push(common::ev(&format!("{t}-1"), base, E::Issued, &t, ""));
-        out.push(common::ev(&format!("{t}-2"), base + 5_000, E::Called, &t, &counter));
+        out.push(common::ev(
+            &format!("{t}-2"),
+            base + 5_000,
+            E::Called,
+            &t,
+            &counter,
+        ));
         if i % 7 == 3 {
-            out.push(common::ev(&format!("{t}-3"), base + 6_000, E::Recalled, &t, &counter));
-            out.push(common::ev(&format!("{t}-4"), base + 7_000, E::NoShow, &t, ""));
+            out.push(common::ev(
+                &format!("{t}-3"),
+                base + 6_000,
+                E::Recalled,
+                &t,
+                &counter,
+            ));
+            out.push(common::ev(
+                &format!("{t}-4"),
+                base + 7_000,
+                E::NoShow,
+                &t,
+                "",
+            ));
             continue;
         }
-        out.push(common::ev(&format!("{t}-5"), base + 8_000, E::ServiceStarted, &t, &counter));
-        out.push(common::ev(&format!("{t}-6"), base + 15_000, E::Served, &t, &counter));
+        out.push(common::ev(
+            &format!("{t}-5"),
+            base + 8_000,
+            E::ServiceStarted,
+            &t,
+            &counter,
+        ));
+        out.push(common::ev(
+            &format!("{t}-6"),
+            base + 15_000,
+            E::Served,
+            &t,
+            &counter,
+        ));
     }
     out
 }
 
 /// Streams `events` from `from` on until an error; returns how many were acknowledged.
-async fn stream_from(url: &str, events: &[v1::TicketEvent], from: usize, kill_after: Option<usize>) -> (usize, bool) {
+async fn stream_from(
+    url: &str,
+    events: &[v1::TicketEvent],
+    from: usize,
+    kill_after: Option<usize>,
+) -> (usize, bool) {
     let ch = common::connect(url).await;
     let mut q = QueueEventsClient::with_interceptor(ch, common::Bearer(common::QUEUE_TOKEN.into()));
     let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -88,7 +128,10 @@ async fn stream_from(url: &str, events: &[v1::TicketEvent], from: usize, kill_af
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     });
-    let mut acks = match q.stream(tokio_stream::wrappers::ReceiverStream::new(rx)).await {
+    let mut acks = match q
+        .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+    {
         Ok(r) => r.into_inner(),
         Err(_) => return (0, false),
     };
@@ -135,7 +178,11 @@ async fn killed_and_restarted(backend: Backend) {
     assert_eq!(n, all.len());
     server.terminate();
     let expected = dump(&clean_db.url).await;
-    assert_eq!(expected.sessions.len(), 60 - 9, "one session per served ticket");
+    assert_eq!(
+        expected.sessions.len(),
+        60 - 9,
+        "one session per served ticket"
+    );
 
     // The same events, with the server killed three times mid-stream.
     let db = TestDb::new(backend);
@@ -158,6 +205,9 @@ async fn killed_and_restarted(backend: Backend) {
     }
     assert_eq!(kills, 3);
     let got = dump(&db.url).await;
-    assert_eq!(got, expected, "the stored state equals that of a run with no kill");
+    assert_eq!(
+        got, expected,
+        "the stored state equals that of a run with no kill"
+    );
 }
 both_backends!(sigkill, killed_and_restarted);

@@ -16,13 +16,22 @@ use proptest::prelude::*;
 #[derive(Debug, Clone)]
 enum Op {
     /// Send a new event.
-    Send { kind: EventKind, ticket: u8, counter: u8, minute: u8 },
+    Send {
+        kind: EventKind,
+        ticket: u8,
+        counter: u8,
+        minute: u8,
+    },
     /// Send again the n-th event sent so far (a retry).
     Resend(usize),
     /// Close the database and open it again.
     Restart,
     /// A keypad reports a vote for the n-th session's token (or an unknown token).
-    Vote { session: usize, face: u8, reason: u8 },
+    Vote {
+        session: usize,
+        face: u8,
+        reason: u8,
+    },
     /// Time passes: windows run out.
     Advance,
 }
@@ -60,12 +69,24 @@ fn event(n: usize, kind: EventKind, ticket: u8, counter: u8, minute: u8) -> Tick
         event_id: format!("e{n}"),
         occurred_at: T0 + i64::from(minute) * 60_000,
         kind,
-        ticket_id: if ticket_event { format!("t{ticket}") } else { String::new() },
+        ticket_id: if ticket_event {
+            format!("t{ticket}")
+        } else {
+            String::new()
+        },
         display_number: format!("A{ticket}"),
         service_code: "A".into(),
-        counter_id: if kind.needs_counter() { format!("C{counter}") } else { String::new() },
+        counter_id: if kind.needs_counter() {
+            format!("C{counter}")
+        } else {
+            String::new()
+        },
         operator_ref: String::new(),
-        transfer_to_service: if kind == EventKind::Transferred { "B".into() } else { String::new() },
+        transfer_to_service: if kind == EventKind::Transferred {
+            "B".into()
+        } else {
+            String::new()
+        },
         priority: 0,
     }
 }
@@ -88,10 +109,19 @@ async fn run(ops: &[Op], url: &DatabaseUrl, restarts: bool) -> read::Dump {
     let mut sent: Vec<(TicketEvent, AckStatus, Option<String>)> = Vec::new();
     for op in ops {
         match op {
-            Op::Send { kind, ticket, counter, minute } => {
+            Op::Send {
+                kind,
+                ticket,
+                counter,
+                minute,
+            } => {
                 let e = event(sent.len(), *kind, *ticket, *counter, *minute);
                 let ack = store.publish(e.clone()).await.expect("publish");
-                assert_ne!(ack.status, AckStatus::Duplicate, "a new event_id is never a duplicate");
+                assert_ne!(
+                    ack.status,
+                    AckStatus::Duplicate,
+                    "a new event_id is never a duplicate"
+                );
                 if ack.session.is_some() {
                     assert_eq!(e.kind, EventKind::Served, "only SERVED opens sessions");
                     assert_eq!(ack.status, AckStatus::Accepted);
@@ -102,7 +132,11 @@ async fn run(ops: &[Op], url: &DatabaseUrl, restarts: bool) -> read::Dump {
                 let (e, _, session) = sent[i % sent.len()].clone();
                 let ack = store.publish(e).await.expect("publish again");
                 assert_eq!(ack.status, AckStatus::Duplicate);
-                assert_eq!(ack.session.map(|s| s.session_id), session, "a retry gets the original session");
+                assert_eq!(
+                    ack.session.map(|s| s.session_id),
+                    session,
+                    "a retry gets the original session"
+                );
             }
             Op::Resend(_) => {}
             Op::Restart => {
@@ -111,15 +145,33 @@ async fn run(ops: &[Op], url: &DatabaseUrl, restarts: bool) -> read::Dump {
                     store = open();
                 }
             }
-            Op::Vote { session, face, reason } => {
+            Op::Vote {
+                session,
+                face,
+                reason,
+            } => {
                 let sessions = store.read(read::sessions).await.expect("sessions");
-                let token = sessions.get(*session).map(|s| s.token as u32).unwrap_or(424_242);
-                let reason = if *face == 3 && *reason > 0 { Some(*reason) } else { None };
+                let token = sessions
+                    .get(*session)
+                    .map(|s| s.token as u32)
+                    .unwrap_or(424_242);
+                let reason = if *face == 3 && *reason > 0 {
+                    Some(*reason)
+                } else {
+                    None
+                };
                 let face = Face::from_code(i64::from(*face)).expect("face");
-                let was_open = sessions.iter().any(|s| s.token == i64::from(token) && s.state == "OPEN");
-                let out = store.record_vote(token, Judgement { face, reason }, clock.now()).await.expect("vote");
+                let was_open = sessions
+                    .iter()
+                    .any(|s| s.token == i64::from(token) && s.state == "OPEN");
+                let out = store
+                    .record_vote(token, Judgement { face, reason }, clock.now())
+                    .await
+                    .expect("vote");
                 match out {
-                    VoteOutcome::Stored(_) => assert!(was_open, "a vote enters only through an open session"),
+                    VoteOutcome::Stored(_) => {
+                        assert!(was_open, "a vote enters only through an open session")
+                    }
                     VoteOutcome::AlreadyStored(_) | VoteOutcome::Orphan => assert!(!was_open),
                 }
             }
@@ -138,14 +190,23 @@ async fn check_invariants(store: &Store) {
     let sessions = store.read(read::sessions).await.expect("sessions");
     let votes = store.read(read::votes).await.expect("votes");
     // At most one session per ticket.
-    let tickets: BTreeSet<_> = sessions.iter().map(|s| (&s.source_id, &s.ticket_id)).collect();
+    let tickets: BTreeSet<_> = sessions
+        .iter()
+        .map(|s| (&s.source_id, &s.ticket_id))
+        .collect();
     assert_eq!(tickets.len(), sessions.len(), "one session per ticket");
     // At most one open session per counter.
     let mut open: BTreeMap<&str, usize> = BTreeMap::new();
-    for s in sessions.iter().filter(|s| s.state == SessionState::Open.as_str()) {
+    for s in sessions
+        .iter()
+        .filter(|s| s.state == SessionState::Open.as_str())
+    {
         *open.entry(&s.counter_id).or_default() += 1;
     }
-    assert!(open.values().all(|n| *n <= 1), "one open session per counter: {open:?}");
+    assert!(
+        open.values().all(|n| *n <= 1),
+        "one open session per counter: {open:?}"
+    );
     // Sessions belong to served tickets; votes to voted sessions, one each.
     for s in &sessions {
         let t = dump
@@ -158,11 +219,20 @@ async fn check_invariants(store: &Store) {
     let voted: BTreeSet<_> = votes.iter().map(|v| &v.session_id).collect();
     assert_eq!(voted.len(), votes.len());
     for v in &votes {
-        let s = sessions.iter().find(|s| s.session_id == v.session_id).expect("vote's session");
+        let s = sessions
+            .iter()
+            .find(|s| s.session_id == v.session_id)
+            .expect("vote's session");
         assert_eq!(s.state, SessionState::Voted.as_str());
-        assert_eq!(s.counter_id, v.counter_id, "the vote is at the counter that served");
+        assert_eq!(
+            s.counter_id, v.counter_id,
+            "the vote is at the counter that served"
+        );
     }
-    for s in sessions.iter().filter(|s| s.state == SessionState::Voted.as_str()) {
+    for s in sessions
+        .iter()
+        .filter(|s| s.state == SessionState::Voted.as_str())
+    {
         assert!(voted.contains(&s.session_id));
     }
 }
@@ -178,7 +248,10 @@ fn check(backend: Backend, ops: Vec<Op>) {
         let b = TestDb::new(backend);
         let with_restarts = run(&ops, &DatabaseUrl::parse(&a.url).expect("url"), true).await;
         let without = run(&ops, &DatabaseUrl::parse(&b.url).expect("url"), false).await;
-        assert_eq!(with_restarts, without, "restarts change nothing; a replay is identical");
+        assert_eq!(
+            with_restarts, without,
+            "restarts change nothing; a replay is identical"
+        );
     });
 }
 

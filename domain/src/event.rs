@@ -157,7 +157,10 @@ fn check_id(field: &'static str, value: &str, required: bool) -> Result<(), Inva
     if value.len() > MAX_ID_LEN {
         return Err(InvalidField::new(
             field,
-            format!("is {} bytes long; at most {MAX_ID_LEN} are allowed", value.len()),
+            format!(
+                "is {} bytes long; at most {MAX_ID_LEN} are allowed",
+                value.len()
+            ),
         ));
     }
     if value.trim() != value {
@@ -179,7 +182,12 @@ impl RawEvent {
         check_id("source_id", &self.source_id, true)?;
         check_id("event_id", &self.event_id, true)?;
         let occurred_at = match self.occurred_at {
-            None => return Err(InvalidField::new("occurred_at", "is required and was missing")),
+            None => {
+                return Err(InvalidField::new(
+                    "occurred_at",
+                    "is required and was missing",
+                ))
+            }
             Some(Err(why)) => return Err(InvalidField::new("occurred_at", why)),
             Some(Ok(t)) => t,
         };
@@ -195,7 +203,10 @@ impl RawEvent {
         let kind = match EventKind::from_code(self.kind) {
             Some(k) => k,
             None if self.kind == 0 => {
-                return Err(InvalidField::new("type", "is required (EVENT_TYPE_UNSPECIFIED)"))
+                return Err(InvalidField::new(
+                    "type",
+                    "is required (EVENT_TYPE_UNSPECIFIED)",
+                ))
             }
             None => {
                 return Err(InvalidField::new(

@@ -62,7 +62,9 @@ pub fn format_share(share: Option<Share>, lang: Lang) -> String {
 }
 
 /// The two languages of the product. Italian is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     #[default]
@@ -98,10 +100,22 @@ mod tests {
     #[test]
     fn sassuolo_july() {
         // 352 served, 270 votes: 255 green, 11 yellow, 4 red.
-        assert_eq!(Share::of(255, 270).map(|s| s.format(Lang::It)).as_deref(), Some("94,4"));
-        assert_eq!(Share::of(270, 352).map(|s| s.format(Lang::It)).as_deref(), Some("76,7"));
-        assert_eq!(Share::of(11, 270).map(|s| s.format(Lang::En)).as_deref(), Some("4.1"));
-        assert_eq!(Share::of(4, 270).map(|s| s.format(Lang::En)).as_deref(), Some("1.5"));
+        assert_eq!(
+            Share::of(255, 270).map(|s| s.format(Lang::It)).as_deref(),
+            Some("94,4")
+        );
+        assert_eq!(
+            Share::of(270, 352).map(|s| s.format(Lang::It)).as_deref(),
+            Some("76,7")
+        );
+        assert_eq!(
+            Share::of(11, 270).map(|s| s.format(Lang::En)).as_deref(),
+            Some("4.1")
+        );
+        assert_eq!(
+            Share::of(4, 270).map(|s| s.format(Lang::En)).as_deref(),
+            Some("1.5")
+        );
     }
 
     #[test]
@@ -112,7 +126,10 @@ mod tests {
         assert_eq!(Share::of(2, 3).map(Share::tenths), Some(667));
         assert_eq!(Share::of(0, 0), None);
         assert_eq!(format_share(None, Lang::It), "–");
-        assert_eq!(Share::of(5, 5).map(|s| s.to_string()).as_deref(), Some("100.0%"));
+        assert_eq!(
+            Share::of(5, 5).map(|s| s.to_string()).as_deref(),
+            Some("100.0%")
+        );
     }
 
     #[test]

@@ -150,9 +150,13 @@ impl KeypadArming {
     }
 
     pub fn parse(s: &str) -> Option<KeypadArming> {
-        [KeypadArming::Armed, KeypadArming::Pending, KeypadArming::NoKeypad]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            KeypadArming::Armed,
+            KeypadArming::Pending,
+            KeypadArming::NoKeypad,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 
@@ -205,7 +209,10 @@ mod tests {
     fn judgements() {
         assert_eq!(
             Judgement::from_codes(3, 2),
-            Ok(Judgement { face: Face::Red, reason: Some(2) })
+            Ok(Judgement {
+                face: Face::Red,
+                reason: Some(2)
+            })
         );
         assert_eq!(Judgement::from_codes(1, 0).map(|j| j.face), Ok(Face::Green));
         assert!(Judgement::from_codes(1, 2).is_err());

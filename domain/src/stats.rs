@@ -118,7 +118,11 @@ const SLOT_MS: Millis = 15 * 60 * 1000;
 
 /// How many tickets were waiting at the start of each quarter hour of the day starting at
 /// `day_start`, up to `now`. Each interval is [issued, called-or-ended) — `None` end = still waiting.
-pub fn waiting_by_slot(day_start: Millis, now: Millis, intervals: &[(Millis, Option<Millis>)]) -> Vec<u32> {
+pub fn waiting_by_slot(
+    day_start: Millis,
+    now: Millis,
+    intervals: &[(Millis, Option<Millis>)],
+) -> Vec<u32> {
     let mut out = vec![0u32; SLOTS_PER_DAY];
     for (i, slot) in out.iter_mut().enumerate() {
         let at = day_start + i as Millis * SLOT_MS;

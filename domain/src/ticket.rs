@@ -345,7 +345,12 @@ mod tests {
     #[test]
     fn late_no_show_cannot_undo_a_served() {
         use EventKind::*;
-        let (h, acc) = run(&[step(0, Issued), step(50, Called), step(100, Served), step(70, NoShow)]);
+        let (h, acc) = run(&[
+            step(0, Issued),
+            step(50, Called),
+            step(100, Served),
+            step(70, NoShow),
+        ]);
         assert_eq!(acc, vec![true, true, true, false]);
         assert_eq!(fold(h.iter()).0.unwrap().state, TicketState::Served);
     }

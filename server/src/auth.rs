@@ -139,8 +139,15 @@ mod tests {
     #[test]
     fn roles() {
         let c = creds();
-        assert_eq!(c.check(&md("Bearer queue-secret"), &[Role::Queue]).unwrap().name, "q");
-        let e = c.check(&md("Bearer queue-secret"), &[Role::Viewer]).unwrap_err();
+        assert_eq!(
+            c.check(&md("Bearer queue-secret"), &[Role::Queue])
+                .unwrap()
+                .name,
+            "q"
+        );
+        let e = c
+            .check(&md("Bearer queue-secret"), &[Role::Viewer])
+            .unwrap_err();
         assert_eq!(e.code(), tonic::Code::PermissionDenied);
         assert!(c.check(&md("Bearer admin-secret"), &[Role::Viewer]).is_ok());
         let e = c.check(&md("Bearer nope"), &[Role::Queue]).unwrap_err();

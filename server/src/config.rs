@@ -240,7 +240,9 @@ impl DatabaseUrl {
             .or_else(|| url.strip_prefix("sqlite:"))
             .unwrap_or(url);
         if path.is_empty() {
-            return Err("is empty: give `sqlite://path/to/faccia.db` or a `postgres://` URL".into());
+            return Err(
+                "is empty: give `sqlite://path/to/faccia.db` or a `postgres://` URL".into(),
+            );
         }
         if path.contains("://") {
             return Err(format!(
@@ -266,7 +268,11 @@ pub struct Config {
 fn origin_of(key: &str, file: Option<&Path>) -> String {
     let env_name = format!(
         "{ENV_PREFIX}{ENV_SEPARATOR}{}",
-        key.split(['.', '[']).take(2).collect::<Vec<_>>().join(ENV_SEPARATOR).to_uppercase()
+        key.split(['.', '['])
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(ENV_SEPARATOR)
+            .to_uppercase()
     );
     if std::env::var_os(&env_name).is_some() {
         return format!("environment variable {env_name}");
@@ -407,7 +413,10 @@ impl Config {
         let mut seen = HashSet::new();
         for (i, svc) in settings.services.iter().enumerate() {
             if svc.code.trim().is_empty() {
-                return Err(fail(&format!("services[{i}].code"), "must not be empty".into()));
+                return Err(fail(
+                    &format!("services[{i}].code"),
+                    "must not be empty".into(),
+                ));
             }
             if !seen.insert(svc.code.as_str()) {
                 return Err(fail(
@@ -425,7 +434,10 @@ impl Config {
         let mut seen = HashSet::new();
         for (i, c) in settings.counters.iter().enumerate() {
             if c.id.trim().is_empty() {
-                return Err(fail(&format!("counters[{i}].id"), "must not be empty".into()));
+                return Err(fail(
+                    &format!("counters[{i}].id"),
+                    "must not be empty".into(),
+                ));
             }
             if !seen.insert(c.id.as_str()) {
                 return Err(fail(
@@ -438,7 +450,10 @@ impl Config {
         for (i, t) in settings.auth.tokens.iter().enumerate() {
             let key = format!("auth.tokens[{i}]");
             if !names.insert(t.name.as_str()) {
-                return Err(fail(&format!("{key}.name"), format!("{:?} is listed twice", t.name)));
+                return Err(fail(
+                    &format!("{key}.name"),
+                    format!("{:?} is listed twice", t.name),
+                ));
             }
             match (&t.token, &t.sha256) {
                 (Some(_), Some(_)) | (None, None) => {
@@ -511,15 +526,24 @@ mod tests {
 
     #[test]
     fn wrong_type_and_value_are_named() {
-        let msg = load_text("[sessions]\nvote_window_s = \"soon\"\n").unwrap_err().to_string();
+        let msg = load_text("[sessions]\nvote_window_s = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("sessions.vote_window_s"), "{msg}");
-        let msg = load_text("[sessions]\nvote_window_s = 3\n").unwrap_err().to_string();
-        assert!(msg.contains("sessions.vote_window_s") && msg.contains("5..=600"), "{msg}");
+        let msg = load_text("[sessions]\nvote_window_s = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("sessions.vote_window_s") && msg.contains("5..=600"),
+            "{msg}"
+        );
         let msg = load_text("[site]\nid=\"x\"\nname=\"x\"\ntime_zone = \"Mars/Olympus\"\n")
             .unwrap_err()
             .to_string();
         assert!(msg.contains("site.time_zone"), "{msg}");
-        let msg = load_text("[[auth.tokens]]\nname=\"a\"\nrole=\"queue\"\n").unwrap_err().to_string();
+        let msg = load_text("[[auth.tokens]]\nname=\"a\"\nrole=\"queue\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("auth.tokens[0]"), "{msg}");
         let msg = load_text("[[auth.tokens]]\nname=\"a\"\nrole=\"boss\"\ntoken=\"12345678\"\n")
             .unwrap_err()

@@ -17,7 +17,11 @@ pub trait KeypadGateway: Send + Sync {
     fn session_opened<'a>(&'a self, session: &'a mut SessionInfo) -> BoxFuture<'a, ()>;
 
     /// A technician's action on a counter's keypad (identify blink, self-test).
-    fn command(&self, counter_id: String, action: v1::KeypadAction) -> BoxFuture<'_, Result<String, Status>>;
+    fn command(
+        &self,
+        counter_id: String,
+        action: v1::KeypadAction,
+    ) -> BoxFuture<'_, Result<String, Status>>;
 
     /// Health of every configured keypad, for the monitor.
     fn health(&self) -> Vec<v1::Keypad>;
@@ -31,7 +35,11 @@ impl KeypadGateway for NoKeypads {
         Box::pin(async {})
     }
 
-    fn command(&self, counter_id: String, _action: v1::KeypadAction) -> BoxFuture<'_, Result<String, Status>> {
+    fn command(
+        &self,
+        counter_id: String,
+        _action: v1::KeypadAction,
+    ) -> BoxFuture<'_, Result<String, Status>> {
         Box::pin(async move {
             Err(Status::failed_precondition(format!(
                 "counter {counter_id:?} has no keypad configured"

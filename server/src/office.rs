@@ -48,11 +48,20 @@ fn served_since(t: &TicketRow, since: Millis) -> bool {
 }
 
 /// Builds the snapshot. `keypads` comes from the keypad gateway.
-pub fn snapshot(config: &Config, data: &OfficeData, keypads: Vec<v1::Keypad>, now: Millis) -> v1::Snapshot {
+pub fn snapshot(
+    config: &Config,
+    data: &OfficeData,
+    keypads: Vec<v1::Keypad>,
+    now: Millis,
+) -> v1::Snapshot {
     let tz = config.time_zone;
     let (day_start, _) = stats::day_bounds(tz, now);
     let today: Vec<&TicketRow> = data.tickets.iter().collect();
-    let votes_today: Vec<&VoteRow> = data.votes.iter().filter(|v| v.voted_at >= day_start).collect();
+    let votes_today: Vec<&VoteRow> = data
+        .votes
+        .iter()
+        .filter(|v| v.voted_at >= day_start)
+        .collect();
     let mut alerts_out = Vec::new();
 
     // Services: configured ones in configuration order, then any the queue system used.
@@ -145,8 +154,13 @@ pub fn snapshot(config: &Config, data: &OfficeData, keypads: Vec<v1::Keypad>, no
             counter_ids.push((row.counter_id.clone(), false));
         }
     }
-    let open_at: BTreeSet<&str> = data.open_sessions.iter().map(|s| s.counter_id.as_str()).collect();
-    let keypad_of: BTreeMap<&str, &v1::Keypad> = keypads.iter().map(|k| (k.counter_id.as_str(), k)).collect();
+    let open_at: BTreeSet<&str> = data
+        .open_sessions
+        .iter()
+        .map(|s| s.counter_id.as_str())
+        .collect();
+    let keypad_of: BTreeMap<&str, &v1::Keypad> =
+        keypads.iter().map(|k| (k.counter_id.as_str(), k)).collect();
     let display_of: BTreeMap<(&str, &str), &TicketRow> = data
         .tickets
         .iter()
@@ -166,7 +180,8 @@ pub fn snapshot(config: &Config, data: &OfficeData, keypads: Vec<v1::Keypad>, no
             }
             Some(_) => v1::CounterActivity::ActivityIdle,
         };
-        let ticket = row.and_then(|r| display_of.get(&(r.source_id.as_str(), r.ticket_id.as_str())));
+        let ticket =
+            row.and_then(|r| display_of.get(&(r.source_id.as_str(), r.ticket_id.as_str())));
         let served: Vec<&&TicketRow> = today
             .iter()
             .filter(|t| &t.counter_id == id && served_since(t, day_start))
@@ -186,12 +201,21 @@ pub fn snapshot(config: &Config, data: &OfficeData, keypads: Vec<v1::Keypad>, no
         }
         counters.push(v1::Counter {
             id: id.clone(),
-            name: config.counter(id).map(|c| c.name.clone()).unwrap_or_default(),
+            name: config
+                .counter(id)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
             configured: *configured,
             activity: activity as i32,
             ticket_display: ticket
                 .filter(|_| activity != v1::CounterActivity::ActivityClosed)
-                .map(|t| if t.display_number.is_empty() { t.ticket_id.clone() } else { t.display_number.clone() })
+                .map(|t| {
+                    if t.display_number.is_empty() {
+                        t.ticket_id.clone()
+                    } else {
+                        t.display_number.clone()
+                    }
+                })
                 .unwrap_or_default(),
             service_code: ticket.map(|t| t.service_code.clone()).unwrap_or_default(),
             served_today: served.len() as u32,
@@ -219,7 +243,11 @@ pub fn snapshot(config: &Config, data: &OfficeData, keypads: Vec<v1::Keypad>, no
     for (prefix, key) in [("counter", 0), ("service", 1)] {
         let mut groups: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
         for v in &recent {
-            let k = if key == 0 { v.counter_id.as_str() } else { v.service_code.as_str() };
+            let k = if key == 0 {
+                v.counter_id.as_str()
+            } else {
+                v.service_code.as_str()
+            };
             let e = groups.entry(k).or_default();
             e.1 += 1;
             if v.face == 3 {
@@ -266,7 +294,10 @@ pub fn snapshot(config: &Config, data: &OfficeData, keypads: Vec<v1::Keypad>, no
             sessions_open: data.open_sessions.len() as u32,
             no_show: today
                 .iter()
-                .filter(|t| t.state == TicketState::NoShow.as_str() && t.ended_at.is_some_and(|e| e >= day_start))
+                .filter(|t| {
+                    t.state == TicketState::NoShow.as_str()
+                        && t.ended_at.is_some_and(|e| e >= day_start)
+                })
                 .count() as u32,
         }),
         counters,
@@ -300,16 +331,18 @@ pub fn satisfaction(
             })
             .collect::<Vec<_>>()
     };
-    let by_counter = keyed(
-        &|v| v.counter_id.clone(),
-        &|s| s.0.clone(),
-        &|k| config.counter(k).map(|c| c.name.clone()).unwrap_or_default(),
-    );
-    let by_service = keyed(
-        &|v| v.service_code.clone(),
-        &|s| s.1.clone(),
-        &|k| config.service(k).map(|c| c.name.clone()).unwrap_or_default(),
-    );
+    let by_counter = keyed(&|v| v.counter_id.clone(), &|s| s.0.clone(), &|k| {
+        config
+            .counter(k)
+            .map(|c| c.name.clone())
+            .unwrap_or_default()
+    });
+    let by_service = keyed(&|v| v.service_code.clone(), &|s| s.1.clone(), &|k| {
+        config
+            .service(k)
+            .map(|c| c.name.clone())
+            .unwrap_or_default()
+    });
     // Every served ticket so far was served at a counter.
     let by_channel = keyed(
         &|v| v.channel.clone(),

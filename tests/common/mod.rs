@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 
-use faccia_proto::v1::{self, monitor_client::MonitorClient, queue_events_client::QueueEventsClient};
+use faccia_proto::v1::{
+    self, monitor_client::MonitorClient, queue_events_client::QueueEventsClient,
+};
 use faccia_server::config::Config;
 use faccia_server::storage::{self, AnyConnection, Clock};
 use tonic::transport::Channel;
@@ -16,7 +18,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// The PostgreSQL server CI provides (trust auth). Tests fail, never skip, when it is missing.
 pub fn pg_base_url() -> String {
-    std::env::var("FACCIA_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("FACCIA_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +78,10 @@ fn pg_admin(sql: &str) {
     use diesel::connection::SimpleConnection;
     let url = faccia_server::config::DatabaseUrl::parse(&pg_base_url()).expect("pg url");
     let mut c = storage::connect(&url, 1000).unwrap_or_else(|e| {
-        panic!("PostgreSQL at {} is required for these tests: {e}", pg_base_url())
+        panic!(
+            "PostgreSQL at {} is required for these tests: {e}",
+            pg_base_url()
+        )
     });
     match &mut c {
         AnyConnection::Postgresql(pg) => pg.batch_execute(sql).expect(sql),
@@ -190,7 +196,9 @@ impl TestServer {
         let path = write_config(db.path(), &db.url, "127.0.0.1:0", vote_window_s);
         let config = Config::load(Some(&path)).expect("test config");
         let shared = faccia_server::open(config, clock.clock()).expect("open store");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let s = shared.clone();
@@ -217,11 +225,16 @@ impl TestServer {
         connect(&self.url()).await
     }
 
-    pub async fn queue(&self) -> QueueEventsClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
+    pub async fn queue(
+        &self,
+    ) -> QueueEventsClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
         QueueEventsClient::with_interceptor(self.channel().await, Bearer(QUEUE_TOKEN.into()))
     }
 
-    pub async fn monitor(&self, token: &str) -> MonitorClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
+    pub async fn monitor(
+        &self,
+        token: &str,
+    ) -> MonitorClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
         MonitorClient::with_interceptor(self.channel().await, Bearer(token.into()))
     }
 
@@ -237,7 +250,11 @@ impl TestServer {
 
 pub async fn connect(url: &str) -> Channel {
     for _ in 0..100 {
-        if let Ok(ch) = Channel::from_shared(url.to_string()).expect("url").connect().await {
+        if let Ok(ch) = Channel::from_shared(url.to_string())
+            .expect("url")
+            .connect()
+            .await
+        {
             return ch;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -251,7 +268,9 @@ pub struct Bearer(pub String);
 
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        let v = format!("Bearer {}", self.0).parse().map_err(|_| tonic::Status::internal("token"))?;
+        let v = format!("Bearer {}", self.0)
+            .parse()
+            .map_err(|_| tonic::Status::internal("token"))?;
         req.metadata_mut().insert("authorization", v);
         Ok(req)
     }

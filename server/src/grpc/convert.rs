@@ -113,7 +113,15 @@ mod tests {
         for ms in [0, 1, 999, 1_700_000_000_123, -1] {
             assert_eq!(millis(&timestamp(ms)), Ok(ms));
         }
-        assert!(millis(&Timestamp { seconds: 0, nanos: -1 }).is_err());
-        assert!(millis(&Timestamp { seconds: i64::MAX, nanos: 0 }).is_err());
+        assert!(millis(&Timestamp {
+            seconds: 0,
+            nanos: -1
+        })
+        .is_err());
+        assert!(millis(&Timestamp {
+            seconds: i64::MAX,
+            nanos: 0
+        })
+        .is_err());
     }
 }

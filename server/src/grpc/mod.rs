@@ -90,7 +90,8 @@ pub async fn serve(
     let s = &shared.config.settings.server;
     if let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) {
         let read = |p: &std::path::Path| {
-            std::fs::read(p).map_err(|e| ServeError::Tls(format!("cannot read {}: {e}", p.display())))
+            std::fs::read(p)
+                .map_err(|e| ServeError::Tls(format!("cannot read {}: {e}", p.display())))
         };
         let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
         builder = builder

@@ -50,7 +50,9 @@ impl Monitor for MonitorService {
         &self,
         request: Request<v1::SnapshotRequest>,
     ) -> Result<Response<v1::Snapshot>, Status> {
-        self.shared.auth.check(request.metadata(), &[Role::Viewer])?;
+        self.shared
+            .auth
+            .check(request.metadata(), &[Role::Viewer])?;
         let now = self.shared.store.now();
         let (day_start, _) = stats::day_bounds(self.shared.config.time_zone, now);
         let since = day_start.min(now - faccia_domain::alerts::RED_WINDOW_MS);
@@ -61,24 +63,36 @@ impl Monitor for MonitorService {
             .await
             .map_err(convert::status)?;
         let keypads = self.shared.keypads.health();
-        Ok(Response::new(office::snapshot(&self.shared.config, &data, keypads, now)))
+        Ok(Response::new(office::snapshot(
+            &self.shared.config,
+            &data,
+            keypads,
+            now,
+        )))
     }
 
     async fn get_satisfaction(
         &self,
         request: Request<v1::SatisfactionRequest>,
     ) -> Result<Response<v1::Satisfaction>, Status> {
-        self.shared.auth.check(request.metadata(), &[Role::Viewer])?;
+        self.shared
+            .auth
+            .check(request.metadata(), &[Role::Viewer])?;
         let tz = self.shared.config.time_zone;
         let now = self.shared.store.now();
-        let period = v1::Period::try_from(request.into_inner().period)
-            .map_err(|_| Status::invalid_argument("period: unknown value; use TODAY, WEEK or MONTH"))?;
+        let period = v1::Period::try_from(request.into_inner().period).map_err(|_| {
+            Status::invalid_argument("period: unknown value; use TODAY, WEEK or MONTH")
+        })?;
         let (from, to) = match period {
             v1::Period::Unspecified | v1::Period::Today => stats::day_bounds(tz, now),
             v1::Period::Week => stats::week_bounds(tz, now),
             v1::Period::Month => stats::month_bounds_at(tz, now),
         };
-        let period = if period == v1::Period::Unspecified { v1::Period::Today } else { period };
+        let period = if period == v1::Period::Unspecified {
+            v1::Period::Today
+        } else {
+            period
+        };
         let (votes, served) = self
             .shared
             .store
@@ -101,7 +115,9 @@ impl Monitor for MonitorService {
         &self,
         request: Request<v1::WatchRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        self.shared.auth.check(request.metadata(), &[Role::Viewer])?;
+        self.shared
+            .auth
+            .check(request.metadata(), &[Role::Viewer])?;
         let after = request.into_inner().after_seq;
         let mut cursor = i64::try_from(after)
             .map_err(|_| Status::invalid_argument("after_seq: is too large"))?;
@@ -111,7 +127,11 @@ impl Monitor for MonitorService {
         let out = async_stream(move |tx| async move {
             loop {
                 if *stopping.borrow() {
-                    let _ = tx.send(Err(Status::unavailable("the server is stopping; resume with after_seq"))).await;
+                    let _ = tx
+                        .send(Err(Status::unavailable(
+                            "the server is stopping; resume with after_seq",
+                        )))
+                        .await;
                     return;
                 }
                 let from = cursor;
@@ -152,7 +172,9 @@ impl Monitor for MonitorService {
         self.shared.auth.check(request.metadata(), &[Role::Admin])?;
         let req = request.into_inner();
         if req.counter_id.is_empty() {
-            return Err(Status::invalid_argument("counter_id: is required and was empty"));
+            return Err(Status::invalid_argument(
+                "counter_id: is required and was empty",
+            ));
         }
         let action = match v1::KeypadAction::try_from(req.action) {
             Ok(a) if a != v1::KeypadAction::Unspecified => a,

@@ -96,14 +96,20 @@ impl QueueEvents for QueueService {
         self.shared.auth.check(request.metadata(), &[Role::Queue])?;
         let snap = request.into_inner();
         if snap.source_id.is_empty() {
-            return Err(Status::invalid_argument("source_id: is required and was empty"));
+            return Err(Status::invalid_argument(
+                "source_id: is required and was empty",
+            ));
         }
         let at = match &snap.at {
             None => return Err(Status::invalid_argument("at: is required and was missing")),
-            Some(ts) => convert::millis(ts).map_err(|e| Status::invalid_argument(format!("at: {e}")))?,
+            Some(ts) => {
+                convert::millis(ts).map_err(|e| Status::invalid_argument(format!("at: {e}")))?
+            }
         };
         if at > self.shared.store.now() + faccia_domain::event::MAX_FUTURE_MS {
-            return Err(Status::invalid_argument("at: is more than 24 h in the future"));
+            return Err(Status::invalid_argument(
+                "at: is more than 24 h in the future",
+            ));
         }
         let mut claims = Vec::with_capacity(snap.counters.len());
         for (i, cs) in snap.counters.into_iter().enumerate() {

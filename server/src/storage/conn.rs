@@ -36,9 +36,8 @@ pub fn connect(url: &DatabaseUrl, busy_timeout_ms: u32) -> Result<AnyConnection,
             Ok(AnyConnection::Sqlite(c))
         }
         DatabaseUrl::Postgres(u) => {
-            let c = diesel::PgConnection::establish(u).map_err(|e| {
-                StoreError::Unavailable(format!("PostgreSQL {}: {e}", redact(u)))
-            })?;
+            let c = diesel::PgConnection::establish(u)
+                .map_err(|e| StoreError::Unavailable(format!("PostgreSQL {}: {e}", redact(u))))?;
             Ok(AnyConnection::Postgresql(c))
         }
     }
@@ -48,9 +47,9 @@ pub fn connect(url: &DatabaseUrl, busy_timeout_ms: u32) -> Result<AnyConnection,
 pub fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
     let done = match conn {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        AnyConnection::Postgresql(c) => {
-            c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len())
-        }
+        AnyConnection::Postgresql(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
     }
     .map_err(|e| StoreError::Migration(e.to_string()))?;
     if done > 0 {
@@ -86,7 +85,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

@@ -307,8 +307,10 @@ impl Store {
         state: SessionState,
         detail: String,
     ) -> Result<bool, StoreError> {
-        self.write(move |c, _rules, now| ops::end_session_by_id(c, now, &session_id, state, &detail))
-            .await
+        self.write(move |c, _rules, now| {
+            ops::end_session_by_id(c, now, &session_id, state, &detail)
+        })
+        .await
     }
 
     /// Appends a keypad-health entry (online, offline, reboot...) to the event log.

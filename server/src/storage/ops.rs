@@ -185,7 +185,9 @@ fn save_counter(c: &mut AnyConnection, row: &CounterRow) -> Result<(), StoreErro
         .set(row)
         .execute(c)?;
     if n == 0 {
-        diesel::insert_into(counters::table).values(row).execute(c)?;
+        diesel::insert_into(counters::table)
+            .values(row)
+            .execute(c)?;
     }
     Ok(())
 }
@@ -354,7 +356,9 @@ fn ticket_event(
         None
     };
     let detail = match &session {
-        Some(s) if s.state == SessionState::Open => format!("vote session opened at {}", s.counter_id),
+        Some(s) if s.state == SessionState::Open => {
+            format!("vote session opened at {}", s.counter_id)
+        }
         Some(s) => format!(
             "vote session opened and at once {}: counter {} had moved on",
             s.state.as_str(),
@@ -375,10 +379,7 @@ fn counter_effects(
 ) -> Result<(), StoreError> {
     let t = ev.occurred_at;
     match ev.kind {
-        EventKind::Called
-        | EventKind::Recalled
-        | EventKind::ServiceStarted
-        | EventKind::Served => {
+        EventKind::Called | EventKind::Recalled | EventKind::ServiceStarted | EventKind::Served => {
             if matches!(ev.kind, EventKind::Called | EventKind::Recalled) {
                 supersede_at_counter(c, now, &ev.counter_id, &ev.ticket_id, t)?;
             }
@@ -553,7 +554,7 @@ fn open_session(
         }
     }
     let token = free_token(c, now, token_seed(&ev.source_id, &ev.ticket_id))?;
-    let keypad = if rules.keypad_counters.iter().any(|k| *k == ev.counter_id) {
+    let keypad = if rules.keypad_counters.contains(&ev.counter_id) {
         KeypadArming::Pending
     } else {
         KeypadArming::NoKeypad
@@ -716,7 +717,10 @@ fn counter_event(
         return Ok((
             AckStatus::Stale,
             None,
-            format!("the counter was already {}", if open { "open" } else { "closed" }),
+            format!(
+                "the counter was already {}",
+                if open { "open" } else { "closed" }
+            ),
         ));
     }
     row.open = open;

@@ -49,7 +49,11 @@ pub fn office_data(c: &mut AnyConnection, since: Millis) -> Result<OfficeData, S
             TicketState::InService.as_str(),
         ];
         let tickets = tickets::table
-            .filter(tickets::last_at.ge(since).or(tickets::state.eq_any(open_states)))
+            .filter(
+                tickets::last_at
+                    .ge(since)
+                    .or(tickets::state.eq_any(open_states)),
+            )
             .select(TicketRow::as_select())
             .load(c)?;
         let counters = counters::table.select(CounterRow::as_select()).load(c)?;
@@ -72,12 +76,15 @@ pub fn office_data(c: &mut AnyConnection, since: Millis) -> Result<OfficeData, S
     })
 }
 
+/// (counter_id, service_code) of each served ticket.
+pub type ServedAt = (String, String);
+
 /// Votes and served tickets in [from, to), for satisfaction over a period.
 pub fn period_data(
     c: &mut AnyConnection,
     from: Millis,
     to: Millis,
-) -> Result<(Vec<VoteRow>, Vec<(String, String)>), StoreError> {
+) -> Result<(Vec<VoteRow>, Vec<ServedAt>), StoreError> {
     let votes = votes::table
         .filter(votes::voted_at.ge(from).and(votes::voted_at.lt(to)))
         .select(VoteRow::as_select())
