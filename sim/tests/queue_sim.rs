@@ -99,7 +99,10 @@ impl Fake {
         st.calls += 1;
         let call = st.calls;
         st.received.push(ev.clone());
-        if self.fail_before_every.is_some_and(|n| call.is_multiple_of(n)) {
+        if self
+            .fail_before_every
+            .is_some_and(|n| call.is_multiple_of(n))
+        {
             st.failed.push(ev.event_id.clone());
             return Err(Status::unavailable("storage busy"));
         }
@@ -152,7 +155,10 @@ impl Fake {
         st.stored
             .insert(ev.event_id.clone(), (ev.clone(), ack.clone()));
         st.order.push(ev.event_id.clone());
-        if self.fail_after_every.is_some_and(|n| call.is_multiple_of(n)) {
+        if self
+            .fail_after_every
+            .is_some_and(|n| call.is_multiple_of(n))
+        {
             st.failed.push(ev.event_id.clone());
             return Err(Status::unavailable("stored, but the answer was lost"));
         }
