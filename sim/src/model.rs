@@ -101,7 +101,7 @@ impl Default for FaceMix {
 
 impl std::str::FromStr for FaceMix {
     type Err = String;
-    /// `80,13,7` (green, yellow, red; any scale).
+    /// `80,13,7` (green, yellow, red; any scale, normalised to shares).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let v: Vec<f64> = s
             .split(',')
@@ -109,11 +109,14 @@ impl std::str::FromStr for FaceMix {
             .collect::<Result<_, _>>()
             .map_err(|e| format!("face mix {s:?}: {e}"))?;
         match v.as_slice() {
-            [g, y, r] if *g >= 0.0 && *y >= 0.0 && *r >= 0.0 && g + y + r > 0.0 => Ok(FaceMix {
-                green: *g,
-                yellow: *y,
-                red: *r,
-            }),
+            [g, y, r] if *g >= 0.0 && *y >= 0.0 && *r >= 0.0 && g + y + r > 0.0 => {
+                let sum = g + y + r;
+                Ok(FaceMix {
+                    green: g / sum,
+                    yellow: y / sum,
+                    red: r / sum,
+                })
+            }
             _ => Err(format!(
                 "face mix {s:?}: expected three non-negative numbers green,yellow,red"
             )),

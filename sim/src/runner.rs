@@ -168,9 +168,6 @@ pub async fn run(args: QueueSimArgs) -> anyhow::Result<Summary> {
     if let Some(s) = args.start {
         plan = plan.start(s);
     }
-    if args.tickets.is_none() && args.duration.is_none() {
-        plan = plan.tickets(None);
-    }
     plan.rates.vote = args.vote_rate;
     let mut sim = QueueSim::new(plan)
         .server(args.server)
@@ -861,5 +858,73 @@ impl Runner<'_> {
             "counted": counted, "error": error,
         }));
         counted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: QueueSimArgs,
+    }
+
+    #[test]
+    fn defaults_match_the_sample_office() {
+        let a = Cli::try_parse_from(["x"]).expect("parse").args;
+        assert_eq!(a.server, "http://127.0.0.1:50051");
+        assert_eq!(
+            a.counters,
+            (1..=8).map(|i| format!("S{i:02}")).collect::<Vec<_>>()
+        );
+        assert_eq!(a.services, ["A", "C", "S", "U"]);
+        assert_eq!(a.speed, 60.0);
+        assert!(!a.stream && a.keypads.is_none() && a.tickets.is_none());
+        assert_eq!(a.faces, FaceMix::default());
+        let sim = QueueSim::new(SimPlan::new(1).counters(a.counters));
+        assert_eq!(sim.keypad_units.get("S01"), Some(&1));
+        assert_eq!(sim.keypad_units.get("S08"), Some(&8));
+    }
+
+    #[test]
+    fn options_parse() {
+        let a = Cli::try_parse_from([
+            "x",
+            "--duration",
+            "1h30m",
+            "--counters",
+            "A1,A2",
+            "--keypad-map",
+            "A1=3,A2=4",
+            "--start",
+            "2026-11-23T09:00:00+01:00",
+            "--stream",
+            "--keypads",
+            "127.0.0.1:7070",
+            "--faces",
+            "70,20,10",
+            "--tickets",
+            "12",
+        ])
+        .expect("parse")
+        .args;
+        assert_eq!(a.duration, Some(Duration::from_secs(5400)));
+        assert_eq!(a.keypad_map, [("A1".to_string(), 3), ("A2".to_string(), 4)]);
+        assert_eq!(
+            a.start.map(|t| t.to_rfc3339()),
+            Some("2026-11-23T08:00:00+00:00".into())
+        );
+        assert!(a.stream);
+        assert_eq!(a.tickets, Some(12));
+        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("3d").is_err());
+        assert!(parse_map_entry("S01=0").is_err());
+        assert!(parse_start("25:00").is_err());
+        assert!(parse_start("09:15").is_ok());
+        assert!(Cli::try_parse_from(["x", "--faces", "1,2"]).is_err());
     }
 }

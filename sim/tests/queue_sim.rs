@@ -500,3 +500,63 @@ async fn a_bad_token_stops_the_run() {
         "{r:?}"
     );
 }
+
+/// Serves `fake` on `listener` until `stop` fires.
+fn serve_until(
+    fake: Fake,
+    listener: tokio::net::TcpListener,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(QueueEventsServer::new(fake))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = stop.await;
+            })
+            .await;
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_mid_run_loses_nothing() {
+    let fake = Fake::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let first = serve_until(fake.clone(), listener, stop_rx);
+    let plan = SimPlan::new(17).start(start()).tickets(Some(40));
+    let expected: Vec<String> = plan
+        .plan()
+        .expect("plan")
+        .events()
+        .map(|e| e.event_id.clone())
+        .collect();
+    let sim = QueueSim::new(plan)
+        .server(format!("http://{addr}"))
+        .token(Some(TOKEN.into()))
+        .speed(0.0)
+        .retry(fast_retry());
+    let run = tokio::spawn(async move { sim.run().await });
+    // let a third of the events through, then stop the server for a while
+    loop {
+        if fake.st.lock().expect("state").order.len() >= expected.len() / 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let _ = stop_tx.send(());
+    let _ = first.await;
+    let stored_before = fake.st.lock().expect("state").order.len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
+    let (_keep, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let _second = serve_until(fake.clone(), listener, stop_rx);
+    let summary = run.await.expect("join").expect("run");
+    assert_eq!(summary.events_failed, 0, "{summary:?}");
+    assert!(summary.retries > 0, "{summary:?}");
+    let st = fake.st.lock().expect("state");
+    assert!(stored_before < expected.len(), "the restart came too late");
+    assert_eq!(st.order, expected, "lost or reordered events");
+}
