@@ -159,7 +159,30 @@ pub struct ServiceSettings {
 pub struct CounterSettings {
     pub id: String,
     pub name: String,
+    /// The counter's FK-3 keypad, if it has one.
+    #[serde(default)]
+    pub keypad: Option<KeypadSettings>,
 }
+
+/// Where a counter's keypad is: a serial port (an RS-485 bus or a USB-serial adapter) and a unit id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeypadSettings {
+    /// Serial port, e.g. `/dev/ttyUSB0` or `/dev/serial/by-id/...`.
+    pub port: PathBuf,
+    /// Modbus unit id, 1..=247.
+    pub unit: u8,
+    /// Baud rate of the bus: 9600, 19200 (factory default), 38400, 57600 or 115200.
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+}
+
+fn default_baud() -> u32 {
+    19_200
+}
+
+/// Baud rates an FK-3 keypad speaks.
+pub const KEYPAD_BAUDS: [u32; 5] = [9_600, 19_200, 38_400, 57_600, 115_200];
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -444,6 +467,45 @@ impl Config {
                     &format!("counters[{i}].id"),
                     format!("{:?} is listed twice", c.id),
                 ));
+            }
+        }
+        let mut units = std::collections::HashMap::new();
+        let mut bauds = std::collections::HashMap::new();
+        for (i, c) in settings.counters.iter().enumerate() {
+            let Some(k) = &c.keypad else { continue };
+            let key = format!("counters[{i}].keypad");
+            if !(1..=247).contains(&k.unit) {
+                return Err(fail(
+                    &format!("{key}.unit"),
+                    format!("{} is out of range 1..=247", k.unit),
+                ));
+            }
+            if !KEYPAD_BAUDS.contains(&k.baud) {
+                return Err(fail(
+                    &format!("{key}.baud"),
+                    format!("{} is not one of 9600, 19200, 38400, 57600, 115200", k.baud),
+                ));
+            }
+            if let Some(other) = units.insert((k.port.clone(), k.unit), c.id.clone()) {
+                return Err(fail(
+                    &format!("{key}.unit"),
+                    format!(
+                        "unit {} on {} is already the keypad of counter {other:?}",
+                        k.unit,
+                        k.port.display()
+                    ),
+                ));
+            }
+            if let Some(b) = bauds.insert(k.port.clone(), k.baud) {
+                if b != k.baud {
+                    return Err(fail(
+                        &format!("{key}.baud"),
+                        format!(
+                            "every keypad on {} must use the same baud ({b})",
+                            k.port.display()
+                        ),
+                    ));
+                }
             }
         }
         let mut names = HashSet::new();

@@ -25,6 +25,10 @@ pub trait KeypadGateway: Send + Sync {
 
     /// Health of every configured keypad, for the monitor.
     fn health(&self) -> Vec<v1::Keypad>;
+
+    /// Something changed at the counters (a CALLED, a DAY_RESET...): look at the keypads now
+    /// rather than at the next tick, so that a superseded session's keypad goes dark at once.
+    fn changed(&self) {}
 }
 
 /// No keypads configured: sessions are NO_KEYPAD and simply expire.

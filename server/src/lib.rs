@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod grpc;
+pub mod keypad_link;
 pub mod keypads;
 pub mod office;
 pub mod storage;
@@ -23,11 +24,18 @@ pub fn rules(config: &Config) -> Rules {
         grace_ms: i64::from(s.grace_s) * 1000,
         time_zone: config.time_zone,
         operator_data: config.settings.privacy.operator_data,
-        keypad_counters: Vec::new(),
+        keypad_counters: config
+            .settings
+            .counters
+            .iter()
+            .filter(|c| c.keypad.is_some())
+            .map(|c| c.id.clone())
+            .collect(),
     }
 }
 
-/// Opens the store and assembles what the services share.
+/// Opens the store, starts one bus task per keypad serial port (inside a tokio runtime), and
+/// assembles what the services share.
 pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, StoreError> {
     let store = Store::open(
         &config.database,
@@ -35,9 +43,15 @@ pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, StoreError> {
         rules(&config),
         clock,
     )?;
+    let keypads: Arc<dyn keypads::KeypadGateway> =
+        if config.settings.counters.iter().any(|c| c.keypad.is_some()) {
+            keypad_link::SerialKeypads::start(&config, store.clone())
+        } else {
+            Arc::new(keypads::NoKeypads)
+        };
     Ok(Arc::new(Shared {
         auth: auth::Credentials::from_settings(&config.settings.auth.tokens),
-        keypads: Arc::new(keypads::NoKeypads),
+        keypads,
         stopping: tokio::sync::watch::channel(false).0,
         store,
         config,

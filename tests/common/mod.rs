@@ -152,6 +152,21 @@ token = "{ADMIN_TOKEN}"
     )
 }
 
+/// The same office with keypad units 1..=4 of one bus on `port` at counters C1..C4.
+pub fn config_text_keypads(db_url: &str, listen: &str, vote_window_s: u32, port: &Path) -> String {
+    let mut text = config_text(db_url, listen, vote_window_s);
+    for i in 1..=4 {
+        text = text.replace(
+            &format!("name = \"Sportello {i}\"\n"),
+            &format!(
+                "name = \"Sportello {i}\"\nkeypad = {{ port = \"{}\", unit = {i} }}\n",
+                port.display()
+            ),
+        );
+    }
+    text
+}
+
 pub fn write_config(dir: &Path, db_url: &str, listen: &str, vote_window_s: u32) -> PathBuf {
     let path = dir.join("faccia.toml");
     std::fs::write(&path, config_text(db_url, listen, vote_window_s)).expect("write config");
@@ -193,7 +208,17 @@ impl TestServer {
     }
 
     pub async fn start_with(db: &TestDb, clock: TestClock, vote_window_s: u32) -> TestServer {
-        let path = write_config(db.path(), &db.url, "127.0.0.1:0", vote_window_s);
+        Self::start_text(
+            db,
+            clock,
+            &config_text(&db.url, "127.0.0.1:0", vote_window_s),
+        )
+        .await
+    }
+
+    pub async fn start_text(db: &TestDb, clock: TestClock, text: &str) -> TestServer {
+        let path = db.path().join("faccia.toml");
+        std::fs::write(&path, text).expect("write config");
         let config = Config::load(Some(&path)).expect("test config");
         let shared = faccia_server::open(config, clock.clock()).expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -36,6 +36,8 @@ impl QueueService {
             if let Some(s) = ack.session.as_mut() {
                 self.shared.keypads.session_opened(s).await;
             }
+        } else if ack.status == crate::storage::AckStatus::Accepted {
+            self.shared.keypads.changed();
         }
         Ok(convert::ack(&ack))
     }

@@ -845,9 +845,19 @@ pub fn record_vote(
     judgement: Judgement,
     voted_at: Millis,
 ) -> Result<VoteOutcome, StoreError> {
+    // The keypad's window is authoritative: a vote latched inside it counts even when the host
+    // reads it late (a slow bus, an unplugged cable) and has meanwhile called the session expired.
     let open = vote_sessions::table
         .filter(vote_sessions::token.eq(i64::from(token)))
-        .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .filter(
+            vote_sessions::state
+                .eq(SessionState::Open.as_str())
+                .or(vote_sessions::state
+                    .eq(SessionState::Expired.as_str())
+                    .and(vote_sessions::keypad.eq(KeypadArming::Armed.as_str()))
+                    .and(vote_sessions::opened_at.gt(now - DAY_MS))),
+        )
+        .order(vote_sessions::opened_at.desc())
         .select(SessionRow::as_select())
         .first(c)
         .optional()?;

@@ -159,3 +159,11 @@ pub fn votes(c: &mut AnyConnection) -> Result<Vec<VoteRow>, StoreError> {
         .select(VoteRow::as_select())
         .load(c)?)
 }
+
+/// Open vote sessions (the keypad layer arms, disarms and ends them).
+pub fn open_sessions(c: &mut AnyConnection) -> Result<Vec<SessionRow>, StoreError> {
+    Ok(vote_sessions::table
+        .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .select(SessionRow::as_select())
+        .load(c)?)
+}
