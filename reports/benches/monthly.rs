@@ -1,1 +1,342 @@
-fn main() {}
+//! Time of the monthly report on 1,000,000 votes, on SQLite and on PostgreSQL.
+//!
+//! `cargo bench -p faccia-reports --bench monthly` (PostgreSQL at FACCIA_TEST_PG, default
+//! postgres://postgres@127.0.0.1:5432/test; a fresh database is created and dropped).
+//! FACCIA_BENCH_VOTES changes the number of votes. Prints figures; asserts nothing.
+//!
+//! The data: July 2026 holds N votes (85% green, 10% yellow, 5% red with reasons) on 1.25·N
+//! served tickets over four services and eight counters, spread over the month; 0.2% of the
+//! tickets are flagged (midnight or reset). Generated in SQL (a recursive CTE on SQLite,
+//! generate_series on PostgreSQL) in one transaction.
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use faccia_domain::Lang;
+use faccia_reports::cli::{produce, ReportArgs, ReportCommand};
+use faccia_reports::{Format, ReportContext, YearMonth};
+use faccia_server::config::DatabaseUrl;
+use faccia_server::storage::{self, AnyConnection, Rules, Store};
+
+const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn ctx() -> ReportContext {
+    ReportContext {
+        site_id: "bench".into(),
+        site_name: "Bench".into(),
+        time_zone: chrono_tz::Europe::Rome,
+        services: vec![
+            ("A".into(), "Anagrafe".into(), Some(20)),
+            ("C".into(), "CIE".into(), Some(30)),
+            ("S".into(), "Stato civile".into(), Some(20)),
+            ("U".into(), "URP".into(), None),
+        ],
+        counters: (1..=8)
+            .map(|i| (i.to_string(), format!("Sportello {i}")))
+            .collect(),
+        target_tenths: 900,
+    }
+}
+
+fn args(month: YearMonth) -> ReportArgs {
+    ReportArgs {
+        command: ReportCommand::Monthly { month },
+        format: Some(Format::Text),
+        lang: Lang::It,
+        output: None,
+        target: 900,
+    }
+}
+
+/// The SELECT list of the generated rows, over an integer `i`; `{start}` is July's first ms.
+fn ticket_select(start: i64, span: i64) -> String {
+    format!(
+        "'bench', 'T' || i, 'A001', \
+         CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'C' WHEN 2 THEN 'S' ELSE 'U' END, 'SERVED', \
+         CAST(i % 8 + 1 AS TEXT), \
+         {start} + (i % {span}) * 1000 - ((i * 7919) % 3600) * 1000 - 300000, \
+         {start} + (i % {span}) * 1000 - ((i * 7919) % 3600) * 1000 - 300000, \
+         {start} + (i % {span}) * 1000 - 300000, {start} + (i % {span}) * 1000 - 300000, NULL, \
+         {start} + (i % {span}) * 1000, {start} + (i % {span}) * 1000, 0, 0, \
+         (i % 700 = 3), (i % 500 = 1), ((i * 7919) % 3600) * 1000, 300000, \
+         {start} + (i % {span}) * 1000, NULL"
+    )
+}
+
+fn session_select(start: i64, span: i64) -> String {
+    format!(
+        "'S' || i, 'bench', 'T' || i, CAST(i % 8 + 1 AS TEXT), \
+         CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'C' WHEN 2 THEN 'S' ELSE 'U' END, \
+         CASE WHEN i % 50 = 0 THEN 'WEB' ELSE 'COUNTER' END, i, \
+         {start} + (i % {span}) * 1000, {start} + (i % {span}) * 1000, \
+         {start} + (i % {span}) * 1000 + 60000, 'VOTED', 'NONE', {start} + (i % {span}) * 1000 + 20000"
+    )
+}
+
+fn vote_select(start: i64, span: i64) -> String {
+    format!(
+        "'S' || i, 'bench', 'T' || i, CAST(i % 8 + 1 AS TEXT), \
+         CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'C' WHEN 2 THEN 'S' ELSE 'U' END, \
+         CASE WHEN i % 50 = 0 THEN 'WEB' ELSE 'COUNTER' END, \
+         CASE WHEN i % 100 < 85 THEN 1 WHEN i % 100 < 95 THEN 2 ELSE 3 END, \
+         CASE WHEN i % 100 >= 95 AND i % 5 <> 0 THEN i % 4 + 1 ELSE NULL END, \
+         NULL, NULL, {start} + (i % {span}) * 1000 + 20000"
+    )
+}
+
+const TICKET_COLS: &str = "source_id, ticket_id, display_number, service_code, state, counter_id, \
+    first_at, issued_at, first_called_at, last_called_at, service_started_at, served_at, ended_at, \
+    recalls, transfers, reset, spans_midnight, waiting_ms, service_ms, last_at, operator_ref";
+const SESSION_COLS: &str = "session_id, source_id, ticket_id, counter_id, service_code, channel, \
+    token, served_at, opened_at, expires_at, state, keypad, ended_at";
+const VOTE_COLS: &str = "session_id, source_id, ticket_id, counter_id, service_code, channel, \
+    face, reason, waiting_ms, service_ms, voted_at";
+
+/// `votes` votes on served tickets spread over `span` seconds from `start`.
+fn generate(
+    conn: &mut AnyConnection,
+    votes: i64,
+    start: i64,
+    span: i64,
+) -> Result<(), diesel::result::Error> {
+    let tickets = votes + votes / 4;
+    let sql = match conn {
+        AnyConnection::Sqlite(_) => {
+            let seq = |n: i64| {
+                format!(
+                    "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {})",
+                    n - 1
+                )
+            };
+            format!(
+                "{} INSERT INTO tickets ({TICKET_COLS}) SELECT {} FROM seq;\n\
+                 {} INSERT INTO vote_sessions ({SESSION_COLS}) SELECT {} FROM seq;\n\
+                 {} INSERT INTO votes ({VOTE_COLS}) SELECT {} FROM seq;",
+                seq(tickets),
+                ticket_select(start, span),
+                seq(votes),
+                session_select(start, span),
+                seq(votes),
+                vote_select(start, span)
+            )
+        }
+        AnyConnection::Postgresql(_) => format!(
+            "INSERT INTO tickets ({TICKET_COLS}) SELECT {} FROM generate_series(CAST(0 AS BIGINT), {}) AS g(i);\n\
+             INSERT INTO vote_sessions ({SESSION_COLS}) SELECT {} FROM generate_series(CAST(0 AS BIGINT), {}) AS g(i);\n\
+             INSERT INTO votes ({VOTE_COLS}) SELECT {} FROM generate_series(CAST(0 AS BIGINT), {}) AS g(i);",
+            ticket_select(start, span),
+            tickets - 1,
+            session_select(start, span),
+            votes - 1,
+            vote_select(start, span),
+            votes - 1
+        ),
+    };
+    conn.transaction(|c| c.batch_execute(&sql))?;
+    if let AnyConnection::Postgresql(c) = conn {
+        // What autovacuum would have done by the time anyone asks for a report.
+        c.batch_execute("VACUUM ANALYZE")?;
+    }
+    Ok(())
+}
+
+fn time_report(
+    url: &DatabaseUrl,
+    month: YearMonth,
+    runs: usize,
+) -> Result<(Duration, Duration, usize), String> {
+    let mut times = Vec::new();
+    let mut len = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        // As `faccia report` does: a new connection, then the report.
+        let mut conn = storage::connect(url, 5_000).map_err(|e| e.to_string())?;
+        let text = produce(&args(month), &ctx(), &mut conn).map_err(|e| e.to_string())?;
+        times.push(t.elapsed());
+        len = text.len();
+    }
+    times.sort();
+    Ok((times[0], times[times.len() / 2], len))
+}
+
+/// Creates the schema in an empty database and fills it.
+fn setup(url: &DatabaseUrl, votes: i64, start: i64, span: i64) -> Result<f64, String> {
+    let rules = Rules {
+        vote_window_ms: 60_000,
+        grace_ms: 10_000,
+        time_zone: chrono_tz::Europe::Rome,
+        operator_data: false,
+        keypad_counters: Vec::new(),
+    };
+    drop(Store::open(url, 5_000, rules, storage::system_clock()).map_err(|e| e.to_string())?);
+    let mut conn = storage::connect(url, 5_000).map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    generate(&mut conn, votes, start, span).map_err(|e| e.to_string())?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn profile(url: &DatabaseUrl, month: YearMonth) -> Result<(), String> {
+    use faccia_reports::query;
+    let mut conn = storage::connect(url, 5_000).map_err(|e| e.to_string())?;
+    let (from, to) = month
+        .bounds(chrono_tz::Europe::Rome)
+        .map_err(|e| e.to_string())?;
+    let std = [("A".to_string(), 1_200_000), ("C".to_string(), 1_800_000)];
+    let t = Instant::now();
+    query::vote_groups(&mut conn, from, to).map_err(|e| e.to_string())?;
+    let votes = t.elapsed();
+    let t = Instant::now();
+    query::ticket_groups(&mut conn, from, to, &std).map_err(|e| e.to_string())?;
+    let tickets = t.elapsed();
+    let t = Instant::now();
+    query::p90_groups(&mut conn, from, to).map_err(|e| e.to_string())?;
+    let p90 = t.elapsed();
+    println!("    queries: votes {votes:.0?}, tickets {tickets:.0?}, p90 {p90:.0?}");
+    Ok(())
+}
+
+fn report(name: &str, url: &DatabaseUrl, label: &str, m: YearMonth) -> Result<(), String> {
+    let (min, median, len) = time_report(url, m, 3)?;
+    println!(
+        "{name}: monthly report {m}, {label}: min {:.0} ms, median {:.0} ms ({len} bytes)",
+        min.as_secs_f64() * 1000.0,
+        median.as_secs_f64() * 1000.0
+    );
+    if std::env::var_os("FACCIA_BENCH_PROFILE").is_some() {
+        profile(url, m)?;
+    }
+    Ok(())
+}
+
+fn add_index(url: &DatabaseUrl) -> Result<(), String> {
+    let mut conn = storage::connect(url, 5_000).map_err(|e| e.to_string())?;
+    conn.batch_execute("CREATE INDEX bench_tickets_served ON tickets (served_at)")
+        .map_err(|e| e.to_string())?;
+    if let AnyConnection::Postgresql(c) = &mut conn {
+        c.batch_execute("ANALYZE tickets")
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Both scenarios on one backend; `fresh` makes an empty database and returns its URL.
+fn bench(
+    name: &str,
+    votes: i64,
+    fresh: &mut dyn FnMut(&str) -> Result<DatabaseUrl, String>,
+) -> Result<(), String> {
+    let tz = chrono_tz::Europe::Rome;
+    let july = YearMonth::new(2026, 7).map_err(|e| e.to_string())?;
+    let january = YearMonth::new(2026, 1).map_err(|e| e.to_string())?;
+    let sept = YearMonth::new(2026, 9).map_err(|e| e.to_string())?;
+    let served = votes + votes / 4;
+
+    // 1. A year of a very large office: N votes over 2026, about N/12 a month.
+    let url = fresh("year")?;
+    let year_start = january.bounds(tz).map_err(|e| e.to_string())?.0;
+    let secs = setup(&url, votes, year_start, 31_500_000)?;
+    println!(
+        "{name}: {votes} votes and {served} served tickets over 2026 generated in {secs:.1} s"
+    );
+    report(name, &url, "database of a year (schema as migrated)", july)?;
+    add_index(&url)?;
+    report(
+        name,
+        &url,
+        "database of a year (+ index tickets(served_at))",
+        july,
+    )?;
+
+    // 2. Stress: all N votes in the month reported.
+    let url = fresh("month")?;
+    let start = july.bounds(tz).map_err(|e| e.to_string())?.0;
+    let secs = setup(&url, votes, start, 2_600_000)?;
+    println!(
+        "{name}: {votes} votes and {served} served tickets in July 2026 generated in {secs:.1} s"
+    );
+    report(
+        name,
+        &url,
+        "all votes in this month (schema as migrated)",
+        july,
+    )?;
+    report(
+        name,
+        &url,
+        "a month without data (schema as migrated)",
+        sept,
+    )?;
+    add_index(&url)?;
+    report(
+        name,
+        &url,
+        "all votes in this month (+ index tickets(served_at))",
+        july,
+    )?;
+    report(
+        name,
+        &url,
+        "a month without data (+ index tickets(served_at))",
+        sept,
+    )?;
+    Ok(())
+}
+
+fn main() {
+    let votes: i64 = std::env::var("FACCIA_BENCH_VOTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("no temporary directory: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut sqlite = |tag: &str| -> Result<DatabaseUrl, String> {
+        Ok(DatabaseUrl::Sqlite(
+            dir.path().join(format!("bench-{tag}.db")),
+        ))
+    };
+    if let Err(e) = bench("SQLite", votes, &mut sqlite) {
+        eprintln!("SQLite: {e}");
+        std::process::exit(1);
+    }
+
+    let admin = std::env::var("FACCIA_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.to_string());
+    let mut admin_conn = match diesel::PgConnection::establish(&admin) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("PostgreSQL {admin}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let base = admin.split('?').next().unwrap_or(&admin).to_string();
+    let mut created: Vec<String> = Vec::new();
+    let result = {
+        let mut pg = |tag: &str| -> Result<DatabaseUrl, String> {
+            let name = format!("faccia_rep_bench_{}_{tag}", std::process::id());
+            admin_conn
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .map_err(|e| format!("CREATE DATABASE: {e}"))?;
+            created.push(name.clone());
+            let url = match base.rfind('/') {
+                Some(i) if i > base.find("://").map(|s| s + 2).unwrap_or(0) => {
+                    format!("{}/{name}", &base[..i])
+                }
+                _ => format!("{base}/{name}"),
+            };
+            Ok(DatabaseUrl::Postgres(url))
+        };
+        bench("PostgreSQL", votes, &mut pg)
+    };
+    for name in &created {
+        let _ = admin_conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+    if let Err(e) = result {
+        eprintln!("PostgreSQL: {e}");
+        std::process::exit(1);
+    }
+}

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::ReportError;
 use crate::period::YearMonth;
-use crate::query::{self, ServedGroup, VoteGroup};
+use crate::query;
 
 /// What a report needs to know about the office. Built from the configuration; it never holds
 /// operator data.
@@ -95,10 +95,10 @@ pub struct Faces {
 }
 
 impl Faces {
-    fn add(&mut self, g: &VoteGroup) -> Result<(), ReportError> {
-        let n = count(g.n)?;
+    fn add(&mut self, face: i32, reason: Option<i32>, n: i64) -> Result<(), ReportError> {
+        let n = count(n)?;
         self.votes += n;
-        match (g.face, g.reason) {
+        match (face, reason) {
             (1, None) => self.green += n,
             (2, None) => self.yellow += n,
             (3, None) => {
@@ -214,7 +214,50 @@ impl MonthFigures {
     }
 }
 
-/// Builds one month's figures with four aggregate queries.
+/// A month's totals only: served and votes by face (the previous month of a monthly report).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MonthTotals {
+    pub month: YearMonth,
+    pub served: u64,
+    pub faces: Faces,
+}
+
+impl MonthTotals {
+    /// Votes / served.
+    pub fn participation(&self) -> Option<Share> {
+        Share::of(self.faces.votes, self.served)
+    }
+}
+
+impl MonthFigures {
+    pub fn totals(&self) -> MonthTotals {
+        MonthTotals {
+            month: self.month,
+            served: self.served,
+            faces: self.faces,
+        }
+    }
+}
+
+/// A month's totals with two light queries.
+pub fn month_totals(
+    conn: &mut AnyConnection,
+    ctx: &ReportContext,
+    month: YearMonth,
+) -> Result<MonthTotals, ReportError> {
+    let (from, to) = month.bounds(ctx.time_zone)?;
+    let mut faces = Faces::default();
+    for g in query::face_groups(conn, from, to)? {
+        faces.add(g.face, g.reason, g.n)?;
+    }
+    Ok(MonthTotals {
+        month,
+        served: count(query::served_count(conn, from, to)?)?,
+        faces,
+    })
+}
+
+/// Builds one month's figures with three aggregate queries.
 pub fn month_figures(
     conn: &mut AnyConnection,
     ctx: &ReportContext,
@@ -222,8 +265,7 @@ pub fn month_figures(
 ) -> Result<MonthFigures, ReportError> {
     let (from, to) = month.bounds(ctx.time_zone)?;
     let votes = query::vote_groups(conn, from, to)?;
-    let served = query::served_groups(conn, from, to)?;
-    let waits = query::wait_groups(conn, from, to, &ctx.standards_ms())?;
+    let tickets = query::ticket_groups(conn, from, to, &ctx.standards_ms())?;
     let p90 = query::p90_groups(conn, from, to)?;
 
     let mut total = Faces::default();
@@ -231,26 +273,29 @@ pub fn month_figures(
     let mut services: BTreeMap<String, (u64, Faces)> = BTreeMap::new();
     let mut channels: BTreeMap<String, Faces> = BTreeMap::new();
     let mut served_total = 0u64;
-    for ServedGroup {
-        counter_id,
-        service_code,
-        n,
-    } in &served
-    {
-        let n = count(*n)?;
+    for t in &tickets {
+        let n = count(t.served)?;
         served_total += n;
-        counters.entry(counter_id.clone()).or_default().0 += n;
-        services.entry(service_code.clone()).or_default().0 += n;
+        counters.entry(t.counter_id.clone()).or_default().0 += n;
+        services.entry(t.service_code.clone()).or_default().0 += n;
     }
     for g in &votes {
-        total.add(g)?;
-        counters.entry(g.counter_id.clone()).or_default().1.add(g)?;
+        let (f, r, n) = (g.face, g.reason, g.n);
+        total.add(f, r, n)?;
+        counters
+            .entry(g.counter_id.clone())
+            .or_default()
+            .1
+            .add(f, r, n)?;
         services
             .entry(g.service_code.clone())
             .or_default()
             .1
-            .add(g)?;
-        channels.entry(g.channel.clone()).or_default().add(g)?;
+            .add(f, r, n)?;
+        channels
+            .entry(g.channel.clone())
+            .or_default()
+            .add(f, r, n)?;
     }
     // Configured counters and services appear even in a month without activity.
     for (id, _) in &ctx.counters {
@@ -307,15 +352,15 @@ pub fn month_figures(
     for (code, _, _) in &ctx.services {
         waiting.insert(code.clone(), empty_waiting(ctx, code));
     }
-    for w in &waits {
+    for t in &tickets {
         let e = waiting
-            .entry(w.service_code.clone())
-            .or_insert_with(|| empty_waiting(ctx, &w.service_code));
-        e.counted = count(w.counted)?;
-        e.total_ms = count(w.total_ms)?;
-        e.left_out = count(w.flagged)?;
+            .entry(t.service_code.clone())
+            .or_insert_with(|| empty_waiting(ctx, &t.service_code));
+        e.counted += count(t.counted)?;
+        e.total_ms += count(t.total_ms)?;
+        e.left_out += count(t.flagged)?;
         if e.standard_min.is_some() {
-            e.within = Some(count(w.within)?);
+            e.within = Some(e.within.unwrap_or(0) + count(t.within)?);
         }
     }
     for p in &p90 {
@@ -390,7 +435,7 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn between(now: &MonthFigures, before: &MonthFigures) -> Change {
+    pub fn between(now: &MonthTotals, before: &MonthTotals) -> Change {
         Change {
             served: now.served as i64 - before.served as i64,
             votes: now.faces.votes as i64 - before.faces.votes as i64,
@@ -409,7 +454,7 @@ pub struct MonthlyReport {
     pub site_name: String,
     pub time_zone: String,
     pub current: MonthFigures,
-    pub previous: MonthFigures,
+    pub previous: MonthTotals,
     pub change: Change,
 }
 
@@ -419,8 +464,8 @@ pub fn monthly(
     month: YearMonth,
 ) -> Result<MonthlyReport, ReportError> {
     let current = month_figures(conn, ctx, month)?;
-    let previous = month_figures(conn, ctx, month.previous())?;
-    let change = Change::between(&current, &previous);
+    let previous = month_totals(conn, ctx, month.previous())?;
+    let change = Change::between(&current.totals(), &previous);
     Ok(MonthlyReport {
         site_id: ctx.site_id.clone(),
         site_name: ctx.site_name.clone(),
@@ -568,7 +613,7 @@ pub fn ministry_export(
             if g.channel == Channel::Counter.as_str() && cell.0.is_none() {
                 cell.0 = Some(0);
             }
-            cell.1.add(&g)?;
+            cell.1.add(g.face, g.reason, g.n)?;
         }
         for ((channel, service), (served, faces)) in cells {
             rows.push(ExportRow {

@@ -128,11 +128,15 @@ pub fn served_groups(
     )
 }
 
-/// Waiting-time sums of a period's served tickets, per service.
+/// Served tickets of a period, by counter and service, with their waiting-time sums: one pass.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
-pub struct WaitGroup {
+pub struct TicketGroup {
+    #[diesel(sql_type = Text)]
+    pub counter_id: String,
     #[diesel(sql_type = Text)]
     pub service_code: String,
+    #[diesel(sql_type = BigInt)]
+    pub served: i64,
     /// Tickets with a waiting time that are not flagged: the ones averaged.
     #[diesel(sql_type = BigInt)]
     pub counted: i64,
@@ -150,12 +154,12 @@ pub struct WaitGroup {
 const CLEAN: &str = "waiting_ms IS NOT NULL AND NOT spans_midnight AND NOT reset";
 
 /// `standards`: (service code, standard in ms) of the services that declare one.
-pub fn wait_groups(
+pub fn ticket_groups(
     conn: &mut AnyConnection,
     from: Millis,
     to: Millis,
     standards: &[(String, i64)],
-) -> QueryResult<Vec<WaitGroup>> {
+) -> QueryResult<Vec<TicketGroup>> {
     let mut args = Vec::new();
     let limit = if standards.is_empty() {
         "NULL".to_string()
@@ -172,15 +176,55 @@ pub fn wait_groups(
     args.push(Arg::Int(from));
     args.push(Arg::Int(to));
     let sql = format!(
-        "SELECT service_code, \
+        "SELECT counter_id, service_code, COUNT(*) AS served, \
            CAST(COALESCE(SUM(CASE WHEN {CLEAN} THEN 1 ELSE 0 END), 0) AS BIGINT) AS counted, \
            CAST(COALESCE(SUM(CASE WHEN {CLEAN} THEN waiting_ms ELSE 0 END), 0) AS BIGINT) AS total_ms, \
            CAST(COALESCE(SUM(CASE WHEN spans_midnight OR reset THEN 1 ELSE 0 END), 0) AS BIGINT) AS flagged, \
            CAST(COALESCE(SUM(CASE WHEN {CLEAN} AND waiting_ms <= ({limit}) THEN 1 ELSE 0 END), 0) AS BIGINT) AS within \
          FROM tickets WHERE state = 'SERVED' AND served_at >= ? AND served_at < ? \
-         GROUP BY service_code"
+         GROUP BY counter_id, service_code"
     );
     load(conn, &sql, &args)
+}
+
+/// Votes of a period by face and reason only (the previous month's totals).
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct FaceGroup {
+    #[diesel(sql_type = Integer)]
+    pub face: i32,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub reason: Option<i32>,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+pub fn face_groups(
+    conn: &mut AnyConnection,
+    from: Millis,
+    to: Millis,
+) -> QueryResult<Vec<FaceGroup>> {
+    load(
+        conn,
+        "SELECT face, reason, COUNT(*) AS n FROM votes WHERE voted_at >= ? AND voted_at < ? \
+         GROUP BY face, reason",
+        &[Arg::Int(from), Arg::Int(to)],
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
+pub struct Count {
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// Served tickets of a period.
+pub fn served_count(conn: &mut AnyConnection, from: Millis, to: Millis) -> QueryResult<i64> {
+    let rows: Vec<Count> = load(
+        conn,
+        "SELECT COUNT(*) AS n FROM tickets WHERE state = 'SERVED' AND served_at >= ? AND served_at < ?",
+        &[Arg::Int(from), Arg::Int(to)],
+    )?;
+    Ok(rows.first().map(|c| c.n).unwrap_or(0))
 }
 
 /// The 90th percentile (nearest rank: the ⌈0.9·n⌉-th smallest) of the counted waiting times,

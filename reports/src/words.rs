@@ -196,6 +196,9 @@ pub struct Labels {
     pub total: &'static str,
     pub trend_title: &'static str,
     pub satisfaction_title: &'static str,
+    pub number: &'static str,
+    pub standard_word: &'static str,
+    pub no_standard: &'static str,
 }
 
 pub const IT: Labels = Labels {
@@ -247,6 +250,9 @@ pub const IT: Labels = Labels {
     total: "Totale",
     trend_title: "Andamento mensile",
     satisfaction_title: "Giudizi espressi",
+    number: "Numero",
+    standard_word: "standard",
+    no_standard: "nessuno standard",
 };
 
 pub const EN: Labels = Labels {
@@ -298,6 +304,9 @@ pub const EN: Labels = Labels {
     total: "Total",
     trend_title: "Month by month",
     satisfaction_title: "Judgements",
+    number: "Count",
+    standard_word: "standard",
+    no_standard: "no standard",
 };
 
 pub fn labels(lang: Lang) -> &'static Labels {

@@ -388,7 +388,7 @@ fn service_without_standard(b: Backend) {
     assert_eq!(wx["within_standard_pct"], Value::Null);
     assert_eq!(wx["avg_ms"], 660_000);
     let html = render::monthly(&r, Format::Html, Lang::It).expect("html");
-    assert!(html.contains("Standard (min): —"));
+    assert!(html.contains("min; nessuno standard"));
 }
 
 both!(ministry_export_counts);

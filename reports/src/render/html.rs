@@ -37,7 +37,10 @@ pub fn esc(s: &str) -> String {
 const STYLE: &str = "
 :root{color-scheme:light}
 body{margin:0;background:#fff;color:#1b1b1b;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif}
-main{max-width:60rem;margin:0 auto;padding:1.5rem}
+main{max-width:72rem;margin:0 auto;padding:1.5rem}
+tbody th{text-align:left;font-weight:600}
+table.wide{font-size:.875rem}
+table.wide th,table.wide td{padding:.25rem .4rem}
 h1{font-size:1.6rem;margin:0 0 .25rem}
 h2{font-size:1.25rem;margin:2rem 0 .5rem;border-bottom:2px solid #0b4f8a;padding-bottom:.2rem}
 .site{margin:0;color:#3d3d3d}
@@ -70,8 +73,8 @@ fn head(out: &mut String, title: &str, lang: Lang) {
 
 fn foot(out: &mut String, lang: Lang) {
     let text = match lang {
-        Lang::It => "Percentuali con un decimale, arrotondate per eccesso a partire da 0,05 (metà per eccesso) sul conteggio esatto. Partecipazione = giudizi / utenti serviti. Dati aggregati: nessun dato personale né sul personale. Prodotto da faccia.",
-        Lang::En => "Percentages with one decimal, rounded half up on the exact counts. Participation = judgements / users served. Aggregated data: nothing about individual citizens or staff. Produced by faccia.",
+        Lang::It => "Percentuali con un decimale, calcolate sui conteggi esatti e arrotondate al decimo più vicino (la metà per eccesso: 94,45 diventa 94,5). Partecipazione = giudizi / utenti serviti. Dati aggregati: nessun dato personale né sul personale. Prodotto da faccia.",
+        Lang::En => "Percentages with one decimal, computed on the exact counts and rounded to the nearest tenth (halves up: 94.45 becomes 94.5). Participation = judgements / users served. Aggregated data: nothing about individual citizens or staff. Produced by faccia.",
     };
     let _ = write!(
         out,
@@ -188,16 +191,27 @@ struct Bar {
     marker: Option<(f64, String)>,
 }
 
-fn hbars(out: &mut String, id: &str, title: &str, desc: &str, bars: &[Bar], colour: &str) {
+/// `fixed_max`: the scale's end (100 for percentages), else the largest value or marker.
+fn hbars(
+    out: &mut String,
+    id: &str,
+    title: &str,
+    desc: &str,
+    bars: &[Bar],
+    colour: &str,
+    fixed_max: Option<f64>,
+) {
     let label_w = 250.0;
-    let plot_w = 380.0;
+    let plot_w = 400.0;
     let row_h = 30.0;
     let h = (bars.len().max(1) as f64 * row_h + 20.0) as u32;
-    svg_open(out, id, 720, h, title, desc);
-    let max = bars
-        .iter()
-        .flat_map(|b| std::iter::once(b.value).chain(b.marker.as_ref().map(|m| m.0)))
-        .fold(0.0f64, f64::max);
+    svg_open(out, id, 860, h, title, desc);
+    let max = fixed_max.unwrap_or_else(|| {
+        bars.iter()
+            .flat_map(|b| std::iter::once(b.value).chain(b.marker.as_ref().map(|m| m.0)))
+            .fold(0.0f64, f64::max)
+    });
+    let markers = bars.iter().any(|b| b.marker.is_some());
     for (i, b) in bars.iter().enumerate() {
         let y = 10.0 + i as f64 * row_h;
         let len = if max > 0.0 {
@@ -216,7 +230,8 @@ fn hbars(out: &mut String, id: &str, title: &str, desc: &str, bars: &[Bar], colo
             esc(&label),
             label_w,
             y,
-            label_w + len + 6.0,
+            // With markers the value goes after the scale, where no marker can cover it.
+            if markers { label_w + plot_w + 12.0 } else { label_w + len + 6.0 },
             y + 15.0,
             esc(&b.text)
         );
@@ -250,7 +265,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
     let l = labels(lang);
     let c = &r.current;
     let mut out = String::new();
-    let period = month_title(c, lang);
+    let period = month_title(c.month, lang);
     head(
         &mut out,
         &format!("{} – {} – {}", l.monthly_title, r.site_name, period),
@@ -273,7 +288,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
     table(
         &mut out,
         l.satisfaction_title,
-        &[String::new(), l.votes.into(), "%".into()],
+        &[String::new(), l.number.into(), "%".into()],
         &[
             vec![l.served.into(), int(c.served, lang), String::new()],
             vec![
@@ -332,6 +347,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         &desc,
         &bars,
         RED,
+        None,
     );
     table(
         &mut out,
@@ -347,7 +363,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         l.change_title,
         &[
             String::new(),
-            month_title(&r.previous, lang),
+            month_title(r.previous.month, lang),
             period.clone(),
             l.change.into(),
         ],
@@ -414,15 +430,21 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         .map(|w| Bar {
             label: group_name(&w.service_code, w.name.as_deref(), false, lang),
             value: w.avg_ms().map(|v| v / 60_000.0).unwrap_or(0.0),
-            text: format!(
-                "{} {} ({}: {})",
-                words::minutes(w.avg_ms(), lang),
-                l.minutes,
-                l.standard,
-                w.standard_min
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| DASH.into())
-            ),
+            text: match w.standard_min {
+                Some(s) => format!(
+                    "{} {}; {} {s} {}",
+                    words::minutes(w.avg_ms(), lang),
+                    l.minutes,
+                    l.standard_word,
+                    l.minutes
+                ),
+                None => format!(
+                    "{} {}; {}",
+                    words::minutes(w.avg_ms(), lang),
+                    l.minutes,
+                    l.no_standard
+                ),
+            },
             marker: w
                 .standard_min
                 .map(|s| (f64::from(s), format!("{} {s} {}", l.standard, l.minutes))),
@@ -433,7 +455,15 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         .map(|b| format!("{}: {}", b.label, b.text))
         .collect::<Vec<_>>()
         .join("; ");
-    hbars(&mut out, "chart-wait", l.avg_wait, &desc, &bars, "#0b4f8a");
+    hbars(
+        &mut out,
+        "chart-wait",
+        l.avg_wait,
+        &desc,
+        &bars,
+        "#0b4f8a",
+        None,
+    );
     table(
         &mut out,
         l.waiting_title,
@@ -604,6 +634,7 @@ pub fn annual(r: &AnnualReport, lang: Lang) -> String {
             &desc,
             &bars,
             "#0b4f8a",
+            Some(100.0),
         );
         table(&mut out, l.standards_title, &h, &rows);
     }

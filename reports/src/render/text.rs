@@ -189,8 +189,8 @@ pub(crate) fn change_rows(r: &MonthlyReport, lang: Lang) -> Vec<Vec<String>> {
     ]
 }
 
-pub(crate) fn month_title(m: &MonthFigures, lang: Lang) -> String {
-    format!("{} {}", m.month.name(lang), m.month.year)
+pub(crate) fn month_title(m: crate::period::YearMonth, lang: Lang) -> String {
+    format!("{} {}", m.name(lang), m.year)
 }
 
 pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
@@ -203,7 +203,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         "{} ({}), {}\n",
         r.site_name,
         r.site_id,
-        month_title(c, lang)
+        month_title(c.month, lang)
     );
     let _ = writeln!(out, "{}", words::summary_sentence(c, lang));
     let _ = writeln!(out, "{}\n", words::participation_sentence(c, lang));
@@ -223,8 +223,8 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         &mut out,
         &[
             String::new(),
-            month_title(&r.previous, lang),
-            month_title(c, lang),
+            month_title(r.previous.month, lang),
+            month_title(c.month, lang),
             l.change.into(),
         ],
         &change_rows(r, lang),
