@@ -1,5 +1,7 @@
 //! `faccia`: the one user-facing binary.
 
+mod demo;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,6 +37,17 @@ enum Command {
     Console(faccia_console::ConsoleArgs),
     /// The technician's tool for FK-3 keypads: list, scan, show, watch, test, set-id, set-baud, simulate.
     Keypad(faccia_serial::tool::KeypadArgs),
+    /// A demo office: server on a temporary SQLite database, simulated keypads, simulated queue, console.
+    Demo(demo::DemoArgs),
+    /// Simulators for tests and demonstrations.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Drive a running server with realistic queue traffic; citizens vote on simulated keypads.
+    Queue(faccia_sim::QueueSimArgs),
 }
 
 fn init_logging(config: &Config) {
@@ -133,6 +146,19 @@ fn main() -> ExitCode {
             init_tool_logging();
             return report(runtime().and_then(|rt| rt.block_on(faccia_serial::tool::run(args))));
         }
+        Command::Demo(args) => {
+            return report(runtime().and_then(|rt| rt.block_on(demo::run(args))));
+        }
+        Command::Sim(SimCommand::Queue(args)) => {
+            init_tool_logging();
+            return report(runtime().and_then(|rt| {
+                rt.block_on(async {
+                    let s = faccia_sim::run(args).await?;
+                    println!("{}", serde_json::to_string_pretty(&s)?);
+                    Ok(())
+                })
+            }));
+        }
         Command::Serve(ref o) | Command::CheckConfig(ref o) => o.config.clone(),
     };
     let config = match load(opts.as_deref()) {
@@ -141,7 +167,7 @@ fn main() -> ExitCode {
     };
     init_logging(&config);
     let result = match cli.command {
-        Command::Console(_) | Command::Keypad(_) => Ok(()),
+        Command::Console(_) | Command::Keypad(_) | Command::Demo(_) | Command::Sim(_) => Ok(()),
         Command::CheckConfig(_) => {
             println!(
                 "configuration OK ({}): site {:?}, {} services, {} counters, {} tokens, listen {}",
