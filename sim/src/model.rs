@@ -965,10 +965,8 @@ impl<'a> Des<'a> {
             ctr.open = true;
             self.emit_event(EventType::CounterOpened, None, Some(c));
         }
-        let ctr = &mut self.counters[c];
-        ctr.busy = false;
-        ctr.ticket = None;
-        ctr.state = None;
+        // a served ticket stays on the counter's display (state SERVED) until the next call
+        self.counters[c].busy = false;
         self.dispatch();
     }
 
@@ -1006,6 +1004,8 @@ impl<'a> Des<'a> {
         for i in 0..self.counters.len() {
             self.now = base + Self::secs(1.0 + i as f64);
             self.counters[i].open = false;
+            self.counters[i].ticket = None;
+            self.counters[i].state = None;
             self.emit_event(EventType::CounterClosed, None, Some(i));
         }
         self.now += 1000;
@@ -1048,10 +1048,32 @@ mod tests {
         // counter -> (open, holder ticket, citizen still due for holder)
         let mut counters: HashMap<&str, (bool, Option<String>, bool)> = HashMap::new();
         let mut served: HashSet<String> = HashSet::new();
+        // what the server's counter table holds, by the contract's rules
+        let mut held: HashMap<String, (bool, String, Option<EventType>)> = HashMap::new();
         let mut citizens: HashSet<String> = HashSet::new();
         for a in &p.actions {
             assert!(a.at() >= last_at, "actions out of time order");
             last_at = a.at();
+            if let Action::Event(e) = a {
+                let h = held.entry(e.counter_id.clone()).or_default();
+                match e.kind {
+                    EventType::CounterOpened => h.0 = true,
+                    EventType::CounterClosed => *h = (false, String::new(), None),
+                    EventType::Called | EventType::Recalled => {
+                        *h = (true, e.ticket_id.clone(), Some(EventType::Called))
+                    }
+                    EventType::ServiceStarted | EventType::Served => {
+                        *h = (true, e.ticket_id.clone(), Some(e.kind))
+                    }
+                    EventType::NoShow | EventType::Transferred => {
+                        if h.1 == e.ticket_id {
+                            h.1.clear();
+                            h.2 = None;
+                        }
+                    }
+                    _ => {}
+                }
+            }
             match a {
                 Action::Event(e) => {
                     let kind = e.kind;
@@ -1146,6 +1168,14 @@ mod tests {
                 Action::Reconcile(r) => {
                     for c in &r.counters {
                         assert_eq!(c.ticket_id.is_empty(), c.ticket_state.is_none());
+                        let h = held.get(&c.counter_id).cloned().unwrap_or_default();
+                        assert_eq!(
+                            (c.open, c.ticket_id.clone(), c.ticket_state),
+                            h,
+                            "snapshot of {} at {} disagrees with the events",
+                            c.counter_id,
+                            r.at
+                        );
                     }
                 }
             }

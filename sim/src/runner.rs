@@ -241,8 +241,12 @@ pub struct Summary {
     pub sessions_by_counter: BTreeMap<String, u64>,
     /// Citizens whose face press the keypad counted, by counter.
     pub votes_by_counter: BTreeMap<String, u64>,
-    /// Citizens by outcome: voted, left, no_session, no_keypad, keypad_dark, keypad_error.
+    /// Citizens by outcome: voted, voted_unconfirmed, ignored, left, no_ack, no_session,
+    /// no_keypad, keypad_dark, keypad_error.
     pub citizens: BTreeMap<String, u64>,
+    /// Counted votes the keypad still held when the citizen gave up waiting for the server
+    /// to take them.
+    pub votes_unconfirmed: u64,
     pub presses: u64,
     pub presses_counted: u64,
     pub presses_ignored: u64,
@@ -268,6 +272,9 @@ pub struct QueueSim {
     pub retry: RetryPolicy,
     /// How long (real time) a citizen waits for a PENDING keypad to light up before leaving.
     pub keypad_wait: Duration,
+    /// How long (real time) a citizen who voted waits for the keypad to take the vote (the
+    /// server acknowledges it) before leaving the desk; covers a red face's reason window.
+    pub confirm_wait: Duration,
 }
 
 impl QueueSim {
@@ -289,6 +296,7 @@ impl QueueSim {
             log: None,
             retry: RetryPolicy::default(),
             keypad_wait: Duration::from_secs(5),
+            confirm_wait: Duration::from_secs(20),
         }
     }
     pub fn server(mut self, url: impl Into<String>) -> Self {
@@ -325,6 +333,10 @@ impl QueueSim {
     }
     pub fn keypad_wait(mut self, d: Duration) -> Self {
         self.keypad_wait = d;
+        self
+    }
+    pub fn confirm_wait(mut self, d: Duration) -> Self {
+        self.confirm_wait = d;
         self
     }
 
@@ -816,11 +828,40 @@ impl Runner<'_> {
             self.press(c, &session, unit, Key::Reason(k)).await;
         }
         let outcome = match counted {
-            Some(true) => "voted",
+            Some(true) => {
+                // the citizen sees the keypad take the vote (the server reads and acknowledges
+                // it, the keypad goes dark) before the clerk calls the next one; this keeps a
+                // fast run from ending the session with the vote still on the keypad
+                if self.await_confirmation(unit).await {
+                    "voted"
+                } else {
+                    self.summary.votes_unconfirmed += 1;
+                    "voted_unconfirmed"
+                }
+            }
             Some(false) => "ignored",
             None => "keypad_error",
         };
         self.citizen_done(c, outcome, Some(&session));
+    }
+
+    /// Waits (real time, at most `confirm_wait`) until the unit has neither a latched vote nor
+    /// a pending reason choice.
+    async fn await_confirmation(&mut self, unit: u8) -> bool {
+        let deadline = Instant::now() + self.sim.confirm_wait;
+        loop {
+            match self.panel.state(unit).await {
+                Ok(s) if s == "IDLE" || s == "ARMED" => return true,
+                Ok(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Ok(_) => return false,
+                Err(e) => {
+                    tracing::warn!(unit, error = %e, "keypad simulator unreachable");
+                    return false;
+                }
+            }
+        }
     }
 
     async fn press(

@@ -165,10 +165,19 @@ impl Fake {
         Ok(ack)
     }
 
-    /// What the server's bus does in the background: arm pending sessions when it can.
+    /// What the server's bus does in the background: take latched votes, arm pending
+    /// sessions when it can.
     fn poll(&self) {
         let Some(h) = &self.keypad else { return };
         let mut st = self.st.lock().expect("state");
+        for unit in 1..=8u8 {
+            let _ = h.with_keypad(unit, |k, now| {
+                if k.state(now) == KeypadState::Latched {
+                    let seq = k.input_reg(input::VOTE_SEQ, now).unwrap_or(0);
+                    let _ = k.write(holding::ACK_SEQ, &[seq, 3], now);
+                }
+            });
+        }
         let pending: Vec<(u8, u32)> = st.pending.iter().map(|(u, t)| (*u, *t)).collect();
         for (unit, token) in pending {
             if arm(h, unit, token) {
@@ -313,6 +322,8 @@ fn check_votes(
     let sessions: u64 = summary.sessions_by_counter.values().sum();
     assert_eq!(sessions as usize, served);
     assert!(summary.presses_ignored > 0, "no double press was ignored");
+    assert_eq!(summary.votes_unconfirmed, 0);
+    assert_eq!(summary.citizens.get("voted").copied().unwrap_or(0), counted);
     // in the log every press comes after its ticket's acknowledged SERVED
     let mut served_logged = HashSet::new();
     let mut presses = 0;
