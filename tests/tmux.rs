@@ -1,0 +1,164 @@
+//! Real terminals: the demo and the console run under tmux, and the test reads the screen.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(name: &str, cmd: &str) -> Tmux {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", name])
+            .status();
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", name, "-x", "160", "-y", "48"])
+            .arg(format!("{cmd}; echo FACCIA-EXITED $?; sleep 60"))
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("tmux must be installed (Debian package tmux)");
+        assert!(ok.success(), "tmux new-session");
+        Tmux {
+            name: name.to_string(),
+        }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        let _ = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, keys])
+            .status();
+    }
+
+    fn wait_for(&self, secs: u64, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if check(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+/// A figure of the header, e.g. `Serviti 16`.
+fn figure(screen: &str, label: &str) -> Option<u64> {
+    let at = screen.find(&format!("{label} "))? + label.len() + 1;
+    let digits: String = screen[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[test]
+fn demo_shows_a_living_office_and_quits_cleanly() {
+    let bin = env!("CARGO_BIN_EXE_faccia");
+    let t = Tmux::start("faccia-demo-test", &format!("{bin} demo --speed 3"));
+    let first = t.wait_for(30, "the Italian overview with a connected server", |s| {
+        s.contains("Panoramica") && s.contains("Sportello")
+    });
+    // Live figures move: tickets are served and citizens vote while the test watches.
+    let served = figure(&first, "Serviti").expect("served today on the header");
+    let votes = figure(&first, "Giudizi").expect("votes today on the header");
+    let later = t.wait_for(60, "more tickets served and more votes", |s| {
+        figure(s, "Serviti").is_some_and(|n| n > served)
+            && figure(s, "Giudizi").is_some_and(|n| n > votes)
+    });
+    assert!(later.contains("online"), "keypads online:\n{later}");
+    t.keys("q");
+    let end = t.wait_for(20, "the demo to exit", |s| s.contains("FACCIA-EXITED"));
+    assert!(end.contains("FACCIA-EXITED 0"), "clean exit:\n{end}");
+    assert!(
+        !end.contains("Panoramica"),
+        "the terminal was restored (alternate screen left):\n{end}"
+    );
+}
+
+#[test]
+fn console_against_a_served_office_shows_live_numbers() {
+    let bin = env!("CARGO_BIN_EXE_faccia");
+    let db = common::TestDb::new(common::Backend::Sqlite);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let config = common::write_config(db.path(), &db.url, &format!("127.0.0.1:{port}"), 60);
+    let mut server = Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("faccia serve");
+    let url = format!("http://127.0.0.1:{port}");
+    let t = Tmux::start(
+        "faccia-console-test",
+        &format!(
+            "{bin} console --server {url} --token {} --lang en",
+            common::VIEWER_TOKEN
+        ),
+    );
+    let first = t.wait_for(30, "the English overview, connected", |s| {
+        s.contains("Overview") && s.contains("Sportello 1")
+    });
+    let served = figure(&first, "Served").unwrap_or(0);
+    let mut sim = Command::new(bin)
+        .args([
+            "sim",
+            "queue",
+            "--server",
+            &url,
+            "--token",
+            common::QUEUE_TOKEN,
+        ])
+        .args([
+            "--counters",
+            "C1,C2,C3,C4",
+            "--services",
+            "A,B",
+            "--speed",
+            "600",
+            "--tickets",
+            "300",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("faccia sim queue");
+    let later = t.wait_for(60, "tickets served on screen", |s| {
+        figure(s, "Served").is_some_and(|n| n > served + 3)
+    });
+    let n1 = figure(&later, "Served").unwrap_or(0);
+    t.wait_for(60, "more tickets served", |s| {
+        figure(s, "Served").is_some_and(|n| n > n1)
+    });
+    t.keys("q");
+    t.wait_for(20, "the console to exit", |s| s.contains("FACCIA-EXITED 0"));
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+}
