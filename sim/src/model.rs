@@ -1065,11 +1065,9 @@ mod tests {
                     EventType::ServiceStarted | EventType::Served => {
                         *h = (true, e.ticket_id.clone(), Some(e.kind))
                     }
-                    EventType::NoShow | EventType::Transferred => {
-                        if h.1 == e.ticket_id {
-                            h.1.clear();
-                            h.2 = None;
-                        }
+                    EventType::NoShow | EventType::Transferred if h.1 == e.ticket_id => {
+                        h.1.clear();
+                        h.2 = None;
                     }
                     _ => {}
                 }
