@@ -571,3 +571,71 @@ async fn a_server_restart_mid_run_loses_nothing() {
     assert!(stored_before < expected.len(), "the restart came too late");
     assert_eq!(st.order, expected, "lost or reordered events");
 }
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: faccia_sim::QueueSimArgs,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_runs_paced_and_writes_the_log() {
+    use clap::Parser;
+    let fake = Fake::new();
+    let url = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("sim.jsonl");
+    let log_arg = log.to_string_lossy().to_string();
+    let plan = SimPlan::new(3)
+        .start(start())
+        .tickets(Some(6))
+        .plan()
+        .expect("plan");
+    let span = (plan.end - plan.start).num_milliseconds() as f64 / 1000.0;
+    // about 1.5 s of real time
+    let speed = span / 1.5;
+    let speed_arg = format!("{speed}");
+    let cli = Cli::try_parse_from([
+        "faccia-sim",
+        "--server",
+        url.as_str(),
+        "--token",
+        TOKEN,
+        "--seed",
+        "3",
+        "--tickets",
+        "6",
+        "--start",
+        "2026-11-23T08:30:00+01:00",
+        "--speed",
+        speed_arg.as_str(),
+        "--log",
+        log_arg.as_str(),
+        "--source-id",
+        "novosga-test",
+    ])
+    .expect("args");
+    let summary = faccia_sim::run(cli.args).await.expect("run");
+    assert_eq!(summary.tickets_issued, 6);
+    assert_eq!(summary.errors, 0);
+    assert!(
+        (1.3..3.0).contains(&summary.real_seconds),
+        "paced run took {} s for {span} simulated s at speed {speed}",
+        summary.real_seconds
+    );
+    let lines = read_log(&log);
+    let events: Vec<_> = lines.iter().filter(|l| l["kind"] == "event").collect();
+    assert_eq!(events.len() as u64, summary.events_sent);
+    assert!(events.iter().all(|l| l["ack"]["status"] == "ACCEPTED"));
+    // no keypads given: served citizens are logged, nothing is pressed
+    assert_eq!(summary.presses, 0);
+    assert_eq!(
+        lines.iter().filter(|l| l["kind"] == "citizen").count() as u64,
+        summary.served
+    );
+    let st = fake.st.lock().expect("state");
+    assert!(st.received.iter().all(|e| e.source_id == "novosga-test"));
+    // same seed, same events, same order
+    let planned: Vec<String> = plan.events().map(|e| e.event_id.clone()).collect();
+    assert_eq!(st.order, planned);
+}
