@@ -41,12 +41,21 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// The sample office with the demo's database, port and keypads.
-fn demo_config(dir: &Path, port: u16, counters: u8, keypads: &Path) -> anyhow::Result<PathBuf> {
+fn demo_config(
+    dir: &Path,
+    port: u16,
+    metrics_port: u16,
+    counters: u8,
+    keypads: &Path,
+) -> anyhow::Result<PathBuf> {
     let mut doc: toml::Table = SAMPLE
         .parse()
         .context("the embedded sample configuration")?;
     if let Some(toml::Value::Table(s)) = doc.get_mut("server") {
         s.insert("listen".into(), format!("127.0.0.1:{port}").into());
+    }
+    if let Some(toml::Value::Table(m)) = doc.get_mut("metrics") {
+        m.insert("listen".into(), format!("127.0.0.1:{metrics_port}").into());
     }
     if let Some(toml::Value::Table(d)) = doc.get_mut("database") {
         d.insert(
@@ -119,7 +128,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .context("cannot start the simulated keypads")?;
 
     let port = free_port()?;
-    let config_path = demo_config(&dir, port, args.counters, &link)?;
+    let metrics_port = free_port()?;
+    let config_path = demo_config(&dir, port, metrics_port, args.counters, &link)?;
     let config = Config::load(Some(&config_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let counters = counter_ids(&config);
     let services: Vec<String> = config

@@ -58,6 +58,17 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub logging: LoggingSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address for Prometheus metrics over HTTP (`GET /metrics`), e.g. `127.0.0.1:9464`.
+    /// Off when not set.
+    #[serde(default)]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -391,6 +402,14 @@ impl Config {
                 ),
             )
         })?;
+        if let Some(m) = &settings.metrics.listen {
+            if m.parse::<SocketAddr>().is_err() {
+                return Err(fail(
+                    "metrics.listen",
+                    format!("{m:?} is not an address:port such as 127.0.0.1:9464"),
+                ));
+            }
+        }
         if settings.server.tls_cert.is_some() != settings.server.tls_key.is_some() {
             return Err(fail(
                 "server.tls_cert",

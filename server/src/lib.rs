@@ -6,6 +6,7 @@ pub mod config;
 pub mod grpc;
 pub mod keypad_link;
 pub mod keypads;
+pub mod metrics;
 pub mod office;
 pub mod storage;
 
@@ -53,6 +54,7 @@ pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, StoreError> {
         auth: auth::Credentials::from_settings(&config.settings.auth.tokens),
         keypads,
         stopping: tokio::sync::watch::channel(false).0,
+        metrics: metrics::Metrics::default(),
         store,
         config,
     }))

@@ -28,6 +28,7 @@ pub struct Shared {
     pub keypads: Arc<dyn KeypadGateway>,
     /// Turns true when the server stops: long-lived streams end so shutdown does not wait on them.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, Error)]
@@ -86,6 +87,25 @@ pub async fn serve(
         }
     });
 
+    let metrics = match shared
+        .config
+        .settings
+        .metrics
+        .listen
+        .as_deref()
+        .map(str::parse::<SocketAddr>)
+    {
+        Some(Ok(addr)) => {
+            let m = shared.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = crate::metrics::serve(addr, m).await {
+                    tracing::error!(%addr, error = %e, "cannot serve metrics");
+                }
+            }))
+        }
+        _ => None,
+    };
+
     let mut builder = tonic::transport::Server::builder();
     let s = &shared.config.settings.server;
     if let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) {
@@ -115,5 +135,8 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     expiry.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     result.map_err(ServeError::from)
 }

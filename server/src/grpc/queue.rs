@@ -25,12 +25,14 @@ impl QueueService {
             .validate(now)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let served = event.kind == EventKind::Served;
+        let kind = event.kind;
         let mut ack = self
             .shared
             .store
             .publish(event)
             .await
             .map_err(convert::status)?;
+        self.shared.metrics.event(kind, ack.status.name());
         if served {
             // The keypad seam: arm the counter's keypad now that the session is stored.
             if let Some(s) = ack.session.as_mut() {
@@ -51,8 +53,11 @@ impl QueueEvents for QueueService {
         &self,
         request: Request<v1::TicketEvent>,
     ) -> Result<Response<v1::EventAck>, Status> {
+        let timer = self.shared.metrics.call("Publish");
         self.shared.auth.check(request.metadata(), &[Role::Queue])?;
-        self.handle(request.into_inner()).await.map(Response::new)
+        let r = self.handle(request.into_inner()).await.map(Response::new);
+        timer.finish(&r);
+        r
     }
 
     type StreamStream = AckStream;

@@ -167,3 +167,13 @@ pub fn open_sessions(c: &mut AnyConnection) -> Result<Vec<SessionRow>, StoreErro
         .select(SessionRow::as_select())
         .load(c)?)
 }
+
+/// Votes stored, by face code.
+pub fn votes_by_face(c: &mut AnyConnection) -> Result<Vec<(i32, i64)>, StoreError> {
+    use diesel::dsl::count_star;
+    Ok(votes::table
+        .group_by(votes::face)
+        .select((votes::face, count_star()))
+        .order(votes::face)
+        .load(c)?)
+}

@@ -1,0 +1,319 @@
+//! Prometheus metrics over plain HTTP (`GET /metrics`, text format 0.0.4): ticket events by type
+//! and answer, sessions by outcome, votes by face, keypad health, gRPC calls and their latency.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use faccia_domain::EventKind;
+use faccia_proto::v1;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::grpc::Shared;
+use crate::storage::{log_kind, read};
+
+/// Latency buckets in seconds.
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    total: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    events: BTreeMap<(&'static str, &'static str), u64>,
+    calls: BTreeMap<(&'static str, String), u64>,
+    latency: BTreeMap<&'static str, Histogram>,
+    sessions_opened: u64,
+    sessions_ended: BTreeMap<i32, u64>,
+    votes_recorded: u64,
+    orphan_votes: u64,
+}
+
+/// Counters kept by the running process (they start at zero with it, as Prometheus expects).
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+/// Times one gRPC call; records it when dropped or finished.
+pub struct CallTimer<'a> {
+    metrics: &'a Metrics,
+    method: &'static str,
+    start: Instant,
+    code: Option<tonic::Code>,
+}
+
+impl CallTimer<'_> {
+    pub fn finish<T>(mut self, r: &Result<T, tonic::Status>) {
+        self.code = Some(match r {
+            Ok(_) => tonic::Code::Ok,
+            Err(s) => s.code(),
+        });
+    }
+}
+
+impl Drop for CallTimer<'_> {
+    fn drop(&mut self) {
+        let secs = self.start.elapsed().as_secs_f64();
+        let code = format!("{:?}", self.code.unwrap_or(tonic::Code::Cancelled));
+        if let Ok(mut m) = self.metrics.inner.lock() {
+            *m.calls.entry((self.method, code)).or_default() += 1;
+            let h = m.latency.entry(self.method).or_default();
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if secs <= *b {
+                    h.counts[i] += 1;
+                }
+            }
+            h.sum += secs;
+            h.total += 1;
+        }
+    }
+}
+
+fn outcome_name(code: i32) -> &'static str {
+    match code {
+        1 => "open",
+        2 => "voted",
+        3 => "expired",
+        4 => "superseded",
+        5 => "cancelled",
+        6 => "keypad_rebooted",
+        _ => "unknown",
+    }
+}
+
+impl Metrics {
+    pub fn call(&self, method: &'static str) -> CallTimer<'_> {
+        CallTimer {
+            metrics: self,
+            method,
+            start: Instant::now(),
+            code: None,
+        }
+    }
+
+    pub fn event(&self, kind: EventKind, status: &'static str) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.events.entry((kind.name(), status)).or_default() += 1;
+        }
+    }
+
+    fn log_entry(&self, kind: i32, outcome: i32) {
+        if let Ok(mut m) = self.inner.lock() {
+            match kind {
+                log_kind::SESSION_OPENED => m.sessions_opened += 1,
+                log_kind::SESSION_ENDED => *m.sessions_ended.entry(outcome).or_default() += 1,
+                log_kind::VOTE_RECORDED => {
+                    m.votes_recorded += 1;
+                    *m.sessions_ended.entry(outcome).or_default() += 1;
+                }
+                log_kind::ORPHAN_VOTE => m.orphan_votes += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn render(&self, votes: &[(i32, i64)], keypads: &[v1::Keypad]) -> String {
+        let mut out = String::new();
+        let Ok(m) = self.inner.lock() else {
+            return out;
+        };
+        let _ = writeln!(
+            out,
+            "# HELP faccia_ticket_events_total Ticket events received, by type and answer."
+        );
+        let _ = writeln!(out, "# TYPE faccia_ticket_events_total counter");
+        for ((kind, status), n) in &m.events {
+            let _ = writeln!(
+                out,
+                "faccia_ticket_events_total{{type=\"{kind}\",status=\"{status}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP faccia_sessions_opened_total Vote sessions opened."
+        );
+        let _ = writeln!(out, "# TYPE faccia_sessions_opened_total counter");
+        let _ = writeln!(out, "faccia_sessions_opened_total {}", m.sessions_opened);
+        let _ = writeln!(
+            out,
+            "# HELP faccia_sessions_ended_total Vote sessions ended, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE faccia_sessions_ended_total counter");
+        for (o, n) in &m.sessions_ended {
+            let _ = writeln!(
+                out,
+                "faccia_sessions_ended_total{{outcome=\"{}\"}} {n}",
+                outcome_name(*o)
+            );
+        }
+        let _ = writeln!(out, "# HELP faccia_orphan_votes_total Latched votes that matched no session (acknowledged, discarded).");
+        let _ = writeln!(out, "# TYPE faccia_orphan_votes_total counter");
+        let _ = writeln!(out, "faccia_orphan_votes_total {}", m.orphan_votes);
+        let _ = writeln!(
+            out,
+            "# HELP faccia_votes Votes stored, by face (all time, from the database)."
+        );
+        let _ = writeln!(out, "# TYPE faccia_votes gauge");
+        for (face, n) in votes {
+            let name = match face {
+                1 => "green",
+                2 => "yellow",
+                3 => "red",
+                _ => "unknown",
+            };
+            let _ = writeln!(out, "faccia_votes{{face=\"{name}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP faccia_keypad_online 1 when the counter's keypad answers."
+        );
+        let _ = writeln!(out, "# TYPE faccia_keypad_online gauge");
+        for k in keypads {
+            let up = u8::from(k.link == v1::KeypadLink::KeypadOnline as i32);
+            let _ = writeln!(
+                out,
+                "faccia_keypad_online{{counter=\"{}\",bus=\"{}\",unit=\"{}\"}} {up}",
+                k.counter_id, k.bus, k.unit_id
+            );
+        }
+        for (name, help, get) in [
+            (
+                "faccia_keypad_timeouts_total",
+                "Requests to the keypad that timed out.",
+                (|k: &v1::Keypad| k.timeouts) as fn(&v1::Keypad) -> u64,
+            ),
+            (
+                "faccia_keypad_crc_errors_total",
+                "CRC and framing errors on the keypad's answers.",
+                |k| k.crc_errors,
+            ),
+            ("faccia_keypad_reboots_total", "Keypad reboots seen.", |k| {
+                k.reboots
+            }),
+            (
+                "faccia_keypad_ignored_presses_total",
+                "Presses that did not count.",
+                |k| k.ignored_presses,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for k in keypads {
+                let _ = writeln!(out, "{name}{{counter=\"{}\"}} {}", k.counter_id, get(k));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP faccia_grpc_requests_total gRPC calls by method and status code."
+        );
+        let _ = writeln!(out, "# TYPE faccia_grpc_requests_total counter");
+        for ((method, code), n) in &m.calls {
+            let _ = writeln!(
+                out,
+                "faccia_grpc_requests_total{{method=\"{method}\",code=\"{code}\"}} {n}"
+            );
+        }
+        let _ = writeln!(out, "# HELP faccia_grpc_request_seconds gRPC call latency.");
+        let _ = writeln!(out, "# TYPE faccia_grpc_request_seconds histogram");
+        for (method, h) in &m.latency {
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "faccia_grpc_request_seconds_bucket{{method=\"{method}\",le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "faccia_grpc_request_seconds_bucket{{method=\"{method}\",le=\"+Inf\"}} {}",
+                h.total
+            );
+            let _ = writeln!(
+                out,
+                "faccia_grpc_request_seconds_sum{{method=\"{method}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "faccia_grpc_request_seconds_count{{method=\"{method}\"}} {}",
+                h.total
+            );
+        }
+        out
+    }
+}
+
+/// Follows the event log and counts sessions and votes as they happen.
+pub async fn follow_log(shared: Arc<Shared>) {
+    let store = shared.store.clone();
+    let mut seq = store.watch_seq();
+    let mut cursor = *seq.borrow();
+    loop {
+        let from = cursor;
+        if let Ok(rows) = store.read(move |c| read::log_after(c, from, 1000)).await {
+            for r in rows {
+                cursor = r.seq;
+                shared.metrics.log_entry(r.kind, r.outcome);
+            }
+        }
+        tokio::select! {
+            r = seq.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {},
+        }
+    }
+}
+
+/// Serves `GET /metrics` on `addr` until the process stops.
+pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "metrics on http://{addr}/metrics");
+    tokio::spawn(follow_log(shared.clone()));
+    loop {
+        let (mut sock, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: accept failed");
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            let n = match tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await {
+                Ok(Ok(n)) => n,
+                _ => return,
+            };
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let (status, body, ctype) =
+                if head.starts_with("GET /metrics ") || head.starts_with("GET / ") {
+                    let votes = shared
+                        .store
+                        .read(read::votes_by_face)
+                        .await
+                        .unwrap_or_default();
+                    let body = shared.metrics.render(&votes, &shared.keypads.health());
+                    ("200 OK", body, "text/plain; version=0.0.4; charset=utf-8")
+                } else {
+                    (
+                        "404 Not Found",
+                        "not found: try /metrics\n".to_string(),
+                        "text/plain; charset=utf-8",
+                    )
+                };
+            let reply = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}
