@@ -59,6 +59,9 @@ pub struct Rates {
     pub recall: f64,
     /// The ticket is sent to another service once (TRANSFERRED) instead of being served.
     pub transfer: f64,
+    /// A no-show citizen comes back a few minutes later and the ticket is put back in the
+    /// queue (REQUEUED), once.
+    pub requeue: f64,
     /// A served citizen votes.
     pub vote: f64,
     /// A voting citizen presses the face key twice.
@@ -74,6 +77,7 @@ impl Default for Rates {
             no_show: 0.05,
             recall: 0.08,
             transfer: 0.05,
+            requeue: 0.3,
             vote: 0.75,
             double_press: 0.10,
             reason_after_red: 0.6,
@@ -507,6 +511,7 @@ enum Ev {
     CounterFree(usize),
     Reconcile,
     Citizen(usize),
+    Requeue(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -521,6 +526,8 @@ enum VisitStep {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TState {
     Waiting,
+    /// NO_SHOW, coming back (REQUEUED).
+    Away,
     AtCounter(usize),
     Done,
 }
@@ -532,6 +539,7 @@ struct Ticket {
     step: u32,
     state: TState,
     transferred: bool,
+    requeued: bool,
     rng: Rng,
     /// Remaining steps of the current visit: (delay before it in s, step).
     visit: VecDeque<(f64, VisitStep)>,
@@ -687,6 +695,7 @@ impl<'a> Des<'a> {
             match ev {
                 Ev::Arrival => self.arrival(),
                 Ev::Abandon(t) => self.abandon(t),
+                Ev::Requeue(t) => self.requeue(t),
                 Ev::Step(t) => self.step(t),
                 Ev::CounterFree(c) => self.counter_free(c),
                 Ev::Citizen(i) => {
@@ -749,6 +758,7 @@ impl<'a> Des<'a> {
             step: 0,
             state: TState::Waiting,
             transferred: false,
+            requeued: false,
             rng,
             visit: VecDeque::new(),
         });
@@ -779,6 +789,16 @@ impl<'a> Des<'a> {
         self.waiting.retain(|w| *w != t);
         self.tickets[t].state = TState::Done;
         self.emit_event(EventType::Cancelled, Some(t), None);
+    }
+
+    fn requeue(&mut self, t: usize) {
+        if self.tickets[t].state != TState::Away {
+            return;
+        }
+        self.tickets[t].state = TState::Waiting;
+        self.emit_event(EventType::Requeued, Some(t), None);
+        self.waiting.push_back(t);
+        self.dispatch();
     }
 
     fn dispatch(&mut self) {
@@ -865,7 +885,16 @@ impl<'a> Des<'a> {
             }
             VisitStep::NoShow => {
                 self.emit_event(EventType::NoShow, Some(t), Some(c));
-                self.tickets[t].state = TState::Done;
+                let rate = self.p.rates.requeue;
+                let tk = &mut self.tickets[t];
+                if !tk.requeued && tk.rng.chance(rate) {
+                    tk.requeued = true;
+                    tk.state = TState::Away;
+                    let back = tk.rng.uniform(120.0, 600.0);
+                    self.schedule(self.now + Self::secs(back), Ev::Requeue(t));
+                } else {
+                    tk.state = TState::Done;
+                }
                 self.release(c, 2.0, 8.0);
             }
             VisitStep::Transferred(to) => {
@@ -1036,6 +1065,7 @@ mod tests {
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum St {
         Waiting,
+        NoShow,
         Called,
         Started,
         Done,
@@ -1128,9 +1158,10 @@ mod tests {
                             at_counter();
                             t.0 = St::Started;
                         }
+                        (St::NoShow, EventType::Requeued) => t.0 = St::Waiting,
                         (St::Called, EventType::NoShow) => {
                             at_counter();
-                            t.0 = St::Done;
+                            t.0 = St::NoShow;
                             counters.entry(e.counter_id.as_str()).or_default().1 = None;
                         }
                         (St::Started, EventType::Served) => {
@@ -1179,7 +1210,9 @@ mod tests {
             }
         }
         assert!(
-            tickets.values().all(|t| t.0 == St::Done),
+            tickets
+                .values()
+                .all(|t| matches!(t.0, St::Done | St::NoShow)),
             "a ticket never ended"
         );
         assert!(counters.values().all(|c| !c.0), "a counter never closed");
@@ -1248,6 +1281,7 @@ mod tests {
         for k in [
             EventType::Recalled,
             EventType::NoShow,
+            EventType::Requeued,
             EventType::Cancelled,
             EventType::Transferred,
             EventType::ServiceStarted,
@@ -1255,7 +1289,8 @@ mod tests {
             assert!(count(k) > 5, "{k:?}: {}", count(k));
         }
         let ended =
-            count(EventType::Served) + count(EventType::NoShow) + count(EventType::Cancelled);
+            count(EventType::Served) + count(EventType::NoShow) + count(EventType::Cancelled)
+                - count(EventType::Requeued);
         assert_eq!(ended, 1500);
         assert!(
             p.actions

@@ -88,6 +88,14 @@ pub struct QueueSimArgs {
     /// Give up an event after retrying it this long (real time).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub retry_for: Duration,
+    /// How long (real time) a citizen waits for a PENDING keypad to light up.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub keypad_wait: Duration,
+    /// How long (real time) a citizen who voted waits for the server to take the vote before
+    /// the clerk may call the next ticket (a red face without a reason latches only when the
+    /// reason window ends). 0 = do not wait.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub confirm_wait: Duration,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -176,6 +184,8 @@ pub async fn run(args: QueueSimArgs) -> anyhow::Result<Summary> {
         .speed(args.speed)
         .log(args.log);
     sim.retry.give_up_after = args.retry_for;
+    sim.keypad_wait = args.keypad_wait;
+    sim.confirm_wait = args.confirm_wait;
     if let Some(addr) = args.keypads {
         sim = sim.keypads(Keypads::Control(addr));
     }
@@ -227,6 +237,7 @@ pub struct Summary {
     pub cancelled: u64,
     pub transferred: u64,
     pub recalled: u64,
+    pub requeued: u64,
     /// Events acknowledged by the server.
     pub events_sent: u64,
     /// Events given up on (non-retryable status, or retried too long).
@@ -674,6 +685,7 @@ impl Runner<'_> {
             EventType::Cancelled => self.summary.cancelled += 1,
             EventType::Transferred => self.summary.transferred += 1,
             EventType::Recalled => self.summary.recalled += 1,
+            EventType::Requeued => self.summary.requeued += 1,
             _ => {}
         }
         let real = self.real_now();
