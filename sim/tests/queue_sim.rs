@@ -51,6 +51,8 @@ struct Fake {
     fail_before_every: Option<u64>,
     /// Store, then answer UNAVAILABLE (the ack is lost) on every n-th call.
     fail_after_every: Option<u64>,
+    /// Arm keypads over Modbus through a real bus instead (answers PENDING).
+    bus: Option<faccia_serial::BusHandle>,
 }
 
 /// Arms `unit` with `token`: Ok(true) armed, Ok(false) busy (a citizen is still choosing a
@@ -80,6 +82,7 @@ impl Fake {
             units: (1..=8u8).map(|u| (format!("S{u:02}"), u)).collect(),
             fail_before_every: None,
             fail_after_every: None,
+            bus: None,
         }
     }
 
@@ -130,6 +133,10 @@ impl Fake {
                 (ev.ticket_id.clone(), ev.counter_id.clone(), Utc::now()),
             );
             let keypad = match (&self.keypad, self.units.get(&ev.counter_id)) {
+                (_, Some(unit)) if self.bus.is_some() => {
+                    st.pending.insert(*unit, token);
+                    SessionKeypad::Pending
+                }
                 (Some(h), Some(unit)) => {
                     if arm(h, *unit, token) {
                         st.pending.remove(unit);
@@ -168,6 +175,9 @@ impl Fake {
     /// What the server's bus does in the background: take latched votes, arm pending
     /// sessions when it can.
     fn poll(&self) {
+        if self.bus.is_some() {
+            return;
+        }
         let Some(h) = &self.keypad else { return };
         let mut st = self.st.lock().expect("state");
         for unit in 1..=8u8 {
@@ -638,4 +648,91 @@ async fn the_command_line_runs_paced_and_writes_the_log() {
     // same seed, same events, same order
     let planned: Vec<String> = plan.events().map(|e| e.event_id.clone()).collect();
     assert_eq!(st.order, planned);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keypads_armed_over_modbus_by_a_real_bus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kp = keypad_sim(&dir).await;
+    let (bus, mut events) = faccia_serial::Bus::spawn(faccia_serial::BusConfig::new(
+        dir.path().join("ttyFK"),
+        19200,
+        (1..=8).collect(),
+    ));
+    let mut fake = Fake::new();
+    fake.bus = Some(bus.clone());
+    // the server's side of the bus: take latched votes, arm pending sessions when possible
+    let stored: Arc<Mutex<Vec<(u32, u8)>>> = Arc::default();
+    let (b, got) = (bus.clone(), stored.clone());
+    let reader = tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if let faccia_serial::BusEvent::Latched {
+                unit,
+                token,
+                vote_seq,
+                ..
+            } = ev
+            {
+                {
+                    let mut g = got.lock().expect("votes");
+                    if !g.contains(&(token, unit)) {
+                        g.push((token, unit));
+                    }
+                }
+                let _ = b.ack(unit, vote_seq).await;
+            }
+        }
+    });
+    let (b, st) = (bus.clone(), fake.st.clone());
+    let armer = tokio::spawn(async move {
+        loop {
+            let pending: Vec<(u8, u32)> = st
+                .lock()
+                .expect("state")
+                .pending
+                .iter()
+                .map(|(u, t)| (*u, *t))
+                .collect();
+            for (unit, token) in pending {
+                if b.arm(unit, token, 60, 1).await.is_ok() {
+                    let mut s = st.lock().expect("state");
+                    if s.pending.get(&unit) == Some(&token) {
+                        s.pending.remove(&unit);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let url = serve(fake.clone()).await;
+    let mut plan = SimPlan::new(31).start(start()).tickets(Some(40));
+    plan.faces = "50,20,30".parse().expect("faces");
+    let summary = QueueSim::new(plan)
+        .server(url)
+        .token(Some(TOKEN.into()))
+        .speed(0.0)
+        .keypads(Keypads::InProcess(kp.handle()))
+        .retry(fast_retry())
+        .run()
+        .await
+        .expect("run");
+    assert_eq!(summary.errors, 0, "{summary:?}");
+    assert_eq!(summary.votes_unconfirmed, 0, "{summary:?}");
+    assert_eq!(summary.citizens.get("keypad_dark"), None, "{summary:?}");
+    let voted = summary.citizens.get("voted").copied().unwrap_or(0);
+    assert!(voted as f64 > 0.55 * summary.served as f64, "{summary:?}");
+    // every vote the citizens made reached the server's side, for the right session
+    let got = stored.lock().expect("votes").clone();
+    assert_eq!(got.len() as u64, voted);
+    {
+        let st = fake.st.lock().expect("state");
+        for (token, unit) in got {
+            let (_, counter, _) = st.tokens.get(&token).expect("vote for a session");
+            assert_eq!(fake.units.get(counter), Some(&unit));
+        }
+    }
+    armer.abort();
+    bus.shutdown().await;
+    reader.abort();
+    kp.shutdown().await;
 }
