@@ -109,14 +109,22 @@ pub fn open(config: &Config) -> Result<AnyConnection, ReportError> {
     )?)
 }
 
-/// Runs `f` in one read transaction, so that all its queries see the same data.
+/// Runs `f` in one read transaction, so that all its queries see the same data. Sorting gets
+/// more memory than the defaults (PostgreSQL `work_mem` for this transaction only; SQLite a
+/// larger page cache and temporary storage in memory on this connection).
 pub fn in_snapshot<T>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, ReportError>,
 ) -> Result<T, ReportError> {
+    if let AnyConnection::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;")?;
+    }
     conn.transaction(|c| {
         if let AnyConnection::Postgresql(pg) = c {
-            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            pg.batch_execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+                 SET LOCAL work_mem = '64MB'",
+            )?;
         }
         f(c)
     })

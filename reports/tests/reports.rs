@@ -126,6 +126,23 @@ fn sassuolo_july(b: Backend) {
         );
     }
     assert_eq!(c.waiting.iter().map(|w| w.left_out).sum::<u64>(), 7);
+    // The three ways of computing the percentile agree (window function, values read and
+    // selected in Rust, and the backend's choice).
+    let (from, to) = month(2026, 7).bounds(tz()).expect("bounds");
+    let sorted = |mut v: Vec<faccia_reports::query::P90>| {
+        v.sort_by(|a, b| a.service_code.cmp(&b.service_code));
+        v
+    };
+    let chosen = sorted(faccia_reports::query::p90_groups(&mut conn, from, to).expect("p90"));
+    assert_eq!(chosen.len(), 3);
+    assert_eq!(
+        sorted(faccia_reports::query::p90_window(&mut conn, from, to).expect("window")),
+        chosen
+    );
+    assert_eq!(
+        sorted(faccia_reports::query::p90_loaded(&mut conn, from, to).expect("loaded")),
+        chosen
+    );
 
     // The change from June: 80,0% green then, 94,4% now.
     assert_eq!(r.previous.served, 100);
