@@ -27,6 +27,8 @@ struct ServerOpts {
     config: Option<PathBuf>,
 }
 
+// Parsed once at start: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the gRPC service (queue events, vote sessions, keypads, monitor).

@@ -158,6 +158,7 @@ async fn dump(url: &str) -> read::Dump {
         faccia_server::storage::Rules {
             vote_window_ms: 600_000,
             grace_ms: 5_000,
+            reason_window_ms: 5_000,
             time_zone: chrono_tz::Europe::Rome,
             operator_data: false,
             keypad_counters: Vec::new(),

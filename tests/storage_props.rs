@@ -95,6 +95,7 @@ fn rules() -> Rules {
     Rules {
         vote_window_ms: 60_000,
         grace_ms: 10_000,
+        reason_window_ms: 10_000,
         time_zone: chrono_tz::Europe::Rome,
         operator_data: false,
         keypad_counters: Vec::new(),

@@ -167,6 +167,7 @@ fn setup(url: &DatabaseUrl, votes: i64, start: i64, span: i64) -> Result<f64, St
     let rules = Rules {
         vote_window_ms: 60_000,
         grace_ms: 10_000,
+        reason_window_ms: 15_000,
         time_zone: chrono_tz::Europe::Rome,
         operator_data: false,
         keypad_counters: Vec::new(),

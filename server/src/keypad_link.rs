@@ -357,7 +357,9 @@ impl SerialKeypads {
                 Err(_) => Vec::new(),
             };
             for ((bus, unit), seen) in snapshot {
-                if matches!(seen.state, KeypadState::Armed | KeypadState::Reason)
+                // In REASON the citizen has already pressed red inside the session: let the
+                // keypad latch it (with or without a reason) rather than discard it.
+                if seen.state == KeypadState::Armed
                     && !open.iter().any(|s| s.token == i64::from(seen.token))
                 {
                     match self.buses[bus].handle.disarm(unit).await {

@@ -23,6 +23,7 @@ pub fn rules(config: &Config) -> Rules {
     Rules {
         vote_window_ms: i64::from(s.vote_window_s) * 1000,
         grace_ms: i64::from(s.grace_s) * 1000,
+        reason_window_ms: i64::from(s.reason_window_s) * 1000,
         time_zone: config.time_zone,
         operator_data: config.settings.privacy.operator_data,
         keypad_counters: config

@@ -88,6 +88,8 @@ impl StoreError {
 pub struct Rules {
     pub vote_window_ms: Millis,
     pub grace_ms: Millis,
+    /// How long the keypad waits for a reason after red.
+    pub reason_window_ms: Millis,
     pub time_zone: chrono_tz::Tz,
     /// Store `operator_ref` (privacy switch).
     pub operator_data: bool,
@@ -286,7 +288,7 @@ impl Store {
         judgement: Judgement,
         voted_at: Millis,
     ) -> Result<VoteOutcome, StoreError> {
-        self.write(move |c, _rules, now| ops::record_vote(c, now, token, judgement, voted_at))
+        self.write(move |c, rules, now| ops::record_vote(c, rules, now, token, judgement, voted_at))
             .await
     }
 

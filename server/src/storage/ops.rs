@@ -14,6 +14,11 @@ use super::models::*;
 use super::schema::*;
 use super::{log_kind, outcome_code, Rules, StoreError};
 
+/// How long after a session was superseded a vote latched on its keypad is still its vote: the
+/// reason window (a citizen who pressed red may still be choosing a reason; the keypad keeps
+/// the red and latches it) plus a few poll cycles of the bus.
+pub const LATE_LATCH_MS: Millis = 3_000;
+
 /// How a received event was answered (numbers of `EventAck.Status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AckStatus {
@@ -570,9 +575,11 @@ fn open_session(
         served_at,
         opened_at: now,
         expires_at: now + rules.vote_window_ms,
-        state: SessionState::Open.as_str().to_string(),
+        // Stored with its final state at once: a session that is born superseded never
+        // counts as open (one open session per counter is a unique index).
+        state: state.as_str().to_string(),
         keypad: keypad.as_str().to_string(),
-        ended_at: None,
+        ended_at: (state != SessionState::Open).then_some(now),
     };
     diesel::insert_into(vote_sessions::table)
         .values(&row)
@@ -594,7 +601,21 @@ fn open_session(
         },
     )?;
     if state != SessionState::Open {
-        end_session(c, now, &row, state, why)?;
+        append_log(
+            c,
+            NewLog {
+                at: now,
+                kind: log_kind::SESSION_ENDED,
+                source_id: row.source_id.clone(),
+                counter_id: row.counter_id.clone(),
+                service_code: row.service_code.clone(),
+                ticket_id: row.ticket_id.clone(),
+                session_id: row.session_id.clone(),
+                outcome: outcome_code(state),
+                detail: why.to_string(),
+                ..NewLog::default()
+            },
+        )?;
     }
     let mut info = session_info(&row)?;
     info.state = state;
@@ -840,6 +861,7 @@ pub fn expire_due(c: &mut AnyConnection, rules: &Rules, now: Millis) -> Result<u
 
 pub fn record_vote(
     c: &mut AnyConnection,
+    rules: &Rules,
     now: Millis,
     token: u32,
     judgement: Judgement,
@@ -855,7 +877,13 @@ pub fn record_vote(
                 .or(vote_sessions::state
                     .eq(SessionState::Expired.as_str())
                     .and(vote_sessions::keypad.eq(KeypadArming::Armed.as_str()))
-                    .and(vote_sessions::opened_at.gt(now - DAY_MS))),
+                    .and(vote_sessions::opened_at.gt(now - DAY_MS)))
+                // Latched on the keypad just before the next call reached us: the keypad
+                // refuses to disarm a latched vote, so it was cast inside the session.
+                .or(vote_sessions::state
+                    .eq(SessionState::Superseded.as_str())
+                    .and(vote_sessions::keypad.eq(KeypadArming::Armed.as_str()))
+                    .and(vote_sessions::ended_at.ge(now - rules.reason_window_ms - LATE_LATCH_MS))),
         )
         .order(vote_sessions::opened_at.desc())
         .select(SessionRow::as_select())
