@@ -23,8 +23,16 @@ struct Cli {
 #[derive(clap::Args)]
 struct ServerOpts {
     /// Configuration file (default: etc/faccia.toml when it exists).
-    #[arg(long, env = "FACCIA_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "FACCIA_CONFIG", value_name = "FILE", global = true)]
     config: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ReportCmd {
+    #[command(flatten)]
+    opts: ServerOpts,
+    #[command(flatten)]
+    args: faccia_reports::ReportArgs,
 }
 
 // Parsed once at start: the size of the largest variant does not matter.
@@ -39,6 +47,8 @@ enum Command {
     Console(faccia_console::ConsoleArgs),
     /// The technician's tool for FK-3 keypads: list, scan, show, watch, test, set-id, set-baud, simulate.
     Keypad(faccia_serial::tool::KeypadArgs),
+    /// Reports: the monthly publication, the annual review, the Ministry export.
+    Report(ReportCmd),
     /// A demo office: server on a temporary SQLite database, simulated keypads, simulated queue, console.
     Demo(demo::DemoArgs),
     /// Simulators for tests and demonstrations.
@@ -162,6 +172,7 @@ fn main() -> ExitCode {
             }));
         }
         Command::Serve(ref o) | Command::CheckConfig(ref o) => o.config.clone(),
+        Command::Report(ref r) => r.opts.config.clone(),
     };
     let config = match load(opts.as_deref()) {
         Ok(c) => c,
@@ -187,6 +198,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve(_) => runtime().and_then(|rt| rt.block_on(serve(config))),
+        Command::Report(r) => {
+            runtime().and_then(|rt| rt.block_on(faccia_reports::run(r.args, config)))
+        }
     };
     report(result)
 }
