@@ -33,6 +33,9 @@ pub struct DemoArgs {
     /// Keep the temporary directory (database, logs, vote logs) and print its path.
     #[arg(long)]
     pub keep: bool,
+    /// Serve Prometheus metrics on this address (default: a free port on 127.0.0.1).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -44,7 +47,7 @@ fn free_port() -> anyhow::Result<u16> {
 fn demo_config(
     dir: &Path,
     port: u16,
-    metrics_port: u16,
+    metrics: std::net::SocketAddr,
     counters: u8,
     keypads: &Path,
 ) -> anyhow::Result<PathBuf> {
@@ -55,7 +58,7 @@ fn demo_config(
         s.insert("listen".into(), format!("127.0.0.1:{port}").into());
     }
     if let Some(toml::Value::Table(m)) = doc.get_mut("metrics") {
-        m.insert("listen".into(), format!("127.0.0.1:{metrics_port}").into());
+        m.insert("listen".into(), metrics.to_string().into());
     }
     if let Some(toml::Value::Table(d)) = doc.get_mut("database") {
         d.insert(
@@ -128,8 +131,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .context("cannot start the simulated keypads")?;
 
     let port = free_port()?;
-    let metrics_port = free_port()?;
-    let config_path = demo_config(&dir, port, metrics_port, args.counters, &link)?;
+    let metrics = match args.metrics {
+        Some(a) => a,
+        None => ([127, 0, 0, 1], free_port()?).into(),
+    };
+    let config_path = demo_config(&dir, port, metrics, args.counters, &link)?;
     let config = Config::load(Some(&config_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let counters = counter_ids(&config);
     let services: Vec<String> = config

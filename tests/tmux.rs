@@ -63,6 +63,26 @@ impl Drop for Tmux {
     }
 }
 
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("metrics endpoint");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: demo\r\n\r\n")
+        .expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(out.contains("text/plain; version=0.0.4"), "{out}");
+    out
+}
+
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// A figure of the header, e.g. `Serviti 16`.
 fn figure(screen: &str, label: &str) -> Option<u64> {
     let at = screen.find(&format!("{label} "))? + label.len() + 1;
@@ -76,11 +96,24 @@ fn figure(screen: &str, label: &str) -> Option<u64> {
 #[test]
 fn demo_shows_a_living_office_and_quits_cleanly() {
     let bin = env!("CARGO_BIN_EXE_faccia");
-    let t = Tmux::start("faccia-demo-test", &format!("{bin} demo --speed 3"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let t = Tmux::start(
+        "faccia-demo-test",
+        &format!("{bin} demo --speed 3 --metrics {metrics}"),
+    );
     let first = t.wait_for(30, "the Italian overview with a connected server", |s| {
         s.contains("Panoramica") && s.contains("Sportello")
     });
     // Live figures move: tickets are served and citizens vote while the test watches.
+    let scrape_before = scrape(&metrics);
+    assert!(
+        scrape_before.contains("# TYPE faccia_ticket_events_total counter"),
+        "{scrape_before}"
+    );
     let served = figure(&first, "Serviti").expect("served today on the header");
     let votes = figure(&first, "Giudizi").expect("votes today on the header");
     let later = t.wait_for(60, "more tickets served and more votes", |s| {
@@ -88,6 +121,17 @@ fn demo_shows_a_living_office_and_quits_cleanly() {
             && figure(s, "Giudizi").is_some_and(|n| n > votes)
     });
     assert!(later.contains("online"), "keypads online:\n{later}");
+    // The metrics endpoint answers in the Prometheus text format and its counters move.
+    let scrape_after = scrape(&metrics);
+    let opened = |t: &str| sample(t, "faccia_sessions_opened_total");
+    assert!(
+        opened(&scrape_after) > opened(&scrape_before),
+        "sessions counter moved:\n{scrape_after}"
+    );
+    assert!(
+        scrape_after.contains("faccia_keypad_online{counter=\"S01\""),
+        "{scrape_after}"
+    );
     t.keys("q");
     let end = t.wait_for(20, "the demo to exit", |s| s.contains("FACCIA-EXITED"));
     assert!(end.contains("FACCIA-EXITED 0"), "clean exit:\n{end}");
