@@ -95,6 +95,7 @@ impl TestDb {
         let rules = Rules {
             vote_window_ms: 60_000,
             grace_ms: 10_000,
+            reason_window_ms: 15_000,
             time_zone: tz(),
             operator_data: false,
             keypad_counters: Vec::new(),
