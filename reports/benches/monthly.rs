@@ -201,6 +201,15 @@ fn profile(url: &DatabaseUrl, month: YearMonth) -> Result<(), String> {
     let t = Instant::now();
     let l = query::p90_loaded(&mut conn, from, to).map_err(|e| e.to_string())?;
     let loaded = t.elapsed();
+    let t = Instant::now();
+    let c = ctx();
+    faccia_reports::model::month_figures(&mut conn, &c, month).map_err(|e| e.to_string())?;
+    let figures = t.elapsed();
+    let t = Instant::now();
+    faccia_reports::model::month_totals(&mut conn, &c, month.previous())
+        .map_err(|e| e.to_string())?;
+    let previous = t.elapsed();
+    println!("    month_figures {figures:.0?}, previous month totals {previous:.0?}");
     println!(
         "    queries: votes {votes:.0?}, tickets {tickets:.0?}, p90 {p90:.0?} (window {window:.0?}, loaded {loaded:.0?}, same {})",
         w == l
@@ -292,6 +301,25 @@ fn bench(
         "a month without data (+ index tickets(state, served_at))",
         sept,
     )?;
+    // What covering indexes would add for such a month (not a recommendation for every office).
+    let mut conn = storage::connect(&url, 5_000).map_err(|e| e.to_string())?;
+    conn.batch_execute(
+        "CREATE INDEX bench_votes_cover ON votes \
+           (voted_at, counter_id, service_code, channel, face, reason); \
+         CREATE INDEX bench_tickets_cover ON tickets \
+           (state, served_at, counter_id, service_code, waiting_ms, spans_midnight, reset)",
+    )
+    .map_err(|e| e.to_string())?;
+    if let AnyConnection::Postgresql(c) = &mut conn {
+        c.batch_execute("VACUUM ANALYZE")
+            .map_err(|e| e.to_string())?;
+    }
+    report(
+        name,
+        &url,
+        "all votes in this month (+ covering indexes)",
+        july,
+    )?;
     Ok(())
 }
 
@@ -317,6 +345,9 @@ fn main() {
         std::process::exit(1);
     }
 
+    if std::env::var("FACCIA_BENCH_ONLY").as_deref() == Ok("sqlite") {
+        return;
+    }
     let admin = std::env::var("FACCIA_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.to_string());
     let mut admin_conn = match diesel::PgConnection::establish(&admin) {
         Ok(c) => c,
