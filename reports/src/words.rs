@@ -199,6 +199,7 @@ pub struct Labels {
     pub number: &'static str,
     pub standard_word: &'static str,
     pub no_standard: &'static str,
+    pub target_line: &'static str,
 }
 
 pub const IT: Labels = Labels {
@@ -253,6 +254,7 @@ pub const IT: Labels = Labels {
     number: "Numero",
     standard_word: "standard",
     no_standard: "nessuno standard",
+    target_line: "linea tratteggiata",
 };
 
 pub const EN: Labels = Labels {
@@ -307,6 +309,7 @@ pub const EN: Labels = Labels {
     number: "Count",
     standard_word: "standard",
     no_standard: "no standard",
+    target_line: "dashed line",
 };
 
 pub fn labels(lang: Lang) -> &'static Labels {

@@ -627,6 +627,13 @@ pub fn annual(r: &AnnualReport, lang: Lang) -> String {
             .map(|b| format!("{}: {}", b.label, b.text))
             .collect::<Vec<_>>()
             .join("; ");
+        // The dashed line is the target: say so in words.
+        let desc = format!(
+            "{desc}. {} {} ({})",
+            l.target,
+            pct(Share::of(r.target_tenths, 1000), lang),
+            l.target_line
+        );
         hbars(
             &mut out,
             "chart-standards",
