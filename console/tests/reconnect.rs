@@ -355,8 +355,17 @@ async fn a_silent_stream_behind_the_snapshot_is_reopened() {
         1,
         "nothing came on the silent stream"
     );
-    tasks.poke.notify_one();
+    // Refresh the snapshot now and then, as the console's periodic refresh would: the stall is
+    // judged between snapshots, whatever the machine's load.
+    let poke = tasks.poke.clone();
+    let poker = tokio::spawn(async move {
+        loop {
+            poke.notify_one();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
     all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 4).await);
+    poker.abort();
     assert_eq!(seqs(&all), (1..=4).collect::<Vec<u64>>());
     drop(tasks);
     server.stop().await;

@@ -175,8 +175,13 @@ impl SerialKeypads {
                     face,
                     reason,
                 } => {
-                    self.latched(bus, unit, token, vote_seq, face as i64, i64::from(reason))
-                        .await;
+                    // Store and acknowledge on its own task: one keypad's ACK waiting for its turn
+                    // on the bus must not delay the next keypad's vote.
+                    let this = Arc::clone(&self);
+                    tokio::spawn(async move {
+                        this.latched(bus, unit, token, vote_seq, face as i64, i64::from(reason))
+                            .await;
+                    });
                 }
                 BusEvent::StateChanged { unit, state, token } => {
                     let before = self.seen(bus, unit);
