@@ -55,8 +55,32 @@ fn main() -> anyhow::Result<()> {
         let mut sim_cfg = SimConfig::new((1..=KEYPADS).collect(), &link);
         sim_cfg.baud = BAUD;
         sim_cfg.pace = true;
-        let sim = Simulator::start(sim_cfg).await?;
-        let keys = sim.handle();
+        // The keypads run on their own thread and runtime, as a real bus is another device:
+        // the simulator's byte pacing must not compete with the server for worker threads.
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let sim_thread = std::thread::spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = handle_tx.send(Err(anyhow::anyhow!("simulator runtime: {e}")));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                match Simulator::start(sim_cfg).await {
+                    Ok(sim) => {
+                        let _ = handle_tx.send(Ok(sim.handle()));
+                        let _ = stop_rx.await;
+                        sim.shutdown().await;
+                    }
+                    Err(e) => {
+                        let _ = handle_tx.send(Err(anyhow::anyhow!("simulator: {e}")));
+                    }
+                }
+            });
+        });
+        let keys = handle_rx.recv()??;
         let db = format!("sqlite://{}", dir.path().join("bench.db").display());
         let path = dir.path().join("faccia.toml");
         std::fs::write(&path, config(&db, &link))?;
@@ -161,7 +185,8 @@ fn main() -> anyhow::Result<()> {
         println!("press_to_stored: {n} votes, {KEYPADS} keypads on one bus at {BAUD} baud (paced)");
         println!("  wire-time bound of one poll cycle: {:.1} ms; poll cycle (>= 100 ms poll interval): {:.1} ms", wire.as_secs_f64() * 1e3, cycle.as_secs_f64() * 1e3);
         println!("  latency median {:.1} ms, p99 {:.1} ms; target p99 < {:.1} ms: {}", median.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3, limit.as_secs_f64() * 1e3, if p99 < limit { "met" } else { "NOT met" });
-        sim.shutdown().await;
+        let _ = stop_tx.send(());
+        let _ = sim_thread.join();
         Ok(())
     })
 }
