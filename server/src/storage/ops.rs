@@ -478,6 +478,17 @@ fn end_session(
             vote_sessions::ended_at.eq(Some(now)),
         ))
         .execute(c)?;
+    log_session_end(c, now, row, state, detail)
+}
+
+/// The event-log entry of a session's end.
+fn log_session_end(
+    c: &mut AnyConnection,
+    now: Millis,
+    row: &SessionRow,
+    state: SessionState,
+    detail: &str,
+) -> Result<(), StoreError> {
     append_log(
         c,
         NewLog {
@@ -601,21 +612,7 @@ fn open_session(
         },
     )?;
     if state != SessionState::Open {
-        append_log(
-            c,
-            NewLog {
-                at: now,
-                kind: log_kind::SESSION_ENDED,
-                source_id: row.source_id.clone(),
-                counter_id: row.counter_id.clone(),
-                service_code: row.service_code.clone(),
-                ticket_id: row.ticket_id.clone(),
-                session_id: row.session_id.clone(),
-                outcome: outcome_code(state),
-                detail: why.to_string(),
-                ..NewLog::default()
-            },
-        )?;
+        log_session_end(c, now, &row, state, why)?;
     }
     let mut info = session_info(&row)?;
     info.state = state;
