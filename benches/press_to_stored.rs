@@ -176,6 +176,9 @@ fn main() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let n = latencies.len();
+        let min = latencies.iter().min().copied().unwrap_or_default();
+        let max = latencies.iter().max().copied().unwrap_or_default();
+        println!("  min {:.1} ms, max {:.1} ms", min.as_secs_f64() * 1e3, max.as_secs_f64() * 1e3);
         let median = percentile(&mut latencies, 50.0);
         let p99 = percentile(&mut latencies, 99.0);
         let wire = poll_wire_time() * u32::from(KEYPADS);
