@@ -372,6 +372,8 @@ impl Config {
                     let field = rest.split('`').next().unwrap_or("");
                     if key == "." || key.is_empty() {
                         field.to_string()
+                    } else if key == field || key.ends_with(&format!(".{field}")) {
+                        key
                     } else {
                         format!("{key}.{field}")
                     }
@@ -601,7 +603,11 @@ mod tests {
     fn unknown_key_is_named_with_file() {
         let err = load_text("[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 5\n").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("server.listen_port"), "{msg}");
+        assert!(msg.contains("key `server.listen_port`"), "{msg}");
+        let msg = load_text("[[counters]]\nid = \"a\"\nname = \"b\"\ncolour = \"red\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("key `counters[0].colour`:"), "{msg}");
         assert!(msg.contains(".tmp"), "{msg}");
     }
 
