@@ -86,6 +86,7 @@ fn office(base: i64) -> Snapshot {
             ignored_presses: u64::from(i),
             firmware: "1.4".into(),
             serial_no: format!("FK3-{i:06}"),
+            polls: 0,
         })
         .collect();
     let alerts = (0..40u32)

@@ -420,6 +420,7 @@ impl SerialKeypads {
                 .map(|(a, b)| format!("{a}.{b}"))
                 .unwrap_or_default(),
             serial_no: h.serial_no.map(|s| s.to_string()).unwrap_or_default(),
+            polls: h.polls,
         }
     }
 }

@@ -233,6 +233,7 @@ pub fn snapshot() -> Snapshot {
                 ignored_presses: 3,
                 firmware: "1.4".into(),
                 serial_no: "FK3-001234".into(),
+                polls: 0,
             },
             Keypad {
                 counter_id: "2".into(),
@@ -251,6 +252,7 @@ pub fn snapshot() -> Snapshot {
                 ignored_presses: 27,
                 firmware: "1.4".into(),
                 serial_no: "FK3-001235".into(),
+                polls: 0,
             },
             Keypad {
                 counter_id: "4".into(),
@@ -269,6 +271,7 @@ pub fn snapshot() -> Snapshot {
                 ignored_presses: 0,
                 firmware: "1.3".into(),
                 serial_no: "FK3-000987".into(),
+                polls: 0,
             },
             Keypad {
                 counter_id: "5".into(),
@@ -287,6 +290,7 @@ pub fn snapshot() -> Snapshot {
                 ignored_presses: 0,
                 firmware: String::new(),
                 serial_no: String::new(),
+                polls: 0,
             },
         ],
         alerts: vec![
