@@ -198,7 +198,16 @@ async fn guided_test_passes_with_a_green_press() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(buf.text().contains("Premere ora il tasto VERDE"));
+    // The tool prints its prompt once the ARM command has been answered, a moment after the
+    // keypad itself shows ARMED.
+    while !buf.text().contains("Premere ora il tasto VERDE") {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "no prompt: {}",
+            buf.text()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     h.press(4, Key::Face(Face::Green)).expect("press");
     task.await.expect("join").expect("guided test passes");
     let text = buf.text();
