@@ -19,13 +19,6 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_faccia")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
 struct Office {
     dir: tempfile::TempDir,
     db: String,
@@ -39,7 +32,7 @@ impl Office {
     fn new() -> Office {
         let dir = tempfile::tempdir().expect("tmp");
         let link = dir.path().join("kp");
-        let control = format!("127.0.0.1:{}", free_port());
+        let control = format!("127.0.0.1:{}", common::free_port());
         let keypads = Command::new(bin())
             .args([
                 "keypad",
@@ -67,7 +60,7 @@ impl Office {
             std::thread::sleep(Duration::from_millis(50));
         }
         let db = format!("sqlite://{}", dir.path().join("faccia.db").display());
-        let port = free_port();
+        let port = common::free_port();
         let mut text = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db}\"\n[site]\nid = \"e2e\"\nname = \"E2E\"\ntime_zone = \"Europe/Rome\"\n[sessions]\nvote_window_s = 60\nreason_window_s = 5\ngrace_s = 5\n[[services]]\ncode = \"A\"\nname = \"A\"\nstandard_wait_min = 20\n[[services]]\ncode = \"C\"\nname = \"C\"\n[[auth.tokens]]\nname = \"q\"\nrole = \"queue\"\ntoken = \"{}\"\n[[auth.tokens]]\nname = \"v\"\nrole = \"viewer\"\ntoken = \"{}\"\n",
             common::QUEUE_TOKEN,
@@ -146,18 +139,10 @@ impl Drop for Office {
     }
 }
 
+/// SIGTERM, then wait: a clean stop.
 fn stop(mut server: Child) {
-    let _ = Command::new("kill").arg(server.child_id_string()).status();
+    let _ = Command::new("kill").arg(server.id().to_string()).status();
     let _ = server.wait();
-}
-
-trait ChildId {
-    fn child_id_string(&self) -> String;
-}
-impl ChildId for Child {
-    fn child_id_string(&self) -> String {
-        self.id().to_string()
-    }
 }
 
 /// (unit, token) of a keypad session.

@@ -11,13 +11,6 @@ use faccia_proto::v1::{self, queue_events_client::QueueEventsClient, EventType a
 use faccia_server::config::DatabaseUrl;
 use faccia_server::storage::{read, Store};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 struct Server {
     child: Child,
     url: String,
@@ -173,7 +166,7 @@ async fn killed_and_restarted(backend: Backend) {
     let all = events();
     // The run with no kill.
     let clean_db = TestDb::new(backend);
-    let port = free_port();
+    let port = common::free_port();
     let server = Server::start(&clean_db, port, clean_db.path());
     let (n, _) = stream_from(&server.url, &all, 0, None).await;
     assert_eq!(n, all.len());
@@ -187,7 +180,7 @@ async fn killed_and_restarted(backend: Backend) {
 
     // The same events, with the server killed three times mid-stream.
     let db = TestDb::new(backend);
-    let port = free_port();
+    let port = common::free_port();
     let mut acked = 0;
     let mut kills = 0;
     for kill_at in [37usize, 61, 23, usize::MAX] {

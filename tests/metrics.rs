@@ -27,10 +27,7 @@ fn value(text: &str, series: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_the_office() {
     let db = TestDb::new(Backend::Sqlite);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let text = format!(
         "{}\n[metrics]\nlisten = \"{addr}\"\n",

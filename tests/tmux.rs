@@ -96,10 +96,7 @@ fn figure(screen: &str, label: &str) -> Option<u64> {
 #[test]
 fn demo_shows_a_living_office_and_quits_cleanly() {
     let bin = env!("CARGO_BIN_EXE_faccia");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = common::free_port();
     let metrics = format!("127.0.0.1:{port}");
     let t = Tmux::start(
         "faccia-demo-test",
@@ -145,10 +142,7 @@ fn demo_shows_a_living_office_and_quits_cleanly() {
 fn console_against_a_served_office_shows_live_numbers() {
     let bin = env!("CARGO_BIN_EXE_faccia");
     let db = common::TestDb::new(common::Backend::Sqlite);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = common::free_port();
     let config = common::write_config(db.path(), &db.url, &format!("127.0.0.1:{port}"), 60);
     let mut server = Command::new(bin)
         .args(["serve", "--config"])

@@ -173,6 +173,14 @@ pub fn write_config(dir: &Path, db_url: &str, listen: &str, vote_window_s: u32) 
     path
 }
 
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
 /// A clock the test moves by hand.
 #[derive(Clone)]
 pub struct TestClock(pub Arc<AtomicI64>);

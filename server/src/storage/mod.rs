@@ -182,7 +182,6 @@ impl Store {
         let clock = self.clock.clone();
         let seq_tx = self.seq_tx.clone();
         let url = self.url.clone();
-        let busy = self.busy_timeout_ms;
         let job: Job = Box::new(move |slot: &mut Option<AnyConnection>| {
             let result = match slot.as_mut() {
                 None => Err(StoreError::Unavailable(format!(
@@ -217,7 +216,6 @@ impl Store {
                 if e.is_connection_problem() {
                     tracing::warn!(error = %e, "database connection dropped; will reconnect");
                     *slot = None;
-                    let _ = busy;
                 }
             }
             let _ = tx.send(result);
