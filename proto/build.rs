@@ -5,7 +5,11 @@ use std::{env, fs, path::PathBuf};
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["faccia/v1/queue.proto", "faccia/v1/monitor.proto"];
+    let files = [
+        "faccia/v1/queue.proto",
+        "faccia/v1/monitor.proto",
+        "faccia/v1/reports.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

@@ -198,9 +198,12 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve(_) => runtime().and_then(|rt| rt.block_on(serve(config))),
-        Command::Report(r) => {
-            runtime().and_then(|rt| rt.block_on(faccia_reports::run(r.args, config)))
-        }
+        Command::Report(r) => runtime().and_then(|rt| {
+            rt.block_on(faccia_reports::run(
+                r.args,
+                faccia_server::report_source(&config),
+            ))
+        }),
     };
     report(result)
 }

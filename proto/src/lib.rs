@@ -1,5 +1,5 @@
-//! The gRPC API of faccia, package `faccia.v1`: `QueueEvents` (the queue-system contract) and
-//! `Monitor` (the console's read-only view).
+//! The gRPC API of faccia, package `faccia.v1`: `QueueEvents` (the queue-system contract),
+//! `Monitor` (the console's read-only view) and `Reports` (the published figures).
 
 #![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
 

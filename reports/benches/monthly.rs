@@ -16,8 +16,8 @@ use diesel::Connection;
 use faccia_domain::Lang;
 use faccia_reports::cli::{produce, ReportArgs, ReportCommand};
 use faccia_reports::{Format, ReportContext, YearMonth};
-use faccia_server::config::DatabaseUrl;
-use faccia_server::storage::{self, AnyConnection, Rules, Store};
+use faccia_storage::DatabaseUrl;
+use faccia_storage::{self as storage, AnyConnection, Rules, Store};
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -45,7 +45,7 @@ fn args(month: YearMonth) -> ReportArgs {
         format: Some(Format::Text),
         lang: Lang::It,
         output: None,
-        target: 900,
+        target: None,
     }
 }
 

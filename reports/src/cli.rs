@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use faccia_domain::Lang;
-use faccia_server::config::{Config, DatabaseUrl};
-use faccia_server::storage::{self, AnyConnection};
+use faccia_storage::{self as storage, AnyConnection, DatabaseUrl};
 
 use crate::error::ReportError;
 use crate::model::{self, ReportContext};
@@ -16,8 +15,8 @@ use crate::render::{self, Format};
 
 /// `faccia report …`: the monthly publication, the annual review, the Ministry export.
 ///
-/// The configuration (site, time zone, services and their standards, database) comes from the
-/// binary's global `--config FILE`, passed to [`run`] as a [`Config`].
+/// The office (site, time zone, services and their standards) and the database come from the
+/// binary's global `--config FILE`, passed to [`run`] as a [`Source`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
     #[command(subcommand)]
@@ -32,9 +31,9 @@ pub struct ReportArgs {
     #[arg(long, short = 'o', value_name = "FILE", global = true)]
     pub output: Option<PathBuf>,
     /// A declared waiting standard is met when at least this percentage of tickets waited
-    /// within it (one decimal at most).
-    #[arg(long, default_value = "90", value_parser = parse_target, value_name = "PERCENT", global = true)]
-    pub target: u64,
+    /// within it (one decimal at most). Default: `reports.standard_target_percent` (90).
+    #[arg(long, value_parser = parse_target, value_name = "PERCENT", global = true)]
+    pub target: Option<u64>,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -95,18 +94,25 @@ fn parse_target(s: &str) -> Result<u64, String> {
     Ok(tenths)
 }
 
-/// Opens a connection for reading. A SQLite file must already exist: a report never creates
-/// an empty database.
-pub fn open(config: &Config) -> Result<AnyConnection, ReportError> {
-    if let DatabaseUrl::Sqlite(path) = &config.database {
-        if !path.is_file() {
-            return Err(ReportError::DatabaseMissing(path.display().to_string()));
+/// Where reports read from: the office, as configured, and its database.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub ctx: ReportContext,
+    pub database: DatabaseUrl,
+    pub busy_timeout_ms: u32,
+}
+
+impl Source {
+    /// Opens a connection for reading. A SQLite file must already exist: a report never creates
+    /// an empty database.
+    pub fn open(&self) -> Result<AnyConnection, ReportError> {
+        if let DatabaseUrl::Sqlite(path) = &self.database {
+            if !path.is_file() {
+                return Err(ReportError::DatabaseMissing(path.display().to_string()));
+            }
         }
+        Ok(storage::connect(&self.database, self.busy_timeout_ms)?)
     }
-    Ok(storage::connect(
-        &config.database,
-        config.settings.database.busy_timeout_ms,
-    )?)
 }
 
 /// Runs `f` in one read transaction, so that all its queries see the same data. Sorting gets
@@ -138,7 +144,9 @@ pub fn produce(
     conn: &mut AnyConnection,
 ) -> Result<String, ReportError> {
     let mut ctx = ctx.clone();
-    ctx.target_tenths = args.target;
+    if let Some(t) = args.target {
+        ctx.target_tenths = t;
+    }
     match &args.command {
         ReportCommand::Monthly { month } => {
             let r = in_snapshot(conn, |c| model::monthly(c, &ctx, *month))?;
@@ -162,12 +170,11 @@ pub fn produce(
 }
 
 /// The entry point for the binary: `faccia report …`.
-pub async fn run(args: ReportArgs, config: Config) -> anyhow::Result<()> {
+pub async fn run(args: ReportArgs, source: Source) -> anyhow::Result<()> {
     let output = args.output.clone();
     let text = tokio::task::spawn_blocking(move || -> Result<String, ReportError> {
-        let ctx = ReportContext::from_config(&config);
-        let mut conn = open(&config)?;
-        produce(&args, &ctx, &mut conn)
+        let mut conn = source.open()?;
+        produce(&args, &source.ctx, &mut conn)
     })
     .await
     .map_err(|e| ReportError::Task(e.to_string()))??;
@@ -219,12 +226,12 @@ mod tests {
         assert!(matches!(c.args.command, ReportCommand::Monthly { month } if month.month == 7));
         assert_eq!(c.args.format, Some(Format::Html));
         assert_eq!(c.args.lang, Lang::En);
-        assert_eq!(c.args.target, 900);
+        assert_eq!(c.args.target, None);
         let c = Cli::try_parse_from([
             "x", "export", "--from", "2026-01", "--to", "2026-06", "--target", "92,5",
         ])
         .unwrap();
-        assert_eq!(c.args.target, 925);
+        assert_eq!(c.args.target, Some(925));
         assert!(Cli::try_parse_from(["x", "monthly", "--month", "2026-13"]).is_err());
         assert!(Cli::try_parse_from(["x", "annual", "--year", "26"]).is_err());
         assert!(parse_target("101").is_err());

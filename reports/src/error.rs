@@ -10,7 +10,7 @@ pub enum ReportError {
     InvalidPeriod(String),
     /// The database cannot be opened.
     #[error(transparent)]
-    Store(#[from] faccia_server::storage::StoreError),
+    Store(#[from] faccia_storage::StoreError),
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),

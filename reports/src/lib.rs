@@ -19,7 +19,7 @@ pub mod query;
 pub mod render;
 pub mod words;
 
-pub use cli::{produce, run, ReportArgs, ReportCommand};
+pub use cli::{produce, run, ReportArgs, ReportCommand, Source};
 pub use error::ReportError;
 pub use model::{
     annual, ministry_export, month_figures, monthly, AnnualReport, ExportRow, Faces, Group,

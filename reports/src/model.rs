@@ -7,16 +7,15 @@ use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
 use faccia_domain::{Channel, Share};
-use faccia_server::config::Config;
-use faccia_server::storage::AnyConnection;
+use faccia_storage::AnyConnection;
 use serde::Serialize;
 
 use crate::error::ReportError;
 use crate::period::YearMonth;
 use crate::query;
 
-/// What a report needs to know about the office. Built from the configuration; it never holds
-/// operator data.
+/// What a report needs to know about the office. Built from the configuration (by the server's
+/// `report_context`); it never holds operator data.
 #[derive(Debug, Clone)]
 pub struct ReportContext {
     pub site_id: String,
@@ -32,26 +31,6 @@ pub struct ReportContext {
 }
 
 impl ReportContext {
-    pub fn from_config(config: &Config) -> ReportContext {
-        let s = &config.settings;
-        ReportContext {
-            site_id: s.site.id.clone(),
-            site_name: s.site.name.clone(),
-            time_zone: config.time_zone,
-            services: s
-                .services
-                .iter()
-                .map(|v| (v.code.clone(), v.name.clone(), v.standard_wait_min))
-                .collect(),
-            counters: s
-                .counters
-                .iter()
-                .map(|c| (c.id.clone(), c.name.clone()))
-                .collect(),
-            target_tenths: DEFAULT_TARGET_TENTHS,
-        }
-    }
-
     fn service_name(&self, code: &str) -> Option<&str> {
         self.services
             .iter()

@@ -55,6 +55,15 @@ impl YearMonth {
         }
     }
 
+    /// The month that holds the instant `at` in the local time of `tz`.
+    pub fn containing(at: Millis, tz: Tz) -> Result<YearMonth, ReportError> {
+        use chrono::Datelike;
+        let local = chrono::DateTime::from_timestamp_millis(at)
+            .ok_or_else(|| ReportError::InvalidPeriod(format!("{at} ms is not a date")))?
+            .with_timezone(&tz);
+        YearMonth::new(local.year(), local.month())
+    }
+
     /// [start, end) in milliseconds since the epoch, local months of `tz`.
     pub fn bounds(self, tz: Tz) -> Result<(Millis, Millis), ReportError> {
         stats::month_bounds(tz, self.year, self.month)
@@ -160,6 +169,21 @@ pub fn parse_year(s: &str) -> Result<i32, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_month_of_an_instant_is_local() {
+        let rome: Tz = "Europe/Rome".parse().unwrap();
+        // 2026-07-31T22:30Z is already 1 August in Rome (UTC+2).
+        let at = 1_785_537_000_000;
+        assert_eq!(
+            YearMonth::containing(at, rome).unwrap(),
+            YearMonth::new(2026, 8).unwrap()
+        );
+        assert_eq!(
+            YearMonth::containing(at, chrono_tz::UTC).unwrap(),
+            YearMonth::new(2026, 7).unwrap()
+        );
+    }
 
     #[test]
     fn parses_and_walks_months() {

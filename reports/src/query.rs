@@ -10,7 +10,7 @@ use diesel::query_builder::BoxedSqlQuery;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use faccia_domain::Millis;
-use faccia_server::storage::AnyConnection;
+use faccia_storage::AnyConnection;
 
 /// A bound parameter.
 #[derive(Debug, Clone)]

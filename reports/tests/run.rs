@@ -1,11 +1,11 @@
-//! `run`, as the binary calls it: configuration file, database, output file.
+//! `run`, as the binary calls it: office and database, output file.
 
 mod common;
 
 use clap::Parser;
 use common::*;
-use faccia_reports::{run, ReportArgs};
-use faccia_server::config::{Config, DatabaseUrl};
+use faccia_reports::{run, ReportArgs, Source};
+use faccia_storage::DatabaseUrl;
 
 #[derive(Parser)]
 struct Cli {
@@ -18,24 +18,14 @@ enum Command {
     Report(ReportArgs),
 }
 
-fn config_for(db: &TestDb, dir: &std::path::Path) -> Config {
-    let DatabaseUrl::Sqlite(path) = &db.url else {
-        panic!("SQLite expected");
-    };
-    let file = dir.join("faccia.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:50051\"\n[database]\nurl = \"sqlite://{}\"\n\
-             [site]\nid = \"comune-test-urp\"\nname = \"Comune di Prova\"\ntime_zone = \"Europe/Rome\"\n\
-             [[services]]\ncode = \"A\"\nname = \"Anagrafe\"\nstandard_wait_min = 20\n\
-             [[services]]\ncode = \"C\"\nname = \"CIE\"\nstandard_wait_min = 30\n\
-             [[services]]\ncode = \"X\"\nname = \"Informazioni\"\n",
-            path.display()
-        ),
-    )
-    .expect("write config");
-    Config::load(Some(&file)).expect("config")
+/// The source the binary builds from its configuration file (tested with the configuration in
+/// faccia-server's `report_context`).
+fn source_for(db: &TestDb) -> Source {
+    Source {
+        ctx: ctx(),
+        database: db.url.clone(),
+        busy_timeout_ms: 5_000,
+    }
 }
 
 fn args(line: &[&str]) -> ReportArgs {
@@ -53,7 +43,7 @@ async fn run_writes_the_documents() {
     sassuolo(&mut fx);
     fx.insert(&mut db.conn());
     let dir = tempfile::tempdir().expect("dir");
-    let config = config_for(&db, dir.path());
+    let source = source_for(&db);
 
     let out = dir.path().join("luglio.html");
     let o = out.display().to_string();
@@ -61,7 +51,7 @@ async fn run_writes_the_documents() {
         args(&[
             "monthly", "--month", "2026-07", "--format", "html", "--output", &o,
         ]),
-        config.clone(),
+        source.clone(),
     )
     .await
     .expect("monthly html");
@@ -74,7 +64,7 @@ async fn run_writes_the_documents() {
         args(&[
             "export", "--from", "2026-06", "--to", "2026-07", "--format", "json", "-o", &o,
         ]),
-        config.clone(),
+        source.clone(),
     )
     .await
     .expect("export");
@@ -89,7 +79,7 @@ async fn run_writes_the_documents() {
         args(&[
             "annual", "--year", "2026", "--format", "csv", "--lang", "en", "-o", &o,
         ]),
-        config.clone(),
+        source.clone(),
     )
     .await
     .expect("annual");
@@ -105,7 +95,7 @@ async fn run_writes_the_documents() {
         args(&[
             "export", "--from", "2026-06", "--to", "2026-07", "--format", "html",
         ]),
-        config.clone(),
+        source.clone(),
     )
     .await
     .expect_err("html export refused");
@@ -113,7 +103,7 @@ async fn run_writes_the_documents() {
     // A backwards range is refused.
     assert!(run(
         args(&["export", "--from", "2026-07", "--to", "2026-06"]),
-        config.clone()
+        source.clone()
     )
     .await
     .is_err());
@@ -123,10 +113,10 @@ async fn run_writes_the_documents() {
 async fn a_missing_database_is_an_error_and_is_not_created() {
     let db = TestDb::new(Backend::Sqlite);
     let dir = tempfile::tempdir().expect("dir");
-    let mut config = config_for(&db, dir.path());
+    let mut source = source_for(&db);
     let missing = dir.path().join("nope").join("faccia.db");
-    config.database = DatabaseUrl::Sqlite(missing.clone());
-    let err = run(args(&["monthly", "--month", "2026-07"]), config)
+    source.database = DatabaseUrl::Sqlite(missing.clone());
+    let err = run(args(&["monthly", "--month", "2026-07"]), source)
         .await
         .expect_err("no database");
     assert!(err.to_string().contains("does not exist"), "{err}");

@@ -9,6 +9,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use faccia_storage::DatabaseUrl;
+
 /// The default configuration file, relative to the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "etc/faccia.toml";
 const ENV_PREFIX: &str = "FACCIA";
@@ -60,6 +62,36 @@ pub struct Settings {
     pub logging: LoggingSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub reports: ReportSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// A declared waiting standard is met when at least this percentage of the tickets waited
+    /// within it (one decimal at most, e.g. 90 or 92.5). Default 90.
+    #[serde(default = "default_standard_target")]
+    pub standard_target_percent: f64,
+}
+
+fn default_standard_target() -> f64 {
+    90.0
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            standard_target_percent: default_standard_target(),
+        }
+    }
+}
+
+impl ReportSettings {
+    /// The target in tenths of a percent (900 for 90%), once the configuration is checked.
+    pub fn standard_target_tenths(&self) -> u64 {
+        (self.standard_target_percent * 10.0).round() as u64
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -257,36 +289,6 @@ impl Default for LoggingSettings {
     }
 }
 
-/// Which backend a database URL names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-impl DatabaseUrl {
-    pub fn parse(url: &str) -> Result<DatabaseUrl, String> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(url.to_string()));
-        }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        if path.is_empty() {
-            return Err(
-                "is empty: give `sqlite://path/to/faccia.db` or a `postgres://` URL".into(),
-            );
-        }
-        if path.contains("://") {
-            return Err(format!(
-                "scheme of {url:?} is not supported: use `sqlite://` or `postgres://`"
-            ));
-        }
-        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
-    }
-}
-
 /// The configuration after loading and checking.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -434,6 +436,14 @@ impl Config {
             DatabaseUrl::parse(&settings.database.url).map_err(|p| fail("database.url", p))?;
         if settings.database.pool_size == 0 {
             return Err(fail("database.pool_size", "must be at least 1".into()));
+        }
+        let target = settings.reports.standard_target_percent;
+        let tenths = (target * 10.0).round();
+        if !(0.0..=1000.0).contains(&tenths) || (target * 10.0 - tenths).abs() > 1e-6 {
+            return Err(fail(
+                "reports.standard_target_percent",
+                format!("{target} is not a percentage between 0 and 100 with at most one decimal, such as 90 or 92.5"),
+            ));
         }
         let s = &settings.sessions;
         if !(5..=600).contains(&s.vote_window_s) {
@@ -649,5 +659,22 @@ mod tests {
             Ok(DatabaseUrl::Postgres(_))
         ));
         assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn report_target_is_checked_and_kept_in_tenths() {
+        let c = load_text("[reports]\nstandard_target_percent = 92.5\n").unwrap();
+        assert_eq!(c.settings.reports.standard_target_tenths(), 925);
+        assert_eq!(crate::report_context(&c).target_tenths, 925);
+        let c = load_text("[reports]\nstandard_target_percent = 85\n").unwrap();
+        assert_eq!(c.settings.reports.standard_target_tenths(), 850);
+        let c = load_text("").unwrap();
+        assert_eq!(crate::report_context(&c).target_tenths, 900);
+        for bad in ["101", "-1", "92.55"] {
+            let msg = load_text(&format!("[reports]\nstandard_target_percent = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("reports.standard_target_percent"), "{msg}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! faccia's server side: configuration, storage (diesel on SQLite or PostgreSQL), the keypad
-//! seam and the gRPC services (`QueueEvents`, `Monitor`, health, reflection).
+//! faccia's server side: configuration, the keypad seam and the gRPC services (`QueueEvents`,
+//! `Monitor`, `Reports`, health, reflection). Storage is the `faccia-storage` crate, re-exported
+//! here as [`storage`].
 
 pub mod auth;
 pub mod config;
@@ -8,7 +9,8 @@ pub mod keypad_link;
 pub mod keypads;
 pub mod metrics;
 pub mod office;
-pub mod storage;
+
+pub use faccia_storage as storage;
 
 use std::sync::Arc;
 
@@ -33,6 +35,36 @@ pub fn rules(config: &Config) -> Rules {
             .filter(|c| c.keypad.is_some())
             .map(|c| c.id.clone())
             .collect(),
+    }
+}
+
+/// What reports need to know about the office, from the configuration (no operator data).
+pub fn report_context(config: &Config) -> faccia_reports::ReportContext {
+    let s = &config.settings;
+    faccia_reports::ReportContext {
+        site_id: s.site.id.clone(),
+        site_name: s.site.name.clone(),
+        time_zone: config.time_zone,
+        services: s
+            .services
+            .iter()
+            .map(|v| (v.code.clone(), v.name.clone(), v.standard_wait_min))
+            .collect(),
+        counters: s
+            .counters
+            .iter()
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect(),
+        target_tenths: s.reports.standard_target_tenths(),
+    }
+}
+
+/// The office and its database, for `faccia report`.
+pub fn report_source(config: &Config) -> faccia_reports::Source {
+    faccia_reports::Source {
+        ctx: report_context(config),
+        database: config.database.clone(),
+        busy_timeout_ms: config.settings.database.busy_timeout_ms,
     }
 }
 

@@ -8,10 +8,10 @@ use chrono_tz::Tz;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use faccia_reports::{ReportContext, YearMonth};
-use faccia_server::config::DatabaseUrl;
-use faccia_server::storage::models::{SessionRow, TicketRow, VoteRow};
-use faccia_server::storage::schema::{tickets, vote_sessions, votes};
-use faccia_server::storage::{self, AnyConnection, Rules, Store};
+use faccia_storage::models::{SessionRow, TicketRow, VoteRow};
+use faccia_storage::schema::{tickets, vote_sessions, votes};
+use faccia_storage::DatabaseUrl;
+use faccia_storage::{self as storage, AnyConnection, Rules, Store};
 
 pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const MINUTE: i64 = 60_000;

@@ -1,8 +1,10 @@
-//! The gRPC server: QueueEvents, Monitor, standard health checking and reflection, optional TLS.
+//! The gRPC server: QueueEvents, Monitor, Reports, standard health checking and reflection,
+//! optional TLS.
 
 pub mod convert;
 pub mod monitor;
 pub mod queue;
+pub mod reports;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use faccia_proto::v1::monitor_server::MonitorServer;
 use faccia_proto::v1::queue_events_server::QueueEventsServer;
+use faccia_proto::v1::reports_server::ReportsServer;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -65,6 +68,9 @@ pub async fn serve(
         .await;
     health_reporter
         .set_serving::<MonitorServer<monitor::MonitorService>>()
+        .await;
+    health_reporter
+        .set_serving::<ReportsServer<reports::ReportsService>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(faccia_proto::FILE_DESCRIPTOR_SET)
@@ -132,6 +138,9 @@ pub async fn serve(
         .add_service(MonitorServer::new(monitor::MonitorService {
             shared: shared.clone(),
         }))
+        .add_service(ReportsServer::new(reports::ReportsService::new(
+            shared.clone(),
+        )))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     expiry.abort();

@@ -10,6 +10,7 @@ pub mod models;
 mod ops;
 pub mod read;
 pub mod schema;
+mod url;
 
 use diesel::Connection;
 use std::sync::mpsc as std_mpsc;
@@ -22,8 +23,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use conn::{connect, AnyConnection};
 pub use ops::{Ack, AckStatus, CounterClaim, SessionInfo, VoteOutcome};
-
-use crate::config::DatabaseUrl;
+pub use url::DatabaseUrl;
 
 /// Kinds of event-log entries (the numbers of `faccia.v1.LogKind`).
 pub mod log_kind {

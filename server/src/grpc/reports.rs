@@ -1,0 +1,257 @@
+//! `faccia.v1.Reports`: the monthly publication, the annual review and the Ministry export, as
+//! `faccia report` produces them (the same model, the same renderers), for the console.
+
+use std::sync::Arc;
+
+use faccia_domain::{Lang, Share};
+use faccia_proto::v1::{self, reports_server::Reports};
+use faccia_reports::cli::in_snapshot;
+use faccia_reports::{
+    model, Faces, Format, Group, MonthlyReport, ReportArgs, ReportCommand, ReportContext,
+    ReportError, Waiting, YearMonth,
+};
+use tonic::{Request, Response, Status};
+
+use super::{convert, Shared};
+use crate::config::Role;
+use crate::storage::AnyConnection;
+
+pub struct ReportsService {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) ctx: ReportContext,
+}
+
+impl ReportsService {
+    pub fn new(shared: Arc<Shared>) -> ReportsService {
+        let ctx = crate::report_context(&shared.config);
+        ReportsService { shared, ctx }
+    }
+
+    fn month(&self, field: &str, s: &str) -> Result<YearMonth, Status> {
+        if s.is_empty() {
+            return YearMonth::containing(self.shared.store.now(), self.ctx.time_zone)
+                .map_err(|e| Status::internal(e.to_string()));
+        }
+        s.parse::<YearMonth>()
+            .map_err(|e| Status::invalid_argument(format!("{field}: {e}; give YYYY-MM")))
+    }
+
+    /// Runs a report on a pooled reader connection, off the async runtime.
+    async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection, &ReportContext) -> Result<T, ReportError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let ctx = self.ctx.clone();
+        self.shared
+            .store
+            .read(move |c| Ok(f(c, &ctx)))
+            .await
+            .map_err(convert::status)?
+            .map_err(report_status)
+    }
+}
+
+fn lang(s: &str) -> Result<Lang, Status> {
+    if s.is_empty() {
+        return Ok(Lang::It);
+    }
+    s.parse()
+        .map_err(|_| Status::invalid_argument(format!("lang: {s:?} is not `it` or `en`")))
+}
+
+/// Why a report failed, as a gRPC status a person can act on.
+fn report_status(e: ReportError) -> Status {
+    match e {
+        ReportError::InvalidPeriod(m) => Status::invalid_argument(m),
+        ReportError::Store(e) => convert::status(e),
+        ReportError::Query(e) => Status::unavailable(format!("the report's query failed: {e}")),
+        ReportError::Inconsistent(m) => Status::data_loss(format!("stored data: {m}")),
+        other => Status::internal(other.to_string()),
+    }
+}
+
+fn tenths(s: Option<Share>) -> Option<u32> {
+    s.map(|s| u32::try_from(s.tenths()).unwrap_or(u32::MAX))
+}
+
+fn change(t: Option<i64>) -> Option<i32> {
+    t.map(|t| t.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+}
+
+fn faces(f: &Faces) -> v1::ReportFaces {
+    v1::ReportFaces {
+        votes: f.votes,
+        green: f.green,
+        yellow: f.yellow,
+        red: f.red,
+        reasons: f.reasons.to_vec(),
+        red_without_reason: f.red_without_reason,
+        green_tenths: tenths(f.green_share()),
+        yellow_tenths: tenths(f.yellow_share()),
+        red_tenths: tenths(f.red_share()),
+        reason_tenths: (0..4).filter_map(|i| tenths(f.reason_share(i))).collect(),
+    }
+}
+
+fn group(g: &Group) -> v1::ReportGroup {
+    v1::ReportGroup {
+        code: g.code.clone(),
+        name: g.name.clone().unwrap_or_default(),
+        served: g.served,
+        faces: Some(faces(&g.faces)),
+        participation_tenths: tenths(g.participation()),
+    }
+}
+
+fn waiting(w: &Waiting, target_tenths: u64) -> v1::ReportWaiting {
+    let within = w.within_share();
+    v1::ReportWaiting {
+        service_code: w.service_code.clone(),
+        name: w.name.clone().unwrap_or_default(),
+        standard_min: w.standard_min,
+        counted: w.counted,
+        left_out: w.left_out,
+        avg_ms: w.avg_ms(),
+        p90_ms: w.p90_ms,
+        within: w.within,
+        within_tenths: tenths(within),
+        met: within.map(|s| s.tenths() >= target_tenths),
+    }
+}
+
+/// The wire form of a monthly report, with its summary sentence in `lang`.
+pub fn monthly_reply(r: &MonthlyReport, target_tenths: u64, lang: Lang) -> v1::MonthlyReport {
+    let m = &r.current;
+    v1::MonthlyReport {
+        month: m.month.to_string(),
+        site_id: r.site_id.clone(),
+        site_name: r.site_name.clone(),
+        time_zone: r.time_zone.clone(),
+        served: m.served,
+        faces: Some(faces(&m.faces)),
+        participation_tenths: tenths(m.participation()),
+        by_counter: m.by_counter.iter().map(group).collect(),
+        by_service: m.by_service.iter().map(group).collect(),
+        by_channel: m.by_channel.iter().map(group).collect(),
+        waiting: m
+            .waiting
+            .iter()
+            .map(|w| waiting(w, target_tenths))
+            .collect(),
+        previous_month: r.previous.month.to_string(),
+        previous_served: r.previous.served,
+        previous_faces: Some(faces(&r.previous.faces)),
+        previous_participation_tenths: tenths(r.previous.participation()),
+        participation_change_tenths: change(r.change.participation_tenths),
+        green_change_tenths: change(r.change.green_tenths),
+        yellow_change_tenths: change(r.change.yellow_tenths),
+        red_change_tenths: change(r.change.red_tenths),
+        summary: faccia_reports::summary_sentence(m, lang),
+        target_tenths: u32::try_from(target_tenths).unwrap_or(u32::MAX),
+    }
+}
+
+fn format(f: i32) -> Result<(Format, &'static str, &'static str), Status> {
+    match v1::ReportFormat::try_from(f) {
+        Ok(v1::ReportFormat::ReportText) => Ok((Format::Text, "txt", "text/plain; charset=utf-8")),
+        Ok(v1::ReportFormat::ReportCsv) => Ok((Format::Csv, "csv", "text/csv; charset=utf-8")),
+        Ok(v1::ReportFormat::ReportJson) => Ok((Format::Json, "json", "application/json")),
+        Ok(v1::ReportFormat::ReportHtml) => Ok((Format::Html, "html", "text/html; charset=utf-8")),
+        _ => Err(Status::invalid_argument(
+            "format: must be REPORT_TEXT, REPORT_CSV, REPORT_JSON or REPORT_HTML",
+        )),
+    }
+}
+
+#[tonic::async_trait]
+impl Reports for ReportsService {
+    async fn get_monthly(
+        &self,
+        request: Request<v1::MonthlyRequest>,
+    ) -> Result<Response<v1::MonthlyReport>, Status> {
+        self.shared
+            .auth
+            .check(request.metadata(), &[Role::Viewer])?;
+        let req = request.into_inner();
+        let lang = lang(&req.lang)?;
+        let month = self.month("month", &req.month)?;
+        let report = self
+            .query(move |c, ctx| in_snapshot(c, |c| model::monthly(c, ctx, month)))
+            .await?;
+        Ok(Response::new(monthly_reply(
+            &report,
+            self.ctx.target_tenths,
+            lang,
+        )))
+    }
+
+    async fn render(
+        &self,
+        request: Request<v1::RenderRequest>,
+    ) -> Result<Response<v1::Document>, Status> {
+        self.shared
+            .auth
+            .check(request.metadata(), &[Role::Viewer])?;
+        let req = request.into_inner();
+        let lang = lang(&req.lang)?;
+        let (fmt, ext, media_type) = format(req.format)?;
+        let site = &self.ctx.site_id;
+        let (command, file_name) = match v1::ReportKind::try_from(req.kind) {
+            Ok(v1::ReportKind::ReportMonthly) => {
+                let month = self.month("month", &req.month)?;
+                (
+                    ReportCommand::Monthly { month },
+                    format!("faccia-{site}-{month}.{ext}"),
+                )
+            }
+            Ok(v1::ReportKind::ReportAnnual) => {
+                let year = req.year;
+                faccia_reports::period::parse_year(&year.to_string())
+                    .map_err(|e| Status::invalid_argument(format!("year: {e}")))?;
+                (
+                    ReportCommand::Annual { year },
+                    format!("faccia-{site}-{year}.{ext}"),
+                )
+            }
+            Ok(v1::ReportKind::ReportMinistryExport) => {
+                if !matches!(fmt, Format::Csv | Format::Json) {
+                    return Err(Status::invalid_argument(
+                        "format: the Ministry export is written as REPORT_CSV or REPORT_JSON",
+                    ));
+                }
+                let from = self.month("from", &req.from)?;
+                let to = self.month("to", &req.to)?;
+                if to < from {
+                    return Err(Status::invalid_argument(format!(
+                        "to: {to} is before from: {from}"
+                    )));
+                }
+                (
+                    ReportCommand::Export { from, to },
+                    format!("faccia-{site}-ministero-{from}-{to}.{ext}"),
+                )
+            }
+            _ => {
+                return Err(Status::invalid_argument(
+                    "kind: must be REPORT_MONTHLY, REPORT_ANNUAL or REPORT_MINISTRY_EXPORT",
+                ))
+            }
+        };
+        let args = ReportArgs {
+            command,
+            format: Some(fmt),
+            lang,
+            output: None,
+            target: None,
+        };
+        // `produce` runs its queries in one read transaction of its own.
+        let text = self
+            .query(move |c, ctx| faccia_reports::produce(&args, ctx, c))
+            .await?;
+        Ok(Response::new(v1::Document {
+            file_name,
+            media_type: media_type.to_string(),
+            content: text.into_bytes(),
+        }))
+    }
+}
