@@ -169,6 +169,28 @@ impl Reports for ReportsService {
         &self,
         request: Request<v1::MonthlyRequest>,
     ) -> Result<Response<v1::MonthlyReport>, Status> {
+        let timer = self.shared.metrics.call("GetMonthly");
+        let r = self.monthly(request).await;
+        timer.finish(&r);
+        r
+    }
+
+    async fn render(
+        &self,
+        request: Request<v1::RenderRequest>,
+    ) -> Result<Response<v1::Document>, Status> {
+        let timer = self.shared.metrics.call("Render");
+        let r = self.document(request).await;
+        timer.finish(&r);
+        r
+    }
+}
+
+impl ReportsService {
+    async fn monthly(
+        &self,
+        request: Request<v1::MonthlyRequest>,
+    ) -> Result<Response<v1::MonthlyReport>, Status> {
         self.shared
             .auth
             .check(request.metadata(), &[Role::Viewer])?;
@@ -185,7 +207,7 @@ impl Reports for ReportsService {
         )))
     }
 
-    async fn render(
+    async fn document(
         &self,
         request: Request<v1::RenderRequest>,
     ) -> Result<Response<v1::Document>, Status> {
