@@ -192,7 +192,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 server: Some(url.clone()),
                 token: Some("demo-admin-token".into()),
                 lang: args.lang,
-                config: None,
+                ..Default::default()
             })
             .await
         }

@@ -11,7 +11,7 @@ use chrono::{TimeZone, Utc};
 use faccia_console::client::{self, Backoff};
 use faccia_console::config::Settings;
 use faccia_console::fake::{FakeMonitor, RunningServer};
-use faccia_console::model::{App, Msg, View};
+use faccia_console::model::{App, Msg, View, YearMonth};
 use faccia_console::runtime::Tasks;
 use faccia_console::views;
 use faccia_proto::v1::*;
@@ -166,6 +166,70 @@ fn event(i: u64, base: i64) -> LogEvent {
     }
 }
 
+/// The month's report of the same office: one line per counter and service.
+fn monthly(snap: &Snapshot) -> MonthlyReport {
+    let faces = |g: u64, y: u64, r: u64| {
+        Some(ReportFaces {
+            votes: g + y + r,
+            green: g,
+            yellow: y,
+            red: r,
+            reasons: vec![r / 2, r / 4, r / 8, r / 16],
+            red_without_reason: r - r / 2 - r / 4 - r / 8 - r / 16,
+            green_tenths: Some(800),
+            yellow_tenths: Some(120),
+            red_tenths: Some(80),
+            reason_tenths: vec![500, 250, 125, 63],
+        })
+    };
+    let group = |code: &str, name: &str| ReportGroup {
+        code: code.into(),
+        name: name.into(),
+        served: Some(650),
+        faces: faces(400, 60, 40),
+        participation_tenths: Some(769),
+    };
+    MonthlyReport {
+        month: "2026-11".into(),
+        site_name: "Comune di prova".into(),
+        served: 130_000,
+        faces: faces(80_000, 12_000, 8_000),
+        participation_tenths: Some(769),
+        by_counter: snap
+            .counters
+            .iter()
+            .map(|c| group(&c.id, &c.name))
+            .collect(),
+        by_service: snap
+            .services
+            .iter()
+            .map(|v| group(&v.code, &v.name))
+            .collect(),
+        by_channel: vec![group("COUNTER", "")],
+        waiting: snap
+            .services
+            .iter()
+            .map(|v| ReportWaiting {
+                service_code: v.code.clone(),
+                name: v.name.clone(),
+                standard_min: v.standard_wait_min,
+                counted: 4000,
+                left_out: 3,
+                avg_ms: Some(600_000.0),
+                p90_ms: Some(1_300_000),
+                within: v.standard_wait_min.map(|_| 3500),
+                within_tenths: v.standard_wait_min.map(|_| 875),
+                met: v.standard_wait_min.map(|_| false),
+            })
+            .collect(),
+        previous_month: "2026-10".into(),
+        participation_change_tenths: Some(12),
+        summary: "Nel mese di novembre 2026 l'ufficio ha servito 130000 utenti.".into(),
+        target_tenths: 900,
+        ..Default::default()
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -191,6 +255,12 @@ fn render_bench() {
     let snap = office(base);
     let mut app = App::new(&Settings::default(), now);
     app.apply(Msg::Satisfaction(Box::new(satisfaction(&snap))));
+    let month = YearMonth::new(2026, 11).expect("valid month");
+    app.reports.show(month);
+    app.apply(Msg::Monthly {
+        month,
+        result: Ok(Box::new(monthly(&snap))),
+    });
     app.apply(Msg::Snapshot(Box::new(snap)));
     app.apply(Msg::Events((1..=2000).map(|i| event(i, base)).collect()));
     println!("render: one frame, 200 counters, 30 services, 200 keypads, 40 alerts, 2000 events");
@@ -200,7 +270,7 @@ fn render_bench() {
         for view in View::ALL {
             app.view = view;
             // Middle of the lists, so that scrolling is part of it.
-            app.selected = [100, 15, 120, 100, 1000];
+            app.selected = [100, 15, 120, 100, 1000, 200];
             let mut times = Vec::new();
             for i in 0..300u64 {
                 // Force a full redraw each time, as after a change.

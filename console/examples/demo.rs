@@ -31,6 +31,24 @@ async fn main() -> anyhow::Result<()> {
     for e in common::events() {
         fake.append(e);
     }
+    // The Reports view: the fixture's November 2026, and the same figures for this month.
+    let this_month =
+        faccia_console::model::YearMonth::of(chrono::Utc::now(), &chrono_tz::Europe::Rome);
+    for (code, lang) in [
+        ("it", faccia_console::Lang::It),
+        ("en", faccia_console::Lang::En),
+    ] {
+        let report = common::monthly_report(lang);
+        fake.reports().set_monthly(code, report.clone());
+        fake.reports().set_monthly(
+            code,
+            faccia_proto::v1::MonthlyReport {
+                month: this_month.to_string(),
+                previous_month: this_month.previous().to_string(),
+                ..report
+            },
+        );
+    }
     let server = RunningServer::start(fake.clone(), ([127, 0, 0, 1], port).into()).await?;
     cli.console.server.get_or_insert(server.url());
     cli.console

@@ -1,16 +1,18 @@
-//! The console's side of `faccia.v1.Monitor`: a client carrying the bearer token, the event
-//! watcher (which reconnects by itself and resumes after the last seq it saw) and the snapshot
-//! refresher (debounced re-fetch on events, plus a slow periodic refresh). They talk to the
-//! model only through [`Msg`]s on a channel.
+//! The console's side of `faccia.v1.Monitor` and `faccia.v1.Reports`: clients carrying the
+//! bearer token, the event watcher (which reconnects by itself and resumes after the last seq it
+//! saw), the snapshot refresher (debounced re-fetch on events, plus a slow periodic refresh) and
+//! the one-shot report calls. They talk to the model only through [`Msg`]s on a channel.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use faccia_domain::Lang;
 use faccia_proto::v1::monitor_client::MonitorClient;
+use faccia_proto::v1::reports_client::ReportsClient;
 use faccia_proto::v1::{
-    KeypadAction, KeypadCommandRequest, LogEvent, Period, SatisfactionRequest, SnapshotRequest,
-    WatchRequest,
+    Document, KeypadAction, KeypadCommandRequest, LogEvent, MonthlyRequest, Period,
+    SatisfactionRequest, SnapshotRequest, WatchRequest,
 };
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch, Notify};
@@ -20,7 +22,8 @@ use tonic::service::Interceptor;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
-use crate::model::{ApiError, ApiErrorKind, Msg};
+use crate::model::reports::lang_code;
+use crate::model::{ApiError, ApiErrorKind, Msg, ReportDoc, YearMonth};
 
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Clone, Debug)]
@@ -40,9 +43,24 @@ impl Interceptor for Auth {
 /// The Monitor client the console uses.
 pub type Api = MonitorClient<InterceptedService<Channel, Auth>>;
 
+/// The Reports client the console uses.
+pub type ReportsApi = ReportsClient<InterceptedService<Channel, Auth>>;
+
+/// Both clients, on one connection.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub monitor: Api,
+    pub reports: ReportsApi,
+}
+
 /// A client for `server` (e.g. `http://127.0.0.1:50051`). It connects lazily and reconnects by
 /// itself on the next call after a loss, so it never fails for a server that is down.
 pub fn connect(server: &str, token: Option<&str>) -> anyhow::Result<Api> {
+    Ok(connect_all(server, token)?.monitor)
+}
+
+/// The Monitor and Reports clients for `server`, sharing one lazily opened connection.
+pub fn connect_all(server: &str, token: Option<&str>) -> anyhow::Result<Clients> {
     let endpoint = Endpoint::from_shared(server.to_string())
         .map_err(|e| anyhow::anyhow!("invalid server address {server:?}: {e}"))?
         .connect_timeout(Duration::from_secs(3))
@@ -60,10 +78,12 @@ pub fn connect(server: &str, token: Option<&str>) -> anyhow::Result<Api> {
         ),
         None => None,
     };
-    Ok(MonitorClient::with_interceptor(
-        endpoint.connect_lazy(),
-        Auth { header },
-    ))
+    let channel = endpoint.connect_lazy();
+    let auth = Auth { header };
+    Ok(Clients {
+        monitor: MonitorClient::with_interceptor(channel.clone(), auth.clone()),
+        reports: ReportsClient::with_interceptor(channel, auth),
+    })
 }
 
 /// How a gRPC status is told to the user.
@@ -72,12 +92,25 @@ pub fn api_error(status: &Status) -> ApiError {
         Code::Unauthenticated => ApiErrorKind::Unauthenticated,
         Code::PermissionDenied => ApiErrorKind::PermissionDenied,
         Code::Unavailable => ApiErrorKind::Unavailable,
-        other => ApiErrorKind::Other(format!("{other:?}").to_uppercase()),
+        Code::InvalidArgument => ApiErrorKind::InvalidArgument,
+        other => ApiErrorKind::Other(code_name(other)),
     };
     ApiError {
         kind,
         message: status.message().to_string(),
     }
+}
+
+/// The canonical name of a gRPC code: `DeadlineExceeded` -> "DEADLINE_EXCEEDED".
+fn code_name(code: Code) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{code:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 /// Delays between reconnection attempts: `initial`, doubling up to `max`.
@@ -361,6 +394,27 @@ pub async fn keypad_command(mut api: Api, counter_id: String, action: KeypadActi
     }
 }
 
+/// One `Reports.GetMonthly` request, as a message for the model (tagged with its month, so
+/// that the model can drop an answer for a month no longer shown).
+pub async fn fetch_monthly(mut api: ReportsApi, month: YearMonth, lang: Lang) -> Msg {
+    let req = MonthlyRequest {
+        month: month.to_string(),
+        lang: lang_code(lang).to_string(),
+    };
+    let result = timed(api.get_monthly(req))
+        .await
+        .map(Box::new)
+        .map_err(|status| api_error(&status));
+    Msg::Monthly { month, result }
+}
+
+/// One `Reports.Render` request.
+pub async fn render(mut api: ReportsApi, doc: ReportDoc, lang: Lang) -> Result<Document, ApiError> {
+    timed(api.render(doc.request(lang)))
+        .await
+        .map_err(|status| api_error(&status))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +442,14 @@ mod tests {
         assert_eq!(
             api_error(&Status::unavailable("x")).kind,
             ApiErrorKind::Unavailable
+        );
+        assert_eq!(
+            api_error(&Status::invalid_argument("x")).kind,
+            ApiErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            api_error(&Status::deadline_exceeded("x")).kind,
+            ApiErrorKind::Other("DEADLINE_EXCEEDED".into())
         );
         assert!(matches!(
             api_error(&Status::internal("x")).kind,

@@ -7,6 +7,7 @@
 //! token-file = "/etc/faccia/console.token"
 //! event-log-capacity = 2000   # events kept in memory
 //! refresh-secs = 30           # slow periodic refresh of the snapshot
+//! reports-dir = "/srv/www/faccia"   # where saved reports go (default: the current directory)
 //!
 //! [bindings]                  # action = key or [keys]
 //! quit = ["q", "ctrl+c"]
@@ -60,6 +61,7 @@ pub struct ConfigFile {
     pub lang: Option<Lang>,
     pub event_log_capacity: Option<usize>,
     pub refresh_secs: Option<u64>,
+    pub reports_dir: Option<PathBuf>,
     #[serde(default)]
     pub bindings: BTreeMap<String, OneOrMany>,
     #[serde(default)]
@@ -88,6 +90,8 @@ pub struct Settings {
     pub theme: Theme,
     pub event_capacity: usize,
     pub refresh: Duration,
+    /// Where the Reports view saves documents.
+    pub reports_dir: PathBuf,
 }
 
 impl Default for Settings {
@@ -100,6 +104,7 @@ impl Default for Settings {
             theme: Theme::default(),
             event_capacity: DEFAULT_EVENT_CAPACITY,
             refresh: DEFAULT_REFRESH,
+            reports_dir: PathBuf::from("."),
         }
     }
 }
@@ -157,6 +162,12 @@ impl Settings {
                 .unwrap_or(DEFAULT_EVENT_CAPACITY)
                 .clamp(10, MAX_EVENT_CAPACITY),
             refresh: Duration::from_secs(file.refresh_secs.unwrap_or(30).clamp(2, 3600)),
+            reports_dir: args
+                .reports_dir
+                .clone()
+                .or(file.reports_dir)
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or_else(|| PathBuf::from(".")),
         })
     }
 }
@@ -190,11 +201,27 @@ red = "#aa0000"
             lang: Some(Lang::It),
             token: Some("t".into()),
             config: None,
+            reports_dir: None,
         };
         let s = Settings::merge(&args, file).unwrap();
         assert_eq!(s.server, "http://127.0.0.1:1");
         assert_eq!(s.lang, Lang::It);
         assert_eq!(s.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn reports_dir_from_file_then_args() {
+        let s = Settings::merge(&ConsoleArgs::default(), ConfigFile::default()).unwrap();
+        assert_eq!(s.reports_dir, PathBuf::from("."));
+        let f = ConfigFile::parse("reports-dir = \"/srv/www/faccia\"").unwrap();
+        let s = Settings::merge(&ConsoleArgs::default(), f.clone()).unwrap();
+        assert_eq!(s.reports_dir, PathBuf::from("/srv/www/faccia"));
+        let args = ConsoleArgs {
+            reports_dir: Some("/tmp/r".into()),
+            ..ConsoleArgs::default()
+        };
+        let s = Settings::merge(&args, f).unwrap();
+        assert_eq!(s.reports_dir, PathBuf::from("/tmp/r"));
     }
 
     #[test]

@@ -1,25 +1,31 @@
 //! A fake `faccia.v1.Monitor` server for tests, benchmarks and demos: it serves a fixed snapshot
 //! and satisfaction, keeps an in-memory event log that can be appended to, checks bearer tokens
 //! like the real server (viewer reads, admin also sends keypad commands), and can be stopped and
-//! started again on the same port.
+//! started again on the same port. Next to it, a fake `faccia.v1.Reports` ([`FakeReports`])
+//! serves the monthly reports it was given and renders small deterministic documents.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use faccia_proto::v1::monitor_server::{Monitor, MonitorServer};
+use faccia_proto::v1::reports_server::{Reports, ReportsServer};
 use faccia_proto::v1::{
-    KeypadCommandReply, KeypadCommandRequest, LogEvent, Satisfaction, SatisfactionRequest,
-    Snapshot, SnapshotRequest, WatchRequest,
+    Document, KeypadCommandReply, KeypadCommandRequest, LogEvent, MonthlyReport, MonthlyRequest,
+    RenderRequest, ReportFormat, ReportKind, Satisfaction, SatisfactionRequest, Snapshot,
+    SnapshotRequest, WatchRequest,
 };
 use futures::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
+
+use crate::model::YearMonth;
 
 #[derive(Default)]
 struct Inner {
@@ -40,14 +46,36 @@ pub struct FakeMonitor {
     pub viewer_token: Arc<str>,
     pub admin_token: Arc<str>,
     snapshot_calls: Arc<AtomicU64>,
+    reports: FakeReports,
+}
+
+/// The bearer token's role: `Ok(true)` for admin, `Ok(false)` for viewer.
+fn role_of<T>(req: &Request<T>, viewer: &str, admin: &str) -> Result<bool, Status> {
+    let header = req
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match header.strip_prefix("Bearer ") {
+        Some(t) if t == admin => Ok(true),
+        Some(t) if t == viewer => Ok(false),
+        _ => Err(Status::unauthenticated("missing or unknown token")),
+    }
 }
 
 impl FakeMonitor {
     /// A fake with the demo tokens `demo-viewer-token` and `demo-admin-token`.
     pub fn new(snapshot: Snapshot) -> FakeMonitor {
+        let viewer_token: Arc<str> = Arc::from("demo-viewer-token");
+        let admin_token: Arc<str> = Arc::from("demo-admin-token");
         let fake = FakeMonitor {
-            viewer_token: Arc::from("demo-viewer-token"),
-            admin_token: Arc::from("demo-admin-token"),
+            reports: FakeReports {
+                viewer_token: viewer_token.clone(),
+                admin_token: admin_token.clone(),
+                ..Default::default()
+            },
+            viewer_token,
+            admin_token,
             ..Default::default()
         };
         fake.lock().snapshot = snapshot;
@@ -114,17 +142,220 @@ impl FakeMonitor {
         self.lock().fail_snapshots = n;
     }
 
+    /// The fake Reports service served next to this Monitor (same tokens).
+    pub fn reports(&self) -> FakeReports {
+        self.reports.clone()
+    }
+
     fn role<T>(&self, req: &Request<T>) -> Result<bool, Status> {
-        let header = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        match header.strip_prefix("Bearer ") {
-            Some(t) if t == &*self.admin_token => Ok(true),
-            Some(t) if t == &*self.viewer_token => Ok(false),
-            _ => Err(Status::unauthenticated("missing or unknown token")),
+        role_of(req, &self.viewer_token, &self.admin_token)
+    }
+}
+
+#[derive(Default)]
+struct ReportsInner {
+    /// By (month, lang); a month missing in a language falls back to "it".
+    monthly: HashMap<(String, String), MonthlyReport>,
+    /// What an empty `month` means.
+    current: String,
+    delays: HashMap<String, Duration>,
+    monthly_calls: Vec<MonthlyRequest>,
+    render_calls: Vec<RenderRequest>,
+    fail_next: Option<(Code, String)>,
+    file_name: Option<String>,
+}
+
+/// A fake `faccia.v1.Reports`: the reports it is given, by month and language (a month it does
+/// not know is an empty report), documents made from them, the same roles as the real server
+/// (viewer or admin), and the same refusals of malformed requests (INVALID_ARGUMENT).
+#[derive(Clone, Default)]
+pub struct FakeReports {
+    inner: Arc<Mutex<ReportsInner>>,
+    viewer_token: Arc<str>,
+    admin_token: Arc<str>,
+}
+
+impl FakeReports {
+    fn lock(&self) -> MutexGuard<'_, ReportsInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Serves `report` for its `month` in `lang` ("it" or "en").
+    pub fn set_monthly(&self, lang: &str, report: MonthlyReport) {
+        self.lock()
+            .monthly
+            .insert((report.month.clone(), lang.to_string()), report);
+    }
+
+    /// The month an empty request means ("YYYY-MM").
+    pub fn set_current(&self, month: &str) {
+        self.lock().current = month.to_string();
+    }
+
+    /// Answers GetMonthly for `month` only after `delay`.
+    pub fn delay(&self, month: &str, delay: Duration) {
+        self.lock().delays.insert(month.to_string(), delay);
+    }
+
+    /// The next call (either method) fails with `code` and `message`.
+    pub fn fail_next(&self, code: Code, message: &str) {
+        self.lock().fail_next = Some((code, message.to_string()));
+    }
+
+    /// Suggests this file name in every Document instead of the usual one.
+    pub fn set_file_name(&self, name: &str) {
+        self.lock().file_name = Some(name.to_string());
+    }
+
+    pub fn monthly_calls(&self) -> Vec<MonthlyRequest> {
+        self.lock().monthly_calls.clone()
+    }
+
+    pub fn render_calls(&self) -> Vec<RenderRequest> {
+        self.lock().render_calls.clone()
+    }
+
+    fn month(&self, text: &str, field: &str) -> Result<YearMonth, Status> {
+        let text = if text.is_empty() {
+            self.lock().current.clone()
+        } else {
+            text.to_string()
+        };
+        YearMonth::parse(&text).ok_or_else(|| {
+            Status::invalid_argument(format!("{field} must be YYYY-MM, not {text:?}"))
+        })
+    }
+
+    fn check<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        role_of(req, &self.viewer_token, &self.admin_token)?;
+        if let Some((code, message)) = self.lock().fail_next.take() {
+            return Err(Status::new(code, message));
         }
+        Ok(())
+    }
+
+    fn lang(lang: &str) -> Result<String, Status> {
+        match lang {
+            "" | "it" => Ok("it".to_string()),
+            "en" => Ok("en".to_string()),
+            other => Err(Status::invalid_argument(format!(
+                "lang must be \"it\" or \"en\", not {other:?}"
+            ))),
+        }
+    }
+
+    /// The report of `month` in `lang`: the one set, else an empty one.
+    pub fn report(&self, month: YearMonth, lang: &str) -> MonthlyReport {
+        let key = month.to_string();
+        let inner = self.lock();
+        inner
+            .monthly
+            .get(&(key.clone(), lang.to_string()))
+            .or_else(|| inner.monthly.get(&(key.clone(), "it".to_string())))
+            .cloned()
+            .unwrap_or_else(|| MonthlyReport {
+                month: key,
+                previous_month: month.previous().to_string(),
+                target_tenths: 900,
+                ..Default::default()
+            })
+    }
+}
+
+#[tonic::async_trait]
+impl Reports for FakeReports {
+    async fn get_monthly(
+        &self,
+        req: Request<MonthlyRequest>,
+    ) -> Result<Response<MonthlyReport>, Status> {
+        self.check(&req)?;
+        let r = req.into_inner();
+        self.lock().monthly_calls.push(r.clone());
+        let month = self.month(&r.month, "month")?;
+        let lang = FakeReports::lang(&r.lang)?;
+        let delay = self.lock().delays.get(&month.to_string()).copied();
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        Ok(Response::new(self.report(month, &lang)))
+    }
+
+    async fn render(&self, req: Request<RenderRequest>) -> Result<Response<Document>, Status> {
+        self.check(&req)?;
+        let r = req.into_inner();
+        self.lock().render_calls.push(r.clone());
+        let lang = FakeReports::lang(&r.lang)?;
+        let (ext, media) = match r.format() {
+            ReportFormat::ReportHtml => ("html", "text/html; charset=utf-8"),
+            ReportFormat::ReportCsv => ("csv", "text/csv; charset=utf-8"),
+            ReportFormat::ReportJson => ("json", "application/json"),
+            ReportFormat::ReportText => ("txt", "text/plain; charset=utf-8"),
+            ReportFormat::Unspecified => {
+                return Err(Status::invalid_argument("format is required"))
+            }
+        };
+        let (name, content) = match r.kind() {
+            ReportKind::ReportMonthly => {
+                let month = self.month(&r.month, "month")?;
+                let rep = self.report(month, &lang);
+                let faces = rep.faces.clone().unwrap_or_default();
+                let content = match ext {
+                    "html" => format!(
+                        "<!doctype html>\n<html lang=\"{lang}\"><meta charset=\"utf-8\">\
+                         <title>Mettiamoci la faccia {month}</title>\n<p>{}</p></html>\n",
+                        rep.summary
+                    ),
+                    _ => format!(
+                        "month,served,votes,green,yellow,red\n{month},{},{},{},{},{}\n",
+                        rep.served, faces.votes, faces.green, faces.yellow, faces.red
+                    ),
+                };
+                (format!("faccia-{month}.{ext}"), content)
+            }
+            ReportKind::ReportMinistryExport => {
+                if !matches!(ext, "csv" | "json") {
+                    return Err(Status::invalid_argument(
+                        "the Ministry export is CSV or JSON only",
+                    ));
+                }
+                let from = self.month(&r.from, "from")?;
+                let to = self.month(&r.to, "to")?;
+                if from > to {
+                    return Err(Status::invalid_argument("from is after to"));
+                }
+                let mut content = String::from("month,served,votes,green,yellow,red\n");
+                let mut m = from;
+                loop {
+                    let rep = self.report(m, &lang);
+                    let f = rep.faces.clone().unwrap_or_default();
+                    content.push_str(&format!(
+                        "{m},{},{},{},{},{}\n",
+                        rep.served, f.votes, f.green, f.yellow, f.red
+                    ));
+                    if m >= to || m.next() == m {
+                        break;
+                    }
+                    m = m.next();
+                }
+                (format!("faccia-ministero-{from}-{to}.{ext}"), content)
+            }
+            ReportKind::ReportAnnual => {
+                if r.year <= 0 {
+                    return Err(Status::invalid_argument("year is required"));
+                }
+                (
+                    format!("faccia-{}.{ext}", r.year),
+                    format!("year {}\n", r.year),
+                )
+            }
+            ReportKind::Unspecified => return Err(Status::invalid_argument("kind is required")),
+        };
+        let file_name = self.lock().file_name.clone().unwrap_or(name);
+        Ok(Response::new(Document {
+            file_name,
+            media_type: media.to_string(),
+            content: content.into_bytes(),
+        }))
     }
 }
 
@@ -210,9 +441,11 @@ impl RunningServer {
         let addr = listener.local_addr()?;
         let (shutdown, rx) = oneshot::channel::<()>();
         let service = MonitorServer::new(fake.clone());
+        let reports = ReportsServer::new(fake.reports());
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(service)
+                .add_service(reports)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                     let _ = rx.await;
                 })

@@ -77,6 +77,39 @@ pub fn share(part: u64, whole: u64, lang: Lang) -> String {
     format_share(Share::of(part, whole), lang)
 }
 
+/// A share the server computed, in tenths of a percent: 944 -> "94,4%" / "94.4%"; a dash when
+/// absent (nothing to divide by). Never divides anything itself.
+pub fn tenths(v: Option<u32>, lang: Lang) -> String {
+    match v {
+        Some(v) => format!("{}{}{}%", v / 10, decimal_sep(lang), v % 10),
+        None => DASH.to_string(),
+    }
+}
+
+/// A change in tenths of a percentage point, with its sign: 12 -> "+1,2", -4 -> "-0,4", 0 ->
+/// "0,0"; a dash when absent.
+pub fn points(v: Option<i32>, lang: Lang) -> String {
+    match v {
+        Some(v) => {
+            let sign = match v.signum() {
+                1 => "+",
+                -1 => "-",
+                _ => "",
+            };
+            let a = v.unsigned_abs();
+            format!("{sign}{}{}{}", a / 10, decimal_sep(lang), a % 10)
+        }
+        None => DASH.to_string(),
+    }
+}
+
+fn decimal_sep(lang: Lang) -> char {
+    match lang {
+        Lang::It => ',',
+        Lang::En => '.',
+    }
+}
+
 /// Votes of a face count.
 pub fn votes(f: &FaceCounts) -> u64 {
     u64::from(f.green) + u64::from(f.yellow) + u64::from(f.red)
@@ -198,6 +231,16 @@ mod tests {
         assert_eq!(number(f64::INFINITY, 1, Lang::It), DASH);
         assert_eq!(share(255, 270, Lang::It), "94,4%");
         assert_eq!(share(1, 0, Lang::It), "–");
+        assert_eq!(tenths(Some(944), Lang::It), "94,4%");
+        assert_eq!(tenths(Some(1000), Lang::En), "100.0%");
+        assert_eq!(tenths(Some(5), Lang::It), "0,5%");
+        assert_eq!(tenths(None, Lang::It), DASH);
+        assert_eq!(tenths(Some(u32::MAX), Lang::It), "429496729,5%");
+        assert_eq!(points(Some(12), Lang::It), "+1,2");
+        assert_eq!(points(Some(-4), Lang::En), "-0.4");
+        assert_eq!(points(Some(0), Lang::It), "0,0");
+        assert_eq!(points(Some(i32::MIN), Lang::It), "-214748364,8");
+        assert_eq!(points(None, Lang::It), DASH);
         assert_eq!(whole_minutes(u64::MAX), format!("{} h", u64::MAX / 3600));
         assert_eq!(age(-5, Lang::It), "0 s");
         assert_eq!(age(3 * 86400, Lang::En), "3 d");

@@ -7,13 +7,13 @@ use faccia_proto::v1::{
 };
 
 use crate::keymap::Action;
-use crate::model::Activity;
+use crate::model::{Activity, ApiError, ApiErrorKind, ReportDoc, SaveError, YearMonth};
 
 /// Fixed strings of one language.
 #[derive(Debug)]
 pub struct Tr {
     pub app: &'static str,
-    pub views: [&'static str; 5],
+    pub views: [&'static str; 6],
     pub connecting: &'static str,
     pub connected: &'static str,
     pub lost: &'static str,
@@ -93,16 +93,48 @@ pub struct Tr {
     pub err_permission: &'static str,
     pub err_unavailable: &'static str,
     pub err_other: &'static str,
+    pub err_invalid: &'static str,
+    pub err_permission_reports: &'static str,
     pub yes_keys: &'static str,
     /// Column titles for narrow screens: ticket, service, service time, waiting, longest,
     /// average, 90th percentile, within standard, standard, votes, participation.
     pub short: [&'static str; 11],
     pub min: &'static str,
+    /// Month names, January first, as written inside a sentence.
+    pub months: [&'static str; 12],
+    /// Reports view: "compared with", the waiting table's title and columns, the standard.
+    pub rep_compared: &'static str,
+    pub rep_points: &'static str,
+    pub rep_waiting: &'static str,
+    pub rep_counted: &'static str,
+    pub rep_left_out: &'static str,
+    pub rep_no_standard: &'static str,
+    pub rep_below_target: &'static str,
+    pub rep_target: &'static str,
+    pub rep_met: &'static str,
+    pub rep_red_votes: &'static str,
+    /// Footer hints: month, save HTML, CSV, Ministry export.
+    pub rep_hints: [&'static str; 4],
+    /// Channel names for COUNTER, PHONE, WEB.
+    pub channels: [&'static str; 3],
+    /// The documents: the website page, the month's CSV, the Ministry export.
+    pub docs: [&'static str; 3],
+    pub saving: &'static str,
+    pub saved: &'static str,
+    pub save_failed: &'static str,
+    pub empty_document: &'static str,
 }
 
 pub static IT: Tr = Tr {
     app: "faccia · Mettiamoci la faccia",
-    views: ["Panoramica", "Code", "Gradimento", "Terminali", "Eventi"],
+    views: [
+        "Panoramica",
+        "Code",
+        "Gradimento",
+        "Terminali",
+        "Eventi",
+        "Rapporti",
+    ],
     connecting: "Connessione in corso…",
     connected: "Connesso",
     lost: "Connessione persa, riconnessione…",
@@ -196,17 +228,61 @@ pub static IT: Tr = Tr {
     err_permission: "Permesso negato: serve il ruolo admin (PERMISSION_DENIED)",
     err_unavailable: "Server non raggiungibile (UNAVAILABLE)",
     err_other: "Errore dal server",
+    err_invalid: "Richiesta rifiutata dal server (INVALID_ARGUMENT)",
+    err_permission_reports: "Permesso negato: servono i ruoli viewer o admin (PERMISSION_DENIED)",
     yes_keys: "sSyY",
     short: [
         "Bigl.", "Serv.", "T.serv.", "Coda", "Max", "Media", "90° p.", "% std", "Std", "Giud.",
         "Part.",
     ],
     min: "min",
+    months: [
+        "gennaio",
+        "febbraio",
+        "marzo",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "agosto",
+        "settembre",
+        "ottobre",
+        "novembre",
+        "dicembre",
+    ],
+    rep_compared: "Rispetto a",
+    rep_points: "punti",
+    rep_waiting: "Tempi di attesa per servizio",
+    rep_counted: "Conteggiati",
+    rep_left_out: "Esclusi",
+    rep_no_standard: "nessuno standard dichiarato",
+    rep_below_target: "sotto l'obiettivo",
+    rep_target: "obiettivo",
+    rep_met: "raggiunto",
+    rep_red_votes: "giudizi rossi",
+    rep_hints: ["mese", "salva HTML", "CSV", "Ministero"],
+    channels: ["Sportello", "Telefono", "Web"],
+    docs: [
+        "la pagina per il sito",
+        "il CSV del mese",
+        "l'export per il Ministero",
+    ],
+    saving: "Salvataggio in corso",
+    saved: "Salvato",
+    save_failed: "Salvataggio non riuscito",
+    empty_document: "il server ha inviato un documento vuoto",
 };
 
 pub static EN: Tr = Tr {
     app: "faccia · Mettiamoci la faccia",
-    views: ["Overview", "Queues", "Satisfaction", "Keypads", "Events"],
+    views: [
+        "Overview",
+        "Queues",
+        "Satisfaction",
+        "Keypads",
+        "Events",
+        "Reports",
+    ],
     connecting: "Connecting…",
     connected: "Connected",
     lost: "Connection lost, reconnecting…",
@@ -300,11 +376,45 @@ pub static EN: Tr = Tr {
     err_permission: "Permission denied: the admin role is required (PERMISSION_DENIED)",
     err_unavailable: "Server unreachable (UNAVAILABLE)",
     err_other: "Server error",
+    err_invalid: "Request refused by the server (INVALID_ARGUMENT)",
+    err_permission_reports:
+        "Permission denied: the viewer or admin role is required (PERMISSION_DENIED)",
     yes_keys: "yY",
     short: [
         "Tkt", "Svc", "Svc t.", "Queue", "Max", "Avg", "P90", "% std", "Std", "Votes", "Part.",
     ],
     min: "min",
+    months: [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+    rep_compared: "Compared with",
+    rep_points: "points",
+    rep_waiting: "Waiting time by service",
+    rep_counted: "Counted",
+    rep_left_out: "Left out",
+    rep_no_standard: "no declared standard",
+    rep_below_target: "below target",
+    rep_target: "target",
+    rep_met: "met",
+    rep_red_votes: "red votes",
+    rep_hints: ["month", "save HTML", "CSV", "Ministry"],
+    channels: ["Counter", "Phone", "Web"],
+    docs: ["the website page", "the month's CSV", "the Ministry export"],
+    saving: "Saving",
+    saved: "Saved",
+    save_failed: "Saving failed",
+    empty_document: "the server sent an empty document",
 };
 
 /// The strings of a language.
@@ -552,6 +662,7 @@ pub fn action(lang: Lang, a: Action) -> &'static str {
         (Lang::It, Action::ViewSatisfaction) => "gradimento",
         (Lang::It, Action::ViewKeypads) => "terminali",
         (Lang::It, Action::ViewEvents) => "eventi",
+        (Lang::It, Action::ViewReports) => "rapporti",
         (Lang::It, Action::Up) => "su",
         (Lang::It, Action::Down) => "giù",
         (Lang::It, Action::PageUp) => "pagina su",
@@ -562,10 +673,15 @@ pub fn action(lang: Lang, a: Action) -> &'static str {
         (Lang::It, Action::ClearFilter) => "togli il filtro / chiudi",
         (Lang::It, Action::Help) => "aiuto",
         (Lang::It, Action::Alerts) => "tutti gli avvisi",
-        (Lang::It, Action::PrevPeriod) => "periodo precedente (gradimento)",
-        (Lang::It, Action::NextPeriod) => "periodo successivo (gradimento)",
+        (Lang::It, Action::PrevPeriod) => "periodo precedente (gradimento) / mese (rapporti)",
+        (Lang::It, Action::NextPeriod) => "periodo successivo (gradimento) / mese (rapporti)",
         (Lang::It, Action::Identify) => "fai lampeggiare la pulsantiera (admin)",
         (Lang::It, Action::SelfTest) => "autotest della pulsantiera (admin)",
+        (Lang::It, Action::SaveHtml) => "salva la pagina HTML del mese (rapporti)",
+        (Lang::It, Action::SaveCsv) => "salva il CSV del mese (rapporti)",
+        (Lang::It, Action::SaveMinistry) => {
+            "salva l'export per il Ministero, da gennaio (rapporti)"
+        }
         (Lang::It, Action::Refresh) => "aggiorna ora",
         (Lang::En, Action::Quit) => "quit",
         (Lang::En, Action::NextView) => "next view",
@@ -575,6 +691,7 @@ pub fn action(lang: Lang, a: Action) -> &'static str {
         (Lang::En, Action::ViewSatisfaction) => "satisfaction",
         (Lang::En, Action::ViewKeypads) => "keypads",
         (Lang::En, Action::ViewEvents) => "events",
+        (Lang::En, Action::ViewReports) => "reports",
         (Lang::En, Action::Up) => "up",
         (Lang::En, Action::Down) => "down",
         (Lang::En, Action::PageUp) => "page up",
@@ -585,10 +702,13 @@ pub fn action(lang: Lang, a: Action) -> &'static str {
         (Lang::En, Action::ClearFilter) => "clear filter / close",
         (Lang::En, Action::Help) => "help",
         (Lang::En, Action::Alerts) => "all alerts",
-        (Lang::En, Action::PrevPeriod) => "previous period (satisfaction)",
-        (Lang::En, Action::NextPeriod) => "next period (satisfaction)",
+        (Lang::En, Action::PrevPeriod) => "previous period (satisfaction) / month (reports)",
+        (Lang::En, Action::NextPeriod) => "next period (satisfaction) / month (reports)",
         (Lang::En, Action::Identify) => "blink the keypad (admin)",
         (Lang::En, Action::SelfTest) => "keypad self-test (admin)",
+        (Lang::En, Action::SaveHtml) => "save the month's HTML page (reports)",
+        (Lang::En, Action::SaveCsv) => "save the month's CSV (reports)",
+        (Lang::En, Action::SaveMinistry) => "save the Ministry export, from January (reports)",
         (Lang::En, Action::Refresh) => "refresh now",
     }
 }
@@ -693,5 +813,89 @@ fn capitalize(s: &str) -> String {
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+/// A month as people write it: "novembre 2026" / "November 2026".
+pub fn month(lang: Lang, m: YearMonth) -> String {
+    let names = &tr(lang).months;
+    let name = names
+        .get((m.month as usize).wrapping_sub(1))
+        .copied()
+        .unwrap_or("?");
+    format!("{name} {}", m.year)
+}
+
+/// A month from the wire ("2026-10"), or the text as it came when it is not one.
+pub fn month_text(lang: Lang, s: &str) -> String {
+    YearMonth::parse(s).map_or_else(|| s.to_string(), |m| month(lang, m))
+}
+
+/// A channel's name (COUNTER, PHONE, WEB), or the code as it came.
+pub fn channel(lang: Lang, code: &str) -> String {
+    let t = tr(lang);
+    match code.to_ascii_uppercase().as_str() {
+        "COUNTER" => t.channels[0].to_string(),
+        "PHONE" | "TELEPHONE" => t.channels[1].to_string(),
+        "WEB" => t.channels[2].to_string(),
+        _ => code.to_string(),
+    }
+}
+
+/// What a document is, with its months: "la pagina per il sito di novembre 2026".
+pub fn document(lang: Lang, doc: ReportDoc) -> String {
+    let t = tr(lang);
+    let of = match lang {
+        Lang::It => "di",
+        Lang::En => "for",
+    };
+    match doc {
+        ReportDoc::MonthlyHtml(m) => format!("{} {of} {}", t.docs[0], month(lang, m)),
+        ReportDoc::MonthlyCsv(m) => format!("{} {of} {}", t.docs[1], month(lang, m)),
+        ReportDoc::Ministry { from, to } => {
+            format!("{} ({from} – {to})", t.docs[2])
+        }
+    }
+}
+
+/// "Salvataggio in corso: la pagina per il sito di novembre 2026…".
+pub fn saving(lang: Lang, doc: ReportDoc) -> String {
+    format!("{}: {}…", tr(lang).saving, document(lang, doc))
+}
+
+/// "Salvato in /srv/www/faccia-2026-11.html".
+pub fn saved(lang: Lang, _doc: ReportDoc, path: &str) -> String {
+    match lang {
+        Lang::It => format!("{} in {path}", tr(lang).saved),
+        Lang::En => format!("{} to {path}", tr(lang).saved),
+    }
+}
+
+/// Why a document could not be saved, with the server's or the system's words.
+pub fn save_failed(lang: Lang, doc: ReportDoc, e: &SaveError) -> String {
+    let t = tr(lang);
+    let why = match e {
+        SaveError::Api(api) => report_error(lang, api),
+        SaveError::Empty => t.empty_document.to_string(),
+        SaveError::Io { path, message } if path.is_empty() => message.clone(),
+        SaveError::Io { path, message } => format!("{path}: {message}"),
+    };
+    format!("{} ({}): {why}", t.save_failed, document(lang, doc))
+}
+
+/// The help line of the three save keys.
+pub fn save_keys(lang: Lang) -> &'static str {
+    match lang {
+        Lang::It => "salva (rapporti): pagina HTML · CSV · export Ministero",
+        Lang::En => "save (reports): HTML page · CSV · Ministry export",
+    }
+}
+
+/// An error of the Reports API: as the console's other API errors, except that reports need
+/// the viewer role, not admin.
+pub fn report_error(lang: Lang, e: &ApiError) -> String {
+    match e.kind {
+        ApiErrorKind::PermissionDenied => tr(lang).err_permission_reports.to_string(),
+        _ => e.describe(lang),
     }
 }

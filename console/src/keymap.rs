@@ -17,6 +17,7 @@ pub enum Action {
     ViewSatisfaction,
     ViewKeypads,
     ViewEvents,
+    ViewReports,
     Up,
     Down,
     PageUp,
@@ -31,12 +32,15 @@ pub enum Action {
     NextPeriod,
     Identify,
     SelfTest,
+    SaveHtml,
+    SaveCsv,
+    SaveMinistry,
     Refresh,
 }
 
 impl Action {
     /// Every action, in the order the help lists them.
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 27] = [
         Action::NextView,
         Action::PrevView,
         Action::ViewOverview,
@@ -44,6 +48,7 @@ impl Action {
         Action::ViewSatisfaction,
         Action::ViewKeypads,
         Action::ViewEvents,
+        Action::ViewReports,
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -57,6 +62,9 @@ impl Action {
         Action::Alerts,
         Action::Identify,
         Action::SelfTest,
+        Action::SaveHtml,
+        Action::SaveCsv,
+        Action::SaveMinistry,
         Action::Refresh,
         Action::Help,
         Action::Quit,
@@ -73,6 +81,7 @@ impl Action {
             Action::ViewSatisfaction => "view-satisfaction",
             Action::ViewKeypads => "view-keypads",
             Action::ViewEvents => "view-events",
+            Action::ViewReports => "view-reports",
             Action::Up => "up",
             Action::Down => "down",
             Action::PageUp => "page-up",
@@ -87,6 +96,9 @@ impl Action {
             Action::NextPeriod => "next-period",
             Action::Identify => "identify",
             Action::SelfTest => "self-test",
+            Action::SaveHtml => "save-html",
+            Action::SaveCsv => "save-csv",
+            Action::SaveMinistry => "save-ministry",
             Action::Refresh => "refresh",
         }
     }
@@ -105,6 +117,7 @@ impl Action {
             Action::ViewSatisfaction => &["3"],
             Action::ViewKeypads => &["4"],
             Action::ViewEvents => &["5"],
+            Action::ViewReports => &["6"],
             Action::Up => &["up", "k"],
             Action::Down => &["down", "j"],
             Action::PageUp => &["pageup"],
@@ -119,6 +132,9 @@ impl Action {
             Action::NextPeriod => &["right", "l"],
             Action::Identify => &["i"],
             Action::SelfTest => &["t"],
+            Action::SaveHtml => &["s"],
+            Action::SaveCsv => &["c"],
+            Action::SaveMinistry => &["m"],
             Action::Refresh => &["r", "f5"],
         }
     }
@@ -351,6 +367,23 @@ mod tests {
         assert!(KeyBinding::parse("f13").is_err());
         assert!(KeyBinding::parse("ctrl+").is_err() || KeyBinding::parse("ctrl+").is_ok());
         assert!(KeyBinding::parse("nope").is_err());
+    }
+
+    #[test]
+    fn default_keys_do_not_clash() {
+        let map = Keymap::default();
+        for a in Action::ALL {
+            for k in &map.bindings[&a] {
+                let mods = if k.ctrl {
+                    KeyModifiers::CONTROL
+                } else {
+                    KeyModifiers::NONE
+                };
+                let ev = key(k.code, mods);
+                // Ctrl+C also quits; every other default key means its own action only.
+                assert_eq!(map.action(&ev), Some(a), "{k} of {a:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The URP console of faccia: a terminal dashboard (ratatui + crossterm) for the staff of an
 //! office running "Mettiamoci la faccia". It knows the server only through the `faccia.v1.Monitor`
-//! gRPC API.
+//! and `faccia.v1.Reports` gRPC APIs.
 //!
 //! Layout of the crate:
 //! - [`model`]: the application state, pure and testable (no I/O): snapshot, satisfaction, the
@@ -8,9 +8,11 @@
 //! - [`views`]: render functions, one per view, plus header, alerts, footer and overlays.
 //! - [`i18n`]: every string shown, in Italian and English.
 //! - [`config`]: the TOML configuration with keybindings ([`keymap`]) and colours ([`theme`]).
-//! - [`client`]: the gRPC client: auth, snapshot refresher, event watcher with reconnect.
+//! - [`client`]: the gRPC clients: auth, snapshot refresher, event watcher with reconnect,
+//!   report calls.
+//! - [`save`]: writing a rendered report into the reports directory, atomically.
 //! - [`runtime`]: the terminal loop (crossterm `EventStream` + gRPC tasks + tokio channels).
-//! - [`fake`]: a fake Monitor server for tests, benchmarks and demos.
+//! - [`fake`]: fake Monitor and Reports servers for tests, benchmarks and demos.
 
 pub mod client;
 pub mod config;
@@ -20,6 +22,7 @@ pub mod i18n;
 pub mod keymap;
 pub mod model;
 pub mod runtime;
+pub mod save;
 pub mod theme;
 pub mod views;
 
@@ -50,6 +53,10 @@ pub struct ConsoleArgs {
     /// Default: $XDG_CONFIG_HOME/faccia/console.toml or ~/.config/faccia/console.toml if present.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Where the Rapporti view saves reports (default `reports-dir` of the file, else the
+    /// current directory).
+    #[arg(long, env = "FACCIA_REPORTS_DIR", value_name = "DIR")]
+    pub reports_dir: Option<PathBuf>,
 }
 
 /// Runs the console until the user quits. Restores the terminal on every exit, panics included.

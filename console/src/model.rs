@@ -2,15 +2,18 @@
 //! keys and server messages change it. The runtime feeds it [`Msg`]s and keys and carries out
 //! the [`Command`]s it returns; the views only read it.
 
+pub mod reports;
+
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use faccia_domain::Lang;
 use faccia_proto::v1::{
-    Counter, Keypad, KeypadAction, LogEvent, Period, Satisfaction, Service, Snapshot,
+    Counter, Keypad, KeypadAction, LogEvent, MonthlyReport, Period, Satisfaction, Service, Snapshot,
 };
 
 use crate::config::Settings;
@@ -19,7 +22,9 @@ use crate::i18n::{self, tr};
 use crate::keymap::{Action, Keymap};
 use crate::theme::Theme;
 
-/// The five views, in tab order.
+pub use reports::{ReportDoc, ReportsState, SaveError, YearMonth};
+
+/// The six views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum View {
     Overview,
@@ -27,15 +32,17 @@ pub enum View {
     Satisfaction,
     Keypads,
     Events,
+    Reports,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Overview,
         View::Queues,
         View::Satisfaction,
         View::Keypads,
         View::Events,
+        View::Reports,
     ];
 
     pub fn index(self) -> usize {
@@ -45,6 +52,7 @@ impl View {
             View::Satisfaction => 2,
             View::Keypads => 3,
             View::Events => 4,
+            View::Reports => 5,
         }
     }
 }
@@ -78,6 +86,8 @@ pub enum ApiErrorKind {
     Unauthenticated,
     PermissionDenied,
     Unavailable,
+    /// The server refused the request as malformed; its message says why.
+    InvalidArgument,
     Other(String),
 }
 
@@ -95,6 +105,13 @@ impl ApiError {
             ApiErrorKind::Unauthenticated => t.err_unauthenticated.to_string(),
             ApiErrorKind::PermissionDenied => t.err_permission.to_string(),
             ApiErrorKind::Unavailable => t.err_unavailable.to_string(),
+            ApiErrorKind::InvalidArgument => {
+                if self.message.is_empty() {
+                    t.err_invalid.to_string()
+                } else {
+                    format!("{}: {}", t.err_invalid, format::cut(&self.message, 120))
+                }
+            }
             ApiErrorKind::Other(code) => {
                 if self.message.is_empty() {
                     format!("{} ({code})", t.err_other)
@@ -143,6 +160,16 @@ pub enum Msg {
         error: ApiError,
     },
     CommandDone(Result<String, ApiError>),
+    /// The answer to `Reports.GetMonthly` for `month`.
+    Monthly {
+        month: YearMonth,
+        result: Result<Box<MonthlyReport>, ApiError>,
+    },
+    /// A document was rendered and written (the path), or why not.
+    ReportSaved {
+        doc: ReportDoc,
+        result: Result<String, SaveError>,
+    },
 }
 
 /// What the model asks the runtime to do.
@@ -154,6 +181,17 @@ pub enum Command {
     Keypad {
         counter_id: String,
         action: KeypadAction,
+    },
+    /// Ask `Reports.GetMonthly` for `month`, the summary in `lang`.
+    FetchMonthly {
+        month: YearMonth,
+        lang: Lang,
+    },
+    /// Ask `Reports.Render` for `doc` and write it into `dir` (atomically).
+    SaveReport {
+        doc: ReportDoc,
+        lang: Lang,
+        dir: PathBuf,
     },
 }
 
@@ -329,14 +367,18 @@ pub struct App {
     pub events: EventLog,
     pub conn: ConnState,
     pub notice: Option<Notice>,
-    pub filters: [String; 5],
-    pub selected: [usize; 5],
+    pub filters: [String; 6],
+    pub selected: [usize; 6],
     pub alerts_scroll: usize,
     pub quit: bool,
     /// Rows of the list of the current view at the last render, for paging.
     pub page_rows: Cell<usize>,
     /// When `conn` last changed (by `now`).
     pub conn_since: DateTime<Utc>,
+    /// The Reports view: month shown, its report, loading and saving.
+    pub reports: ReportsState,
+    /// Where saved reports are written.
+    pub reports_dir: PathBuf,
 }
 
 impl App {
@@ -357,12 +399,68 @@ impl App {
             conn: ConnState::Connecting,
             notice: None,
             filters: Default::default(),
-            selected: [0; 5],
+            selected: [0; 6],
             alerts_scroll: 0,
             quit: false,
             page_rows: Cell::new(10),
             conn_since: now,
+            reports: ReportsState::default(),
+            reports_dir: settings.reports_dir.clone(),
         }
+    }
+
+    /// The current month in the office's time zone (from the snapshot), else in local time.
+    pub fn current_month(&self) -> YearMonth {
+        let zone = self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.site.as_ref())
+            .and_then(|s| s.time_zone.parse::<Tz>().ok());
+        match zone {
+            Some(z) => YearMonth::of(self.now, &z),
+            None => YearMonth::of(self.now, &chrono::Local),
+        }
+    }
+
+    /// The month the Reports view shows (the current one before it is first opened).
+    pub fn report_month(&self) -> YearMonth {
+        self.reports.month.unwrap_or_else(|| self.current_month())
+    }
+
+    /// Shows `month` in the Reports view and asks for it.
+    fn fetch_month(&mut self, month: YearMonth) -> Vec<Command> {
+        self.reports.pinned = month != self.current_month();
+        if self.reports.month != Some(month) {
+            self.selected[View::Reports.index()] = 0;
+        }
+        self.reports.show(month);
+        vec![Command::FetchMonthly {
+            month,
+            lang: self.lang,
+        }]
+    }
+
+    /// Asks the server for a document of the month shown and to save it.
+    fn save(&mut self, action: Action) -> Vec<Command> {
+        let month = self.report_month();
+        let doc = match action {
+            Action::SaveCsv => ReportDoc::MonthlyCsv(month),
+            Action::SaveMinistry => ReportDoc::Ministry {
+                from: month.january(),
+                to: month,
+            },
+            _ => ReportDoc::MonthlyHtml(month),
+        };
+        self.reports.saving = Some(doc);
+        self.notice = Some(Notice {
+            text: i18n::saving(self.lang, doc),
+            error: false,
+        });
+        vec![Command::SaveReport {
+            doc,
+            lang: self.lang,
+            dir: self.reports_dir.clone(),
+        }]
     }
 
     /// The office's time zone (Europe/Rome until the snapshot says otherwise).
@@ -452,6 +550,23 @@ impl App {
                 self.conn_since = self.now;
                 true
             }
+            Msg::Monthly { month, result } => self.reports.answer(month, result.map(|r| *r)),
+            Msg::ReportSaved { doc, result } => {
+                if self.reports.saving == Some(doc) {
+                    self.reports.saving = None;
+                }
+                self.notice = Some(match result {
+                    Ok(path) => Notice {
+                        text: i18n::saved(self.lang, doc, &path),
+                        error: false,
+                    },
+                    Err(e) => Notice {
+                        text: i18n::save_failed(self.lang, doc, &e),
+                        error: true,
+                    },
+                });
+                true
+            }
             Msg::CommandDone(result) => {
                 self.notice = Some(match result {
                     Ok(detail) => Notice {
@@ -500,6 +615,7 @@ impl App {
                 s.by_counter.len() + s.by_service.len() + s.by_channel.len() + 3
             }),
             View::Keypads => self.visible_keypads().len(),
+            View::Reports => self.reports.scroll_max.get().saturating_add(1),
             View::Events => {
                 let f = EventFilter::parse(self.filter());
                 if f.is_empty() {
@@ -667,6 +783,16 @@ impl App {
         if view == View::Satisfaction && self.current_satisfaction().is_none() {
             return vec![Command::FetchSatisfaction(self.period)];
         }
+        if view == View::Reports {
+            // Reports change through the month: ask again on every visit. Unless the user chose
+            // another month, a visit shows the current one (the console may run for weeks).
+            let month = if self.reports.pinned {
+                self.report_month()
+            } else {
+                self.current_month()
+            };
+            return self.fetch_month(month);
+        }
         Vec::new()
     }
 
@@ -691,11 +817,13 @@ impl App {
                 return vec![Command::Quit];
             }
             Action::NextView => {
-                let next = View::ALL[(self.view.index() + 1) % 5];
+                let n = View::ALL.len();
+                let next = View::ALL[(self.view.index() + 1) % n];
                 return self.set_view(next);
             }
             Action::PrevView => {
-                let prev = View::ALL[(self.view.index() + 4) % 5];
+                let n = View::ALL.len();
+                let prev = View::ALL[(self.view.index() + n - 1) % n];
                 return self.set_view(prev);
             }
             Action::ViewOverview => return self.set_view(View::Overview),
@@ -703,6 +831,7 @@ impl App {
             Action::ViewSatisfaction => return self.set_view(View::Satisfaction),
             Action::ViewKeypads => return self.set_view(View::Keypads),
             Action::ViewEvents => return self.set_view(View::Events),
+            Action::ViewReports => return self.set_view(View::Reports),
             Action::Up => self.move_selection(-1),
             Action::Down => self.move_selection(1),
             Action::PageUp => self.move_selection(-page),
@@ -739,7 +868,22 @@ impl App {
                 self.selected[View::Satisfaction.index()] = 0;
                 return vec![Command::FetchSatisfaction(self.period)];
             }
+            Action::PrevPeriod | Action::NextPeriod if self.view == View::Reports => {
+                let m = self.report_month();
+                let m = if action == Action::NextPeriod {
+                    m.next()
+                } else {
+                    m.previous()
+                };
+                return self.fetch_month(m);
+            }
             Action::PrevPeriod | Action::NextPeriod => {}
+            Action::SaveHtml | Action::SaveCsv | Action::SaveMinistry
+                if self.view == View::Reports =>
+            {
+                return self.save(action);
+            }
+            Action::SaveHtml | Action::SaveCsv | Action::SaveMinistry => {}
             Action::Identify | Action::SelfTest if self.view == View::Keypads => {
                 let keypads = self.visible_keypads();
                 let row = self.selected_row(View::Keypads, keypads.len());
@@ -760,6 +904,9 @@ impl App {
                 let mut cmds = vec![Command::Refresh];
                 if self.view == View::Satisfaction {
                     cmds.push(Command::FetchSatisfaction(self.period));
+                }
+                if self.view == View::Reports {
+                    cmds.extend(self.fetch_month(self.report_month()));
                 }
                 return cmds;
             }

@@ -19,10 +19,10 @@ use ratatui::Terminal;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::client::{self, Api, Backoff, Signals};
+use crate::client::{self, Api, Backoff, Clients, Signals};
 use crate::config::Settings;
 use crate::model::{App, Command, Msg, View};
-use crate::views;
+use crate::{save, views};
 
 /// Shortest time between two frames.
 pub const FRAME: Duration = Duration::from_millis(40);
@@ -112,7 +112,8 @@ impl Tasks {
     }
 
     /// Carries out a command of the model. Returns false for `Quit`.
-    pub fn execute(&self, api: &Api, cmd: Command) -> bool {
+    pub fn execute(&self, clients: &Clients, cmd: Command) -> bool {
+        let api = &clients.monitor;
         match cmd {
             Command::Quit => return false,
             Command::Refresh => self.poke.notify_one(),
@@ -127,6 +128,20 @@ impl Tasks {
                 tokio::spawn(async move {
                     let _ = tx
                         .send(client::keypad_command(api, counter_id, action).await)
+                        .await;
+                });
+            }
+            Command::FetchMonthly { month, lang } => {
+                let (api, tx) = (clients.reports.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let _ = tx.send(client::fetch_monthly(api, month, lang).await).await;
+                });
+            }
+            Command::SaveReport { doc, lang, dir } => {
+                let (api, tx) = (clients.reports.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let _ = tx
+                        .send(save::render_and_save(api, doc, lang, dir).await)
                         .await;
                 });
             }
@@ -175,9 +190,9 @@ fn until_next_minute() -> Duration {
 
 /// Runs the console in the terminal until the user quits.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let api = client::connect(&settings.server, settings.token.as_deref())?;
+    let clients = client::connect_all(&settings.server, settings.token.as_deref())?;
     let mut guard = TerminalGuard::enter()?;
-    let result = event_loop(&mut guard.terminal, &settings, &api).await;
+    let result = event_loop(&mut guard.terminal, &settings, &clients).await;
     drop(guard);
     result
 }
@@ -185,9 +200,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 async fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     settings: &Settings,
-    api: &Api,
+    clients: &Clients,
 ) -> anyhow::Result<()> {
-    let mut tasks = Tasks::start(api, settings.refresh, Backoff::default());
+    let mut tasks = Tasks::start(&clients.monitor, settings.refresh, Backoff::default());
     let mut app = App::new(settings, Utc::now());
     let mut input = EventStream::new();
     #[cfg(unix)]
@@ -210,7 +225,7 @@ async fn event_loop(
             ev = input.next() => match ev {
                 Some(Ok(Event::Key(key))) => {
                     for cmd in app.handle_key(key) {
-                        if !tasks.execute(api, cmd) {
+                        if !tasks.execute(clients, cmd) {
                             return Ok(());
                         }
                     }

@@ -17,6 +17,7 @@ fn view_name(v: View) -> &'static str {
         View::Satisfaction => "satisfaction",
         View::Keypads => "keypads",
         View::Events => "events",
+        View::Reports => "reports",
     }
 }
 
@@ -250,10 +251,39 @@ fn never_panics_on_odd_data_or_tiny_terminals() {
         weird_sat.by_counter[0].name = "x".repeat(1000);
         weird_sat.from = None;
         odd.apply(Msg::Satisfaction(Box::new(weird_sat)));
+        let mut weird_report = common::monthly_report(lang);
+        weird_report.summary = "parola ".repeat(2000) + &"x".repeat(5000);
+        weird_report.served = u64::MAX;
+        weird_report.faces = common::report_faces(
+            u64::MAX,
+            u64::MAX,
+            u64::MAX,
+            [Some(u32::MAX), Some(u32::MAX), None],
+            [u64::MAX; 4],
+            &[u32::MAX],
+            u64::MAX,
+        );
+        weird_report.green_change_tenths = Some(i32::MIN);
+        weird_report.previous_month = "not a month".into();
+        weird_report.by_counter[0].name = "y".repeat(1000);
+        weird_report.by_channel[1].code = "CARRIER_PIGEON".into();
+        for w in &mut weird_report.waiting {
+            w.avg_ms = Some(f64::NAN);
+            w.p90_ms = Some(i64::MIN);
+            w.standard_min = Some(u32::MAX);
+        }
+        odd.apply(Msg::Monthly {
+            month: common::november(),
+            result: Ok(Box::new(weird_report)),
+        });
         // Empty lists.
         let mut bare = app(lang);
         bare.apply(Msg::Snapshot(Box::default()));
         bare.apply(Msg::Satisfaction(Box::default()));
+        bare.apply(Msg::Monthly {
+            month: common::november(),
+            result: Ok(Box::default()),
+        });
         for a in [&mut empty, &mut odd, &mut bare] {
             for view in View::ALL {
                 a.view = view;
@@ -302,4 +332,25 @@ fn selection_scrolls_long_lists() {
     assert_eq!(a.selected[0], rows);
     let s = draw(&a, 80, 24);
     assert!(s.contains(&format!("Sportello {} ", rows + 1)), "{s}");
+}
+
+#[test]
+fn reports_scroll_to_the_waiting_times() {
+    let mut a = app(Lang::It);
+    a.view = View::Reports;
+    let top = draw(&a, 80, 24);
+    assert!(top.contains("Partecipazione 75,0%"), "{top}");
+    assert!(top.contains("Verde 1512 (80,0%)"), "{top}");
+    assert!(top.contains("Tempo di attesa"), "{top}");
+    a.act(Action::Bottom);
+    let bottom = draw(&a, 80, 24);
+    assert!(bottom.contains("82,3%  ⚠ sotto l'obiettivo"), "{bottom}");
+    assert!(bottom.contains("nessuno standard dichiarato"), "{bottom}");
+    insta::assert_snapshot!("reports_bottom_it_80x24", bottom);
+    let mut e = app(Lang::En);
+    e.view = View::Reports;
+    let wide = draw(&e, 160, 48);
+    assert!(wide.contains("no declared standard"), "{wide}");
+    assert!(wide.contains("below target"), "{wide}");
+    assert!(wide.contains("+1.2"), "{wide}");
 }

@@ -6,6 +6,7 @@ mod events;
 mod keypads;
 mod overview;
 mod queues;
+mod reports;
 mod satisfaction;
 
 use faccia_domain::Lang;
@@ -53,6 +54,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         View::Satisfaction => satisfaction::render(frame, app, body),
         View::Keypads => keypads::render(frame, app, body),
         View::Events => events::render(frame, app, body),
+        View::Reports => reports::render(frame, app, body),
     }
     render_footer(frame, app, footer);
     match &app.mode {
@@ -377,23 +379,40 @@ fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
         app,
         Action::NextView,
         match lang {
-            Lang::It => "/1-5 viste",
-            Lang::En => "/1-5 views",
+            Lang::It => "/1-6 viste",
+            Lang::En => "/1-6 views",
         },
     ));
-    spans.extend(hint(
-        app,
-        Action::Up,
-        match lang {
-            Lang::It => "↓ muovi",
-            Lang::En => "↓ move",
-        },
-    ));
-    spans.extend(hint(
-        app,
-        Action::Filter,
-        i18n::action(lang, Action::Filter),
-    ));
+    if app.view == View::Reports {
+        // The month and the three documents; moving and filtering stay in the help.
+        let t = tr(lang);
+        spans.push(Span::styled(
+            format!(
+                "{}{}",
+                app.keymap.first_key(Action::PrevPeriod),
+                app.keymap.first_key(Action::NextPeriod)
+            ),
+            th.accent(),
+        ));
+        spans.push(Span::styled(format!(" {}  ", t.rep_hints[0]), th.dim()));
+        spans.extend(hint(app, Action::SaveHtml, t.rep_hints[1]));
+        spans.extend(hint(app, Action::SaveCsv, t.rep_hints[2]));
+        spans.extend(hint(app, Action::SaveMinistry, t.rep_hints[3]));
+    } else {
+        spans.extend(hint(
+            app,
+            Action::Up,
+            match lang {
+                Lang::It => "↓ muovi",
+                Lang::En => "↓ move",
+            },
+        ));
+        spans.extend(hint(
+            app,
+            Action::Filter,
+            i18n::action(lang, Action::Filter),
+        ));
+    }
     if app.view == View::Satisfaction {
         spans.extend(hint(
             app,
@@ -454,14 +473,19 @@ fn render_help(frame: &mut Frame, app: &App, area: Rect) {
         Action::ViewSatisfaction,
         Action::ViewKeypads,
         Action::ViewEvents,
+        Action::ViewReports,
     ];
-    // The five "go to view" keys share one line.
+    let saves = [Action::SaveHtml, Action::SaveCsv, Action::SaveMinistry];
+    // The six "go to view" keys share one line, and so do the three "save" keys.
     let mut entries: Vec<(String, String)> = Vec::new();
     for a in Action::ALL {
         if a == Action::ViewOverview {
             let keys: Vec<String> = views.iter().map(|v| app.keymap.keys_of(*v)).collect();
             entries.push((keys.join(" "), t.views.join(" · ")));
-        } else if !views.contains(&a) {
+        } else if a == Action::SaveHtml {
+            let keys: Vec<String> = saves.iter().map(|v| app.keymap.keys_of(*v)).collect();
+            entries.push((keys.join(" "), i18n::save_keys(app.lang).to_string()));
+        } else if !views.contains(&a) && !saves.contains(&a) {
             entries.push((app.keymap.keys_of(a), i18n::action(app.lang, a).to_string()));
         }
     }
@@ -480,7 +504,7 @@ fn render_help(frame: &mut Frame, app: &App, area: Rect) {
             ])
         })
         .collect();
-    let r = centered(area, 76, (lines.len() as u16).saturating_add(2));
+    let r = centered(area, 78, (lines.len() as u16).saturating_add(2));
     frame.render_widget(Clear, r);
     frame.render_widget(
         Paragraph::new(lines).block(

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use faccia_console::config::Settings;
-use faccia_console::model::{App, ConnState, Msg};
+use faccia_console::model::{App, ConnState, Msg, YearMonth};
 use faccia_console::views;
 use faccia_console::Lang;
 use faccia_proto::v1::*;
@@ -479,6 +479,220 @@ pub fn events() -> Vec<LogEvent> {
     out
 }
 
+#[allow(clippy::too_many_arguments)]
+pub fn report_faces(
+    green: u64,
+    yellow: u64,
+    red: u64,
+    tenths: [Option<u32>; 3],
+    reasons: [u64; 4],
+    reason_tenths: &[u32],
+    without: u64,
+) -> Option<ReportFaces> {
+    Some(ReportFaces {
+        votes: green.saturating_add(yellow).saturating_add(red),
+        green,
+        yellow,
+        red,
+        reasons: reasons.to_vec(),
+        red_without_reason: without,
+        green_tenths: tenths[0],
+        yellow_tenths: tenths[1],
+        red_tenths: tenths[2],
+        reason_tenths: reason_tenths.to_vec(),
+    })
+}
+
+fn group(
+    code: &str,
+    name: &str,
+    served: Option<u64>,
+    faces: (u64, u64, u64),
+    tenths: [Option<u32>; 3],
+    participation: Option<u32>,
+) -> ReportGroup {
+    ReportGroup {
+        code: code.into(),
+        name: name.into(),
+        served,
+        faces: report_faces(faces.0, faces.1, faces.2, tenths, [0; 4], &[], 0),
+        participation_tenths: participation,
+    }
+}
+
+/// November 2026 of the fixture's office, as the server's Reports.GetMonthly would send it.
+/// Every share was computed by the domain rule (tenths, half up) from the counts.
+pub fn monthly_report(lang: Lang) -> MonthlyReport {
+    let summary = match lang {
+        Lang::It => {
+            "A novembre 2026 l'ufficio ha servito 2520 utenti; 1890 hanno espresso un giudizio \
+             (partecipazione 75,0%): 80,0% verde, 12,2% giallo, 7,8% rosso."
+        }
+        Lang::En => {
+            "In November 2026 the office served 2520 users; 1890 gave a judgement \
+             (participation 75.0%): 80.0% green, 12.2% yellow, 7.8% red."
+        }
+    };
+    MonthlyReport {
+        month: "2026-11".into(),
+        site_id: "sassuolo-urp".into(),
+        site_name: "Comune di Sassuolo – URP".into(),
+        time_zone: "Europe/Rome".into(),
+        served: 2520,
+        faces: report_faces(
+            1512,
+            231,
+            147,
+            [Some(800), Some(122), Some(78)],
+            [62, 31, 24, 20],
+            &[422, 211, 163, 136],
+            10,
+        ),
+        participation_tenths: Some(750),
+        by_counter: vec![
+            group(
+                "1",
+                "Sportello 1",
+                Some(651),
+                (410, 52, 31),
+                [Some(832), Some(105), Some(63)],
+                Some(757),
+            ),
+            group(
+                "2",
+                "Sportello 2",
+                Some(567),
+                (352, 61, 28),
+                [Some(798), Some(138), Some(63)],
+                Some(778),
+            ),
+            group(
+                "3",
+                "Sportello 3",
+                Some(504),
+                (330, 40, 14),
+                [Some(859), Some(104), Some(36)],
+                Some(762),
+            ),
+            group(
+                "4",
+                "Sportello 4 – Anagrafe e stato civile",
+                Some(462),
+                (250, 50, 58),
+                [Some(698), Some(140), Some(162)],
+                Some(775),
+            ),
+            group(
+                "5",
+                "Sportello 5",
+                Some(336),
+                (170, 28, 16),
+                [Some(794), Some(131), Some(75)],
+                Some(637),
+            ),
+        ],
+        by_service: vec![
+            group(
+                "A",
+                "Anagrafe",
+                Some(1290),
+                (750, 130, 100),
+                [Some(765), Some(133), Some(102)],
+                Some(760),
+            ),
+            group(
+                "B",
+                "Tributi",
+                Some(860),
+                (620, 70, 30),
+                [Some(861), Some(97), Some(42)],
+                Some(837),
+            ),
+            group(
+                "C",
+                "",
+                Some(370),
+                (142, 31, 17),
+                [Some(747), Some(163), Some(89)],
+                Some(514),
+            ),
+        ],
+        by_channel: vec![
+            group(
+                "COUNTER",
+                "",
+                Some(2520),
+                (1512, 231, 147),
+                [Some(800), Some(122), Some(78)],
+                Some(750),
+            ),
+            group("PHONE", "", None, (0, 0, 0), [None, None, None], None),
+            group("WEB", "", None, (0, 0, 0), [None, None, None], None),
+        ],
+        waiting: vec![
+            ReportWaiting {
+                service_code: "A".into(),
+                name: "Anagrafe".into(),
+                standard_min: Some(20),
+                counted: 1290,
+                left_out: 12,
+                avg_ms: Some(690_000.0),
+                p90_ms: Some(1_500_000),
+                within: Some(1062),
+                within_tenths: Some(823),
+                met: Some(false),
+            },
+            ReportWaiting {
+                service_code: "B".into(),
+                name: "Tributi".into(),
+                standard_min: Some(30),
+                counted: 860,
+                left_out: 3,
+                avg_ms: Some(320_000.0),
+                p90_ms: Some(700_000),
+                within: Some(860),
+                within_tenths: Some(1000),
+                met: Some(true),
+            },
+            ReportWaiting {
+                service_code: "C".into(),
+                name: String::new(),
+                standard_min: None,
+                counted: 370,
+                left_out: 0,
+                avg_ms: Some(48_000.0),
+                p90_ms: Some(95_000),
+                within: None,
+                within_tenths: None,
+                met: None,
+            },
+        ],
+        previous_month: "2026-10".into(),
+        previous_served: 2400,
+        previous_faces: report_faces(
+            1423,
+            212,
+            135,
+            [Some(804), Some(120), Some(76)],
+            [60, 30, 25, 12],
+            &[444, 222, 185, 89],
+            8,
+        ),
+        previous_participation_tenths: Some(738),
+        participation_change_tenths: Some(12),
+        green_change_tenths: Some(-4),
+        yellow_change_tenths: Some(2),
+        red_change_tenths: Some(2),
+        summary: summary.into(),
+        target_tenths: 900,
+    }
+}
+
+/// November 2026, the fixture's month.
+pub fn november() -> YearMonth {
+    YearMonth::new(2026, 11).expect("valid")
+}
+
 /// The app with everything loaded, as a connected console would have it.
 pub fn app(lang: Lang) -> App {
     let settings = Settings {
@@ -491,6 +705,11 @@ pub fn app(lang: Lang) -> App {
         app.apply(Msg::Satisfaction(Box::new(satisfaction(p))));
     }
     app.apply(Msg::Events(events()));
+    app.reports.show(november());
+    app.apply(Msg::Monthly {
+        month: november(),
+        result: Ok(Box::new(monthly_report(lang))),
+    });
     app.apply(Msg::StreamUp { resumed_from: None });
     assert_eq!(app.conn, ConnState::Connected);
     app
