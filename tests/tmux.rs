@@ -152,11 +152,13 @@ fn console_against_a_served_office_shows_live_numbers() {
         .spawn()
         .expect("faccia serve");
     let url = format!("http://127.0.0.1:{port}");
+    let saved = tempfile::tempdir().expect("reports dir");
     let t = Tmux::start(
         "faccia-console-test",
         &format!(
-            "{bin} console --server {url} --token {} --lang en",
-            common::VIEWER_TOKEN
+            "{bin} console --server {url} --token {} --lang en --reports-dir {}",
+            common::VIEWER_TOKEN,
+            saved.path().display()
         ),
     );
     let first = t.wait_for(30, "the English overview, connected", |s| {
@@ -193,6 +195,34 @@ fn console_against_a_served_office_shows_live_numbers() {
     t.wait_for(60, "more tickets served", |s| {
         figure(s, "Served").is_some_and(|n| n > n1)
     });
+    // The Reports view: this month's sentence as the server words it, then the page saved.
+    t.keys("6");
+    t.wait_for(30, "the Reports view with this month's sentence", |s| {
+        s.contains("6 Reports") && s.contains("users were served")
+    });
+    t.keys("s");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let html = std::fs::read_dir(saved.path())
+            .expect("reports dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "html"));
+        if let Some(p) = html {
+            break std::fs::read_to_string(&p).expect("saved page");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no page saved; screen:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(
+        page.contains("users were served"),
+        "the page states the month"
+    );
+    assert!(page.contains("<svg"), "with its charts inline");
     t.keys("q");
     t.wait_for(20, "the console to exit", |s| s.contains("FACCIA-EXITED 0"));
     let _ = sim.kill();
