@@ -162,6 +162,14 @@ async fn monthly_figures_and_documents(backend: Backend) {
     let n = m.waiting.iter().find(|w| w.service_code == "N").expect("N");
     assert_eq!((n.standard_min, n.within, n.met), (None, None, None));
     assert_eq!(m.target_tenths, 900);
+    assert!(
+        !m.month_complete,
+        "November is still running on the server's clock"
+    );
+    assert_eq!(
+        m.generated_at.map(|t| t.seconds * 1000),
+        Some(s.clock.now())
+    );
 
     // English sentence on request.
     let en = r
@@ -173,6 +181,21 @@ async fn monthly_figures_and_documents(backend: Backend) {
         .expect("monthly en")
         .into_inner();
     assert!(en.summary.contains("November"), "{}", en.summary);
+    let october = r
+        .get_monthly(v1::MonthlyRequest {
+            month: "2026-10".into(),
+            lang: String::new(),
+        })
+        .await
+        .expect("october")
+        .into_inner();
+    assert!(october.month_complete);
+    assert_eq!(october.served, 0);
+    assert!(
+        october.summary.contains("nessuno ha espresso un giudizio"),
+        "{}",
+        october.summary
+    );
 
     // The publication as one HTML page, as `faccia report monthly --format html` writes it.
     let doc = r

@@ -33,6 +33,7 @@ fn october() -> MonthlyReport {
     r.month = "2026-10".into();
     r.served = 2400;
     r.summary = "Ottobre 2026: 2400 utenti serviti.".into();
+    r.month_complete = true;
     r
 }
 

@@ -133,6 +133,9 @@ fn render_title(frame: &mut Frame, app: &App, area: Rect, scroll: Option<(usize,
                 th.bold(),
             ));
         }
+        if !r.month_complete {
+            spans.push(Span::styled(format!("  ({})", t.rep_in_progress), th.dim()));
+        }
     }
     if app.reports.loading {
         spans.push(Span::styled(format!("  {}", t.loading), th.dim()));

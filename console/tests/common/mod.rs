@@ -685,6 +685,12 @@ pub fn monthly_report(lang: Lang) -> MonthlyReport {
         red_change_tenths: Some(2),
         summary: summary.into(),
         target_tenths: 900,
+        // The snapshot's clock is 23 November 2026: the month is still running.
+        month_complete: false,
+        generated_at: Some(prost_types::Timestamp {
+            seconds: 1_795_443_300,
+            nanos: 0,
+        }),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use faccia_domain::{Lang, Share};
+use faccia_domain::{Lang, Millis, Share};
 use faccia_proto::v1::{self, reports_server::Reports};
 use faccia_reports::cli::in_snapshot;
 use faccia_reports::{
@@ -119,8 +119,15 @@ fn waiting(w: &Waiting, target_tenths: u64) -> v1::ReportWaiting {
     }
 }
 
-/// The wire form of a monthly report, with its summary sentence in `lang`.
-pub fn monthly_reply(r: &MonthlyReport, target_tenths: u64, lang: Lang) -> v1::MonthlyReport {
+/// The wire form of a monthly report, with its summary sentence in `lang`; `now` and the
+/// month's end (`end`) tell whether the month is over.
+pub fn monthly_reply(
+    r: &MonthlyReport,
+    target_tenths: u64,
+    lang: Lang,
+    now: Millis,
+    end: Millis,
+) -> v1::MonthlyReport {
     let m = &r.current;
     v1::MonthlyReport {
         month: m.month.to_string(),
@@ -148,6 +155,8 @@ pub fn monthly_reply(r: &MonthlyReport, target_tenths: u64, lang: Lang) -> v1::M
         red_change_tenths: change(r.change.red_tenths),
         summary: faccia_reports::summary_sentence(m, lang),
         target_tenths: u32::try_from(target_tenths).unwrap_or(u32::MAX),
+        month_complete: now >= end,
+        generated_at: Some(convert::timestamp(now)),
     }
 }
 
@@ -197,6 +206,7 @@ impl ReportsService {
         let req = request.into_inner();
         let lang = lang(&req.lang)?;
         let month = self.month("month", &req.month)?;
+        let (_, end) = month.bounds(self.ctx.time_zone).map_err(report_status)?;
         let report = self
             .query(move |c, ctx| in_snapshot(c, |c| model::monthly(c, ctx, month)))
             .await?;
@@ -204,6 +214,8 @@ impl ReportsService {
             &report,
             self.ctx.target_tenths,
             lang,
+            self.shared.store.now(),
+            end,
         )))
     }
 
