@@ -116,11 +116,11 @@ pub struct Tr {
     pub rep_met: &'static str,
     pub rep_red_votes: &'static str,
     /// Footer hints: month, save HTML, CSV, Ministry export.
-    pub rep_hints: [&'static str; 4],
+    pub rep_hints: [&'static str; 5],
     /// Channel names for COUNTER, PHONE, WEB.
     pub channels: [&'static str; 3],
-    /// The documents: the website page, the month's CSV, the Ministry export.
-    pub docs: [&'static str; 3],
+    /// The documents: the website page, the month's CSV, the Ministry export, the annual review.
+    pub docs: [&'static str; 4],
     pub saving: &'static str,
     pub saved: &'static str,
     pub save_failed: &'static str,
@@ -263,12 +263,13 @@ pub static IT: Tr = Tr {
     rep_target: "obiettivo",
     rep_met: "raggiunto",
     rep_red_votes: "giudizi rossi",
-    rep_hints: ["mese", "salva HTML", "CSV", "Ministero"],
+    rep_hints: ["mese", "salva HTML", "CSV", "Ministero", "annuale"],
     channels: ["Sportello", "Telefono", "Web"],
     docs: [
         "la pagina per il sito",
         "il CSV del mese",
         "l'export per il Ministero",
+        "la relazione annuale",
     ],
     saving: "Salvataggio in corso",
     saved: "Salvato",
@@ -412,9 +413,14 @@ pub static EN: Tr = Tr {
     rep_target: "target",
     rep_met: "met",
     rep_red_votes: "red votes",
-    rep_hints: ["month", "save HTML", "CSV", "Ministry"],
+    rep_hints: ["month", "save HTML", "CSV", "Ministry", "annual"],
     channels: ["Counter", "Phone", "Web"],
-    docs: ["the website page", "the month's CSV", "the Ministry export"],
+    docs: [
+        "the website page",
+        "the month's CSV",
+        "the Ministry export",
+        "the annual review",
+    ],
     saving: "Saving",
     saved: "Saved",
     save_failed: "Saving failed",
@@ -686,6 +692,7 @@ pub fn action(lang: Lang, a: Action) -> &'static str {
         (Lang::It, Action::SaveMinistry) => {
             "salva l'export per il Ministero, da gennaio (rapporti)"
         }
+        (Lang::It, Action::SaveAnnual) => "salva la relazione annuale HTML dell'anno (rapporti)",
         (Lang::It, Action::Refresh) => "aggiorna ora",
         (Lang::En, Action::Quit) => "quit",
         (Lang::En, Action::NextView) => "next view",
@@ -713,6 +720,7 @@ pub fn action(lang: Lang, a: Action) -> &'static str {
         (Lang::En, Action::SaveHtml) => "save the month's HTML page (reports)",
         (Lang::En, Action::SaveCsv) => "save the month's CSV (reports)",
         (Lang::En, Action::SaveMinistry) => "save the Ministry export, from January (reports)",
+        (Lang::En, Action::SaveAnnual) => "save the year's annual review, HTML (reports)",
         (Lang::En, Action::Refresh) => "refresh now",
     }
 }
@@ -859,6 +867,7 @@ pub fn document(lang: Lang, doc: ReportDoc) -> String {
         ReportDoc::Ministry { from, to } => {
             format!("{} ({from} – {to})", t.docs[2])
         }
+        ReportDoc::AnnualHtml(year) => format!("{} {year}", t.docs[3]),
     }
 }
 
@@ -890,8 +899,8 @@ pub fn save_failed(lang: Lang, doc: ReportDoc, e: &SaveError) -> String {
 /// The help line of the three save keys.
 pub fn save_keys(lang: Lang) -> &'static str {
     match lang {
-        Lang::It => "salva (rapporti): pagina HTML · CSV · export Ministero",
-        Lang::En => "save (reports): HTML page · CSV · Ministry export",
+        Lang::It => "salva (rapporti): pagina HTML · CSV · Ministero · annuale",
+        Lang::En => "save (reports): HTML page · CSV · Ministry · annual",
     }
 }
 

@@ -35,12 +35,13 @@ pub enum Action {
     SaveHtml,
     SaveCsv,
     SaveMinistry,
+    SaveAnnual,
     Refresh,
 }
 
 impl Action {
     /// Every action, in the order the help lists them.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Action::NextView,
         Action::PrevView,
         Action::ViewOverview,
@@ -65,6 +66,7 @@ impl Action {
         Action::SaveHtml,
         Action::SaveCsv,
         Action::SaveMinistry,
+        Action::SaveAnnual,
         Action::Refresh,
         Action::Help,
         Action::Quit,
@@ -99,6 +101,7 @@ impl Action {
             Action::SaveHtml => "save-html",
             Action::SaveCsv => "save-csv",
             Action::SaveMinistry => "save-ministry",
+            Action::SaveAnnual => "save-annual",
             Action::Refresh => "refresh",
         }
     }
@@ -135,6 +138,7 @@ impl Action {
             Action::SaveHtml => &["s"],
             Action::SaveCsv => &["c"],
             Action::SaveMinistry => &["m"],
+            Action::SaveAnnual => &["y"],
             Action::Refresh => &["r", "f5"],
         }
     }

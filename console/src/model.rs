@@ -449,6 +449,7 @@ impl App {
                 from: month.january(),
                 to: month,
             },
+            Action::SaveAnnual => ReportDoc::AnnualHtml(month.year),
             _ => ReportDoc::MonthlyHtml(month),
         };
         self.reports.saving = Some(doc);
@@ -878,12 +879,12 @@ impl App {
                 return self.fetch_month(m);
             }
             Action::PrevPeriod | Action::NextPeriod => {}
-            Action::SaveHtml | Action::SaveCsv | Action::SaveMinistry
+            Action::SaveHtml | Action::SaveCsv | Action::SaveMinistry | Action::SaveAnnual
                 if self.view == View::Reports =>
             {
                 return self.save(action);
             }
-            Action::SaveHtml | Action::SaveCsv | Action::SaveMinistry => {}
+            Action::SaveHtml | Action::SaveCsv | Action::SaveMinistry | Action::SaveAnnual => {}
             Action::Identify | Action::SelfTest if self.view == View::Keypads => {
                 let keypads = self.visible_keypads();
                 let row = self.selected_row(View::Keypads, keypads.len());

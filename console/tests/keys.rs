@@ -411,6 +411,15 @@ fn save_keys_ask_for_the_documents_of_the_month_shown() {
                 to: oct
             },
             lang: Lang::It,
+            dir: dir.clone()
+        }]
+    );
+    // The annual review of the shown month's year.
+    assert_eq!(
+        press(&mut a, KeyCode::Char('y')),
+        vec![Command::SaveReport {
+            doc: ReportDoc::AnnualHtml(2026),
+            lang: Lang::It,
             dir
         }]
     );

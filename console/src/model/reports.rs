@@ -98,6 +98,8 @@ pub enum ReportDoc {
     MonthlyCsv(YearMonth),
     /// The aggregated export for the Ministry (CSV), `from` ..= `to`.
     Ministry { from: YearMonth, to: YearMonth },
+    /// The annual review of a year (the twelve months and the declared standards), HTML.
+    AnnualHtml(i32),
 }
 
 impl ReportDoc {
@@ -124,6 +126,13 @@ impl ReportDoc {
                 to: to.to_string(),
                 ..Default::default()
             },
+            ReportDoc::AnnualHtml(year) => RenderRequest {
+                kind: ReportKind::ReportAnnual as i32,
+                format: ReportFormat::ReportHtml as i32,
+                lang,
+                year,
+                ..Default::default()
+            },
         }
     }
 
@@ -133,6 +142,7 @@ impl ReportDoc {
             ReportDoc::MonthlyHtml(m) => format!("faccia-{m}.html"),
             ReportDoc::MonthlyCsv(m) => format!("faccia-{m}.csv"),
             ReportDoc::Ministry { from, to } => format!("faccia-ministero-{from}-{to}.csv"),
+            ReportDoc::AnnualHtml(year) => format!("faccia-{year}.html"),
         }
     }
 }
@@ -277,5 +287,9 @@ mod tests {
         assert_eq!(r.kind(), ReportKind::ReportMinistryExport);
         assert_eq!(r.format(), ReportFormat::ReportCsv);
         assert_eq!((r.from.as_str(), r.to.as_str()), ("2026-01", "2026-07"));
+        let r = ReportDoc::AnnualHtml(2026).request(Lang::It);
+        assert_eq!(r.kind(), ReportKind::ReportAnnual);
+        assert_eq!(r.format(), ReportFormat::ReportHtml);
+        assert_eq!(r.year, 2026);
     }
 }

@@ -475,8 +475,13 @@ fn render_help(frame: &mut Frame, app: &App, area: Rect) {
         Action::ViewEvents,
         Action::ViewReports,
     ];
-    let saves = [Action::SaveHtml, Action::SaveCsv, Action::SaveMinistry];
-    // The six "go to view" keys share one line, and so do the three "save" keys.
+    let saves = [
+        Action::SaveHtml,
+        Action::SaveCsv,
+        Action::SaveMinistry,
+        Action::SaveAnnual,
+    ];
+    // The six "go to view" keys share one line, and so do the four "save" keys.
     let mut entries: Vec<(String, String)> = Vec::new();
     for a in Action::ALL {
         if a == Action::ViewOverview {

@@ -146,11 +146,15 @@ fn render_title(frame: &mut Frame, app: &App, area: Rect, scroll: Option<(usize,
         right.push(Span::styled(format!("{from}–{to}/{of} "), th.dim()));
     }
     if usize::from(area.width) >= 100 {
-        for (a, label) in [
+        let mut saves = vec![
             (Action::SaveHtml, t.rep_hints[1]),
             (Action::SaveCsv, t.rep_hints[2]),
             (Action::SaveMinistry, t.rep_hints[3]),
-        ] {
+        ];
+        if usize::from(area.width) >= 130 {
+            saves.push((Action::SaveAnnual, t.rep_hints[4]));
+        }
+        for (a, label) in saves {
             right.push(Span::styled(app.keymap.first_key(a), th.accent()));
             right.push(Span::styled(format!(" {label}  "), th.dim()));
         }
