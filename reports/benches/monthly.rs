@@ -2,7 +2,13 @@
 //!
 //! `cargo bench -p faccia-reports --bench monthly` (PostgreSQL at FACCIA_TEST_PG, default
 //! postgres://postgres@127.0.0.1:5432/test; a fresh database is created and dropped).
-//! FACCIA_BENCH_VOTES changes the number of votes. Prints figures; asserts nothing.
+//! FACCIA_BENCH_VOTES changes the number of votes, FACCIA_BENCH_RUNS the runs per figure
+//! (default 7), FACCIA_BENCH_ONLY=sqlite skips PostgreSQL, FACCIA_BENCH_PROFILE=1 times each
+//! rollup query. Prints figures; checks only that the rollups and the raw tables agree.
+//!
+//! After generating the raw rows the rollups are built with `faccia_storage::rollup::rebuild`
+//! (timed: it is what the first start after the upgrade does). Each report is timed from the
+//! rollups (what `faccia report` reads) and, as the baseline, from the raw tables.
 //!
 //! The data: July 2026 holds N votes (85% green, 10% yellow, 5% red with reasons) on 1.25·N
 //! served tickets over four services and eight counters, spread over the month; 0.2% of the
@@ -14,8 +20,9 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use faccia_domain::Lang;
-use faccia_reports::cli::{produce, ReportArgs, ReportCommand};
-use faccia_reports::{Format, ReportContext, YearMonth};
+use faccia_reports::cli::{in_snapshot, produce, ReportArgs, ReportCommand};
+use faccia_reports::render;
+use faccia_reports::{model, Format, ReportContext, Via, YearMonth};
 use faccia_storage::DatabaseUrl;
 use faccia_storage::{self as storage, AnyConnection, Rules, Store};
 
@@ -143,27 +150,51 @@ fn generate(
     Ok(())
 }
 
+/// Times of `runs` monthly reports as `faccia report` makes them: a new connection, the
+/// queries in one read transaction, the text rendering. `via` None: the report's own choice
+/// (the rollups); `Some(Via::Raw)`: the raw-table reference.
 fn time_report(
     url: &DatabaseUrl,
     month: YearMonth,
     runs: usize,
-) -> Result<(Duration, Duration, usize), String> {
+    via: Option<Via>,
+) -> Result<(Vec<Duration>, usize), String> {
     let mut times = Vec::new();
     let mut len = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        // As `faccia report` does: a new connection, then the report.
         let mut conn = storage::connect(url, 5_000).map_err(|e| e.to_string())?;
-        let text = produce(&args(month), &ctx(), &mut conn).map_err(|e| e.to_string())?;
+        let text = match via {
+            None => produce(&args(month), &ctx(), &mut conn).map_err(|e| e.to_string())?,
+            Some(via) => {
+                let r = in_snapshot(&mut conn, |c| model::monthly_via(c, &ctx(), month, via))
+                    .map_err(|e| e.to_string())?;
+                render::monthly(&r, Format::Text, Lang::It).map_err(|e| e.to_string())?
+            }
+        };
         times.push(t.elapsed());
         len = text.len();
     }
     times.sort();
-    Ok((times[0], times[times.len() / 2], len))
+    Ok((times, len))
 }
 
-/// Creates the schema in an empty database and fills it.
-fn setup(url: &DatabaseUrl, votes: i64, start: i64, span: i64) -> Result<f64, String> {
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// median, min, max in ms
+fn stats(times: &[Duration]) -> (f64, f64, f64) {
+    (
+        ms(times[times.len() / 2]),
+        ms(times[0]),
+        ms(times[times.len() - 1]),
+    )
+}
+
+/// Creates the schema in an empty database, fills it with raw rows, then builds the rollups
+/// from them. Returns (generation s, rebuild s).
+fn setup(url: &DatabaseUrl, votes: i64, start: i64, span: i64) -> Result<(f64, f64), String> {
     let rules = Rules {
         vote_window_ms: 60_000,
         grace_ms: 10_000,
@@ -176,67 +207,75 @@ fn setup(url: &DatabaseUrl, votes: i64, start: i64, span: i64) -> Result<f64, St
     let mut conn = storage::connect(url, 5_000).map_err(|e| e.to_string())?;
     let t = Instant::now();
     generate(&mut conn, votes, start, span).map_err(|e| e.to_string())?;
-    Ok(t.elapsed().as_secs_f64())
+    let generated = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    storage::rollup::rebuild(&mut conn, chrono_tz::Europe::Rome).map_err(|e| e.to_string())?;
+    if let AnyConnection::Postgresql(c) = &mut conn {
+        c.batch_execute("ANALYZE report_votes, report_tickets, report_waits, report_meta")
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((generated, t.elapsed().as_secs_f64()))
 }
 
 fn profile(url: &DatabaseUrl, month: YearMonth) -> Result<(), String> {
     use faccia_reports::query;
     let mut conn = storage::connect(url, 5_000).map_err(|e| e.to_string())?;
-    let (from, to) = month
-        .bounds(chrono_tz::Europe::Rome)
-        .map_err(|e| e.to_string())?;
-    let std = [("A".to_string(), 1_200_000), ("C".to_string(), 1_800_000)];
+    let key = month.year * 100 + month.month as i32;
     let t = Instant::now();
-    query::vote_groups(&mut conn, from, to).map_err(|e| e.to_string())?;
+    let v = query::rollup::vote_groups(&mut conn, key).map_err(|e| e.to_string())?;
     let votes = t.elapsed();
     let t = Instant::now();
-    query::ticket_groups(&mut conn, from, to, &std).map_err(|e| e.to_string())?;
+    let tk = query::rollup::ticket_groups(&mut conn, key).map_err(|e| e.to_string())?;
     let tickets = t.elapsed();
     let t = Instant::now();
-    query::p90_groups(&mut conn, from, to).map_err(|e| e.to_string())?;
-    let p90 = t.elapsed();
-    let t = Instant::now();
-    let w = query::p90_window(&mut conn, from, to).map_err(|e| e.to_string())?;
-    let window = t.elapsed();
-    let t = Instant::now();
-    let l = query::p90_loaded(&mut conn, from, to).map_err(|e| e.to_string())?;
-    let loaded = t.elapsed();
-    let t = Instant::now();
-    let c = ctx();
-    faccia_reports::model::month_figures(&mut conn, &c, month).map_err(|e| e.to_string())?;
-    let figures = t.elapsed();
-    let t = Instant::now();
-    faccia_reports::model::month_totals(&mut conn, &c, month.previous())
-        .map_err(|e| e.to_string())?;
-    let previous = t.elapsed();
-    println!("    month_figures {figures:.0?}, previous month totals {previous:.0?}");
+    let w = query::rollup::waits(&mut conn, key).map_err(|e| e.to_string())?;
+    let waits = t.elapsed();
     println!(
-        "    queries: votes {votes:.0?}, tickets {tickets:.0?}, p90 {p90:.0?} (window {window:.0?}, loaded {loaded:.0?}, same {})",
-        w == l
+        "    rollup queries: votes {votes:.1?} ({} rows), tickets {tickets:.1?} ({} rows), waits {waits:.1?} ({} rows)",
+        v.len(),
+        tk.len(),
+        w.len()
     );
     Ok(())
 }
 
+/// Times the month's report from the rollups and from the raw tables (the baseline), checks
+/// that both say the same, and prints medians, ranges and the ratio.
 fn report(name: &str, url: &DatabaseUrl, label: &str, m: YearMonth) -> Result<(), String> {
-    let (min, median, len) = time_report(url, m, 3)?;
+    {
+        let mut conn = storage::connect(url, 5_000).map_err(|e| e.to_string())?;
+        let chosen = Via::choose(&mut conn, &ctx()).map_err(|e| e.to_string())?;
+        if chosen != Via::Rollups {
+            return Err(format!(
+                "the report would not read the rollups ({chosen:?})"
+            ));
+        }
+        let a = in_snapshot(&mut conn, |c| {
+            model::monthly_via(c, &ctx(), m, Via::Rollups)
+        })
+        .map_err(|e| e.to_string())?;
+        let b = in_snapshot(&mut conn, |c| model::monthly_via(c, &ctx(), m, Via::Raw))
+            .map_err(|e| e.to_string())?;
+        if a != b {
+            return Err(format!("{m}: the rollups and the raw tables disagree"));
+        }
+    }
+    let runs: usize = std::env::var("FACCIA_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    let (rolled, len) = time_report(url, m, runs, None)?;
+    let (raw, _) = time_report(url, m, runs.min(5), Some(Via::Raw))?;
+    let (med, lo, hi) = stats(&rolled);
+    let (rmed, rlo, rhi) = stats(&raw);
     println!(
-        "{name}: monthly report {m}, {label}: min {:.0} ms, median {:.0} ms ({len} bytes)",
-        min.as_secs_f64() * 1000.0,
-        median.as_secs_f64() * 1000.0
+        "{name}: monthly report {m}, {label}: rollups median {med:.1} ms (range {lo:.1}-{hi:.1}, {} runs); \
+         raw tables median {rmed:.0} ms (range {rlo:.0}-{rhi:.0}); ratio {:.1}x ({len} bytes)",
+        rolled.len(),
+        rmed / med.max(0.001)
     );
     if std::env::var_os("FACCIA_BENCH_PROFILE").is_some() {
         profile(url, m)?;
-    }
-    Ok(())
-}
-
-fn add_index(url: &DatabaseUrl) -> Result<(), String> {
-    let mut conn = storage::connect(url, 5_000).map_err(|e| e.to_string())?;
-    conn.batch_execute("CREATE INDEX bench_tickets_served ON tickets (state, served_at)")
-        .map_err(|e| e.to_string())?;
-    if let AnyConnection::Postgresql(c) = &mut conn {
-        c.batch_execute("ANALYZE tickets")
-            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -256,70 +295,23 @@ fn bench(
     // 1. A year of a very large office: N votes over 2026, about N/12 a month.
     let url = fresh("year")?;
     let year_start = january.bounds(tz).map_err(|e| e.to_string())?.0;
-    let secs = setup(&url, votes, year_start, 31_500_000)?;
+    let (secs, rebuild) = setup(&url, votes, year_start, 31_500_000)?;
     println!(
-        "{name}: {votes} votes and {served} served tickets over 2026 generated in {secs:.1} s"
+        "{name}: {votes} votes and {served} served tickets over 2026 generated in {secs:.1} s; \
+         rollups rebuilt in {rebuild:.2} s"
     );
-    report(name, &url, "database of a year (schema as migrated)", july)?;
-    add_index(&url)?;
-    report(
-        name,
-        &url,
-        "database of a year (+ index tickets(state, served_at))",
-        july,
-    )?;
+    report(name, &url, "database of a year", july)?;
 
     // 2. Stress: all N votes in the month reported.
     let url = fresh("month")?;
     let start = july.bounds(tz).map_err(|e| e.to_string())?.0;
-    let secs = setup(&url, votes, start, 2_600_000)?;
+    let (secs, rebuild) = setup(&url, votes, start, 2_600_000)?;
     println!(
-        "{name}: {votes} votes and {served} served tickets in July 2026 generated in {secs:.1} s"
+        "{name}: {votes} votes and {served} served tickets in July 2026 generated in {secs:.1} s; \
+         rollups rebuilt in {rebuild:.2} s"
     );
-    report(
-        name,
-        &url,
-        "all votes in this month (schema as migrated)",
-        july,
-    )?;
-    report(
-        name,
-        &url,
-        "a month without data (schema as migrated)",
-        sept,
-    )?;
-    add_index(&url)?;
-    report(
-        name,
-        &url,
-        "all votes in this month (+ index tickets(state, served_at))",
-        july,
-    )?;
-    report(
-        name,
-        &url,
-        "a month without data (+ index tickets(state, served_at))",
-        sept,
-    )?;
-    // What covering indexes would add for such a month (not a recommendation for every office).
-    let mut conn = storage::connect(&url, 5_000).map_err(|e| e.to_string())?;
-    conn.batch_execute(
-        "CREATE INDEX bench_votes_cover ON votes \
-           (voted_at, counter_id, service_code, channel, face, reason); \
-         CREATE INDEX bench_tickets_cover ON tickets \
-           (state, served_at, counter_id, service_code, waiting_ms, spans_midnight, reset)",
-    )
-    .map_err(|e| e.to_string())?;
-    if let AnyConnection::Postgresql(c) = &mut conn {
-        c.batch_execute("VACUUM ANALYZE")
-            .map_err(|e| e.to_string())?;
-    }
-    report(
-        name,
-        &url,
-        "all votes in this month (+ covering indexes)",
-        july,
-    )?;
+    report(name, &url, "all votes in this month", july)?;
+    report(name, &url, "a month without data", sept)?;
     Ok(())
 }
 

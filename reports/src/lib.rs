@@ -23,7 +23,7 @@ pub use cli::{produce, run, ReportArgs, ReportCommand, Source};
 pub use error::ReportError;
 pub use model::{
     annual, ministry_export, month_figures, monthly, AnnualReport, ExportRow, Faces, Group,
-    MonthFigures, MonthlyReport, ReportContext, StandardReview, Waiting,
+    MonthFigures, MonthlyReport, ReportContext, StandardReview, Via, Waiting,
 };
 pub use period::YearMonth;
 pub use render::Format;

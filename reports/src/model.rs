@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
 use faccia_domain::{Channel, Share};
-use faccia_storage::AnyConnection;
+use faccia_storage::{rollup, AnyConnection};
 use serde::Serialize;
 
 use crate::error::ReportError;
@@ -218,34 +218,173 @@ impl MonthFigures {
     }
 }
 
+/// Where a report's figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The monthly rollups the storage writer maintains (`report_votes`, `report_tickets`,
+    /// `report_waits`): a few hundred rows a month whatever the traffic.
+    Rollups,
+    /// The raw tables (`votes`, `tickets`), grouped in SQL: the reference implementation, and
+    /// the fallback when the rollups were not built for the site's time zone.
+    Raw,
+}
+
+impl Via {
+    /// The rollups when they hold the local months of the report's time zone, otherwise the
+    /// raw tables (`faccia_storage::rollup::usable` logs why).
+    pub fn choose(conn: &mut AnyConnection, ctx: &ReportContext) -> Result<Via, ReportError> {
+        Ok(if rollup::usable(conn, ctx.time_zone)? {
+            Via::Rollups
+        } else {
+            Via::Raw
+        })
+    }
+}
+
+/// The month as the rollups key it (YYYYMM).
+fn month_key(month: YearMonth) -> i32 {
+    month.year * 100 + month.month as i32
+}
+
 /// A month's totals with two light queries.
 pub fn month_totals(
     conn: &mut AnyConnection,
     ctx: &ReportContext,
     month: YearMonth,
 ) -> Result<MonthTotals, ReportError> {
-    let (from, to) = month.bounds(ctx.time_zone)?;
+    let via = Via::choose(conn, ctx)?;
+    month_totals_via(conn, ctx, month, via)
+}
+
+pub fn month_totals_via(
+    conn: &mut AnyConnection,
+    ctx: &ReportContext,
+    month: YearMonth,
+    via: Via,
+) -> Result<MonthTotals, ReportError> {
+    let (faces_rows, served) = match via {
+        Via::Rollups => {
+            let key = month_key(month);
+            (
+                query::rollup::face_groups(conn, key)?,
+                query::rollup::served_count(conn, key)?,
+            )
+        }
+        Via::Raw => {
+            let (from, to) = month.bounds(ctx.time_zone)?;
+            (
+                query::face_groups(conn, from, to)?,
+                query::served_count(conn, from, to)?,
+            )
+        }
+    };
     let mut faces = Faces::default();
-    for g in query::face_groups(conn, from, to)? {
+    for g in faces_rows {
         faces.add(g.face, g.reason, g.n)?;
     }
     Ok(MonthTotals {
         month,
-        served: count(query::served_count(conn, from, to)?)?,
+        served: count(served)?,
         faces,
     })
 }
 
-/// Builds one month's figures with three aggregate queries.
+/// The waiting-time figures of one service that are not plain sums: how many waited within
+/// the standard, and the 90th percentile (ms, at one-second resolution).
+#[derive(Debug, Default)]
+struct WaitStats {
+    within: BTreeMap<String, u64>,
+    p90_ms: BTreeMap<String, i64>,
+}
+
+/// Within the standard and the 90th percentile from the rollups' distribution of waiting
+/// times in whole seconds (rounded up). `buckets` come sorted by service, then seconds.
+fn wait_stats_of_buckets(
+    ctx: &ReportContext,
+    buckets: &[query::rollup::WaitBucket],
+) -> Result<WaitStats, ReportError> {
+    let standards = ctx.standards_ms();
+    let mut stats = WaitStats::default();
+    let mut start = 0;
+    while start < buckets.len() {
+        let service = &buckets[start].service_code;
+        let end = start
+            + buckets[start..]
+                .iter()
+                .take_while(|b| &b.service_code == service)
+                .count();
+        let group = &buckets[start..end];
+        let total: u64 = group.iter().map(|b| count(b.n)).sum::<Result<u64, _>>()?;
+        // Nearest rank: the ⌈0.9·n⌉-th smallest.
+        let rank = (9 * total).div_ceil(10).max(1);
+        let mut seen = 0;
+        for b in group {
+            seen += count(b.n)?;
+            if seen >= rank {
+                stats.p90_ms.insert(service.clone(), b.wait_s * 1000);
+                break;
+            }
+        }
+        if let Some((_, std_ms)) = standards.iter().find(|(code, _)| code == service) {
+            // Exact for a standard in whole seconds: ⌈w / 1000⌉ ≤ s ⇔ w ≤ 1000·s.
+            let within = group
+                .iter()
+                .filter(|b| b.wait_s * 1000 <= *std_ms)
+                .map(|b| count(b.n))
+                .sum::<Result<u64, _>>()?;
+            stats.within.insert(service.clone(), within);
+        }
+        start = end;
+    }
+    Ok(stats)
+}
+
+/// Builds one month's figures: from the rollups when they hold the site's local months (three
+/// small queries), otherwise from the raw tables.
 pub fn month_figures(
     conn: &mut AnyConnection,
     ctx: &ReportContext,
     month: YearMonth,
 ) -> Result<MonthFigures, ReportError> {
-    let (from, to) = month.bounds(ctx.time_zone)?;
-    let votes = query::vote_groups(conn, from, to)?;
-    let tickets = query::ticket_groups(conn, from, to, &ctx.standards_ms())?;
-    let p90 = query::p90_groups(conn, from, to)?;
+    let via = Via::choose(conn, ctx)?;
+    month_figures_via(conn, ctx, month, via)
+}
+
+/// [`month_figures`] from the source given. Both give the same figures (the tests prove it).
+pub fn month_figures_via(
+    conn: &mut AnyConnection,
+    ctx: &ReportContext,
+    month: YearMonth,
+    via: Via,
+) -> Result<MonthFigures, ReportError> {
+    let (votes, tickets, wait_stats) = match via {
+        Via::Rollups => {
+            let key = month_key(month);
+            let votes = query::rollup::vote_groups(conn, key)?;
+            let tickets = query::rollup::ticket_groups(conn, key)?;
+            let buckets = query::rollup::waits(conn, key)?;
+            (votes, tickets, wait_stats_of_buckets(ctx, &buckets)?)
+        }
+        Via::Raw => {
+            let (from, to) = month.bounds(ctx.time_zone)?;
+            let standards = ctx.standards_ms();
+            let votes = query::vote_groups(conn, from, to)?;
+            let tickets = query::ticket_groups(conn, from, to, &standards)?;
+            let mut stats = WaitStats::default();
+            for t in &tickets {
+                if standards.iter().any(|(code, _)| code == &t.service_code) {
+                    *stats.within.entry(t.service_code.clone()).or_default() += count(t.within)?;
+                }
+            }
+            for p in query::p90_groups(conn, from, to)? {
+                // The published resolution: whole seconds, rounded up (as the rollups keep them).
+                stats
+                    .p90_ms
+                    .insert(p.service_code, rollup::wait_bucket(p.p90_ms) * 1000);
+            }
+            (votes, tickets, stats)
+        }
+    };
 
     let mut total = Faces::default();
     let mut counters: BTreeMap<String, (u64, Faces)> = BTreeMap::new();
@@ -338,13 +477,17 @@ pub fn month_figures(
         e.counted += count(t.counted)?;
         e.total_ms += count(t.total_ms)?;
         e.left_out += count(t.flagged)?;
-        if e.standard_min.is_some() {
-            e.within = Some(e.within.unwrap_or(0) + count(t.within)?);
+    }
+    for (code, within) in wait_stats.within {
+        if let Some(e) = waiting.get_mut(&code) {
+            if e.standard_min.is_some() {
+                e.within = Some(within);
+            }
         }
     }
-    for p in &p90 {
-        if let Some(e) = waiting.get_mut(&p.service_code) {
-            e.p90_ms = Some(p.p90_ms);
+    for (code, p90) in wait_stats.p90_ms {
+        if let Some(e) = waiting.get_mut(&code) {
+            e.p90_ms = Some(p90);
         }
     }
     let order_keys: Vec<&str> = ctx.services.iter().map(|s| s.0.as_str()).collect();
@@ -442,8 +585,19 @@ pub fn monthly(
     ctx: &ReportContext,
     month: YearMonth,
 ) -> Result<MonthlyReport, ReportError> {
-    let current = month_figures(conn, ctx, month)?;
-    let previous = month_totals(conn, ctx, month.previous())?;
+    let via = Via::choose(conn, ctx)?;
+    monthly_via(conn, ctx, month, via)
+}
+
+/// [`monthly`] from the source given.
+pub fn monthly_via(
+    conn: &mut AnyConnection,
+    ctx: &ReportContext,
+    month: YearMonth,
+    via: Via,
+) -> Result<MonthlyReport, ReportError> {
+    let current = month_figures_via(conn, ctx, month, via)?;
+    let previous = month_totals_via(conn, ctx, month.previous(), via)?;
     let change = Change::between(&current.totals(), &previous);
     Ok(MonthlyReport {
         site_id: ctx.site_id.clone(),
@@ -503,9 +657,10 @@ pub fn annual(
     ctx: &ReportContext,
     year: i32,
 ) -> Result<AnnualReport, ReportError> {
+    let via = Via::choose(conn, ctx)?;
     let mut months = Vec::with_capacity(12);
     for m in 1..=12 {
-        months.push(month_figures(conn, ctx, YearMonth::new(year, m)?)?);
+        months.push(month_figures_via(conn, ctx, YearMonth::new(year, m)?, via)?);
     }
     let mut faces = Faces::default();
     let mut served = 0;
@@ -572,11 +727,38 @@ pub fn ministry_export(
     from: YearMonth,
     to: YearMonth,
 ) -> Result<Vec<ExportRow>, ReportError> {
+    let via = Via::choose(conn, ctx)?;
+    ministry_export_via(conn, ctx, from, to, via)
+}
+
+/// [`ministry_export`] from the source given.
+pub fn ministry_export_via(
+    conn: &mut AnyConnection,
+    ctx: &ReportContext,
+    from: YearMonth,
+    to: YearMonth,
+    via: Via,
+) -> Result<Vec<ExportRow>, ReportError> {
     let mut rows = Vec::new();
     for month in YearMonth::range(from, to)? {
-        let (start, end) = month.bounds(ctx.time_zone)?;
+        let (served, votes) = match via {
+            Via::Rollups => {
+                let key = month_key(month);
+                (
+                    query::rollup::served_groups(conn, key)?,
+                    query::rollup::vote_groups(conn, key)?,
+                )
+            }
+            Via::Raw => {
+                let (start, end) = month.bounds(ctx.time_zone)?;
+                (
+                    query::served_groups(conn, start, end)?,
+                    query::vote_groups(conn, start, end)?,
+                )
+            }
+        };
         let mut cells: BTreeMap<(String, String), (Option<u64>, Faces)> = BTreeMap::new();
-        for g in query::served_groups(conn, start, end)? {
+        for g in served {
             let cell = cells
                 .entry((
                     Channel::Counter.as_str().to_string(),
@@ -585,7 +767,7 @@ pub fn ministry_export(
                 .or_default();
             cell.0 = Some(cell.0.unwrap_or(0) + count(g.n)?);
         }
-        for g in query::vote_groups(conn, start, end)? {
+        for g in votes {
             let cell = cells
                 .entry((g.channel.clone(), g.service_code.clone()))
                 .or_default();

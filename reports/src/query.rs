@@ -1,6 +1,14 @@
-//! The aggregate queries. Everything is counted and summed in SQL (`GROUP BY` with `COUNT`/`SUM`);
-//! only small grouped rows come back. The same SQL runs on SQLite and PostgreSQL: it is written
-//! with `?` placeholders, renumbered to `$1, $2, …` for PostgreSQL.
+//! The aggregate queries. The same SQL runs on SQLite and PostgreSQL: it is written with `?`
+//! placeholders, renumbered to `$1, $2, …` for PostgreSQL.
+//!
+//! * [`rollup`]: what reports read, the monthly rollups the storage writer maintains
+//!   (`report_votes`, `report_tickets`, `report_waits`; see `faccia_storage::rollup`): a
+//!   month's rows are already counted, so a report reads a few hundred small rows whatever the
+//!   month's traffic.
+//! * The functions at the top level are the **reference implementation** over the raw tables
+//!   (`votes`, `tickets`): everything is counted and summed in SQL (`GROUP BY` with
+//!   `COUNT`/`SUM`), only grouped rows come back. Reports fall back to them when the rollups
+//!   were not built for the site's time zone, and the tests prove both give the same figures.
 //!
 //! Nothing here reads `operator_ref`, ticket ids or display numbers.
 
@@ -304,6 +312,89 @@ pub fn p90_loaded(conn: &mut AnyConnection, from: Millis, to: Millis) -> QueryRe
             })
         })
         .collect())
+}
+
+/// The same figures from the monthly rollups. `month` is the local month as YYYYMM
+/// (`faccia_storage::rollup::month_key`).
+pub mod rollup {
+    use super::{load, Arg, Count, FaceGroup, ServedGroup, TicketGroup, VoteGroup};
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+    use faccia_storage::AnyConnection;
+
+    /// The month's votes by counter, service, channel, face and reason.
+    pub fn vote_groups(conn: &mut AnyConnection, month: i32) -> QueryResult<Vec<VoteGroup>> {
+        load(
+            conn,
+            "SELECT counter_id, service_code, channel, face, NULLIF(reason, 0) AS reason, n \
+             FROM report_votes WHERE month = ?",
+            &[Arg::Int(i64::from(month))],
+        )
+    }
+
+    /// The month's served tickets by counter and service, with the waiting sums (`within` is
+    /// 0: it comes from [`waits`]).
+    pub fn ticket_groups(conn: &mut AnyConnection, month: i32) -> QueryResult<Vec<TicketGroup>> {
+        load(
+            conn,
+            "SELECT counter_id, service_code, served, counted, total_ms, flagged, \
+               CAST(0 AS BIGINT) AS within \
+             FROM report_tickets WHERE month = ?",
+            &[Arg::Int(i64::from(month))],
+        )
+    }
+
+    /// One bucket of the month's distribution of counted waiting times.
+    #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+    pub struct WaitBucket {
+        #[diesel(sql_type = Text)]
+        pub service_code: String,
+        /// Whole seconds, rounded up.
+        #[diesel(sql_type = BigInt)]
+        pub wait_s: i64,
+        #[diesel(sql_type = BigInt)]
+        pub n: i64,
+    }
+
+    /// The month's counted waiting times per service, shortest first.
+    pub fn waits(conn: &mut AnyConnection, month: i32) -> QueryResult<Vec<WaitBucket>> {
+        load(
+            conn,
+            "SELECT service_code, wait_s, n FROM report_waits WHERE month = ? \
+             ORDER BY service_code, wait_s",
+            &[Arg::Int(i64::from(month))],
+        )
+    }
+
+    /// The month's votes by face and reason only.
+    pub fn face_groups(conn: &mut AnyConnection, month: i32) -> QueryResult<Vec<FaceGroup>> {
+        load(
+            conn,
+            "SELECT face, NULLIF(reason, 0) AS reason, CAST(SUM(n) AS BIGINT) AS n \
+             FROM report_votes WHERE month = ? GROUP BY face, reason",
+            &[Arg::Int(i64::from(month))],
+        )
+    }
+
+    /// The month's served tickets by counter and service.
+    pub fn served_groups(conn: &mut AnyConnection, month: i32) -> QueryResult<Vec<ServedGroup>> {
+        load(
+            conn,
+            "SELECT counter_id, service_code, served AS n FROM report_tickets WHERE month = ?",
+            &[Arg::Int(i64::from(month))],
+        )
+    }
+
+    /// The month's served tickets.
+    pub fn served_count(conn: &mut AnyConnection, month: i32) -> QueryResult<i64> {
+        let rows: Vec<Count> = load(
+            conn,
+            "SELECT CAST(COALESCE(SUM(served), 0) AS BIGINT) AS n FROM report_tickets \
+             WHERE month = ?",
+            &[Arg::Int(i64::from(month))],
+        )?;
+        Ok(rows.first().map(|c| c.n).unwrap_or(0))
+    }
 }
 
 #[cfg(test)]

@@ -24,13 +24,14 @@ macro_rules! both {
     };
 }
 
-/// Nearest rank, exact: the ⌈0.9·n⌉-th smallest.
+/// Nearest rank, the ⌈0.9·n⌉-th smallest, at the published one-second resolution (rounded up).
 fn p90(mut v: Vec<i64>) -> Option<i64> {
     if v.is_empty() {
         return None;
     }
     v.sort_unstable();
-    Some(v[(9 * v.len()).div_ceil(10) - 1])
+    let exact = v[(9 * v.len()).div_ceil(10) - 1];
+    Some((exact + 999).div_euclid(1000) * 1000)
 }
 
 fn all_formats(r: &faccia_reports::MonthlyReport) -> Vec<String> {
@@ -61,6 +62,7 @@ fn sassuolo_july(b: Backend) {
     fx.insert(&mut conn);
 
     let r = monthly(&mut conn, &ctx(), month(2026, 7)).expect("monthly");
+    rollups_agree_with_raw(&mut conn, &[month(2026, 6), month(2026, 7), month(2026, 8)]);
     let c = &r.current;
     assert_eq!(c.served, 352);
     assert_eq!(
@@ -143,6 +145,15 @@ fn sassuolo_july(b: Backend) {
         sorted(faccia_reports::query::p90_loaded(&mut conn, from, to).expect("loaded")),
         chosen
     );
+    // The report publishes them at one-second resolution, rounded up.
+    for p in &chosen {
+        let w = c
+            .waiting
+            .iter()
+            .find(|w| w.service_code == p.service_code)
+            .expect("service");
+        assert_eq!(w.p90_ms, Some((p.p90_ms + 999) / 1000 * 1000));
+    }
 
     // The change from June: 80,0% green then, 94,4% now.
     assert_eq!(r.previous.served, 100);
@@ -206,6 +217,7 @@ fn month_without_votes(b: Backend) {
     }
     fx.insert(&mut conn);
     let r = monthly(&mut conn, &ctx(), month(2026, 8)).expect("monthly");
+    rollups_agree_with_raw(&mut conn, &[month(2026, 7), month(2026, 8), month(2026, 9)]);
     let c = &r.current;
     assert_eq!(c.served, 120);
     assert_eq!(c.faces.votes, 0);
@@ -302,6 +314,7 @@ fn midnight_and_month_edges(b: Backend) {
     });
     fx.vote(&early, "COUNTER", 1, None, nov + 16 * MINUTE);
     fx.insert(&mut conn);
+    rollups_agree_with_raw(&mut conn, &[month(2026, 10), month(2026, 11)]);
 
     let r = monthly(&mut conn, &ctx(), month(2026, 10)).expect("monthly");
     let c = &r.current;
@@ -358,6 +371,7 @@ fn service_without_standard(b: Backend) {
     }
     fx.insert(&mut conn);
     let r = monthly(&mut conn, &ctx(), month(2026, 5)).expect("monthly");
+    rollups_agree_with_raw(&mut conn, &[month(2026, 4), month(2026, 5), month(2026, 6)]);
     let x = r
         .current
         .waiting
@@ -416,6 +430,7 @@ fn ministry_export_counts(b: Backend) {
     sassuolo(&mut fx);
     fx.insert(&mut conn);
     let rows = ministry_export(&mut conn, &ctx(), month(2026, 6), month(2026, 7)).expect("export");
+    rollups_agree_with_raw(&mut conn, &[month(2026, 6), month(2026, 7)]);
     for (m, served, votes, green, yellow, red) in
         [(6, 100, 50, 40, 6, 4), (7, 352, 270, 255, 11, 4)]
     {
@@ -482,6 +497,8 @@ fn annual_review(b: Backend) {
     let waits = sassuolo(&mut fx);
     fx.insert(&mut conn);
     let r = annual(&mut conn, &ctx(), 2026).expect("annual");
+    let year: Vec<_> = (1..=12).map(|m| month(2026, m)).collect();
+    rollups_agree_with_raw(&mut conn, &year);
     assert_eq!(r.months.len(), 12);
     assert_eq!(r.served, 452);
     assert_eq!(r.faces.votes, 320);
@@ -528,4 +545,57 @@ fn annual_review(b: Backend) {
     assert_eq!(json["standards"]["target_pct"], 90.0);
     let text = render::annual(&r, Format::Text, Lang::It).expect("text");
     assert!(text.contains("luglio") && text.contains("94,4%"));
+}
+
+both!(waits_at_one_second_resolution);
+fn waits_at_one_second_resolution(b: Backend) {
+    let db = TestDb::new(b);
+    let mut conn = db.conn();
+    let mut fx = Fixture::default();
+    let march = month_start(2026, 3);
+    // Service A declares 20 minutes: 20:00.000 is within it, 20:00.001 is not.
+    let waits = [
+        20 * MINUTE,
+        20 * MINUTE + 1,
+        20 * MINUTE + 999,
+        MINUTE + 1,
+        MINUTE + 500,
+        2 * MINUTE,
+        3 * MINUTE + 250,
+        4 * MINUTE,
+        5 * MINUTE,
+        6 * MINUTE,
+    ];
+    for (i, w) in waits.iter().enumerate() {
+        fx.served(T {
+            service: "A",
+            counter: "1",
+            served_at: march + (i as i64 + 1) * 86_400_000 + 10 * 3_600_000,
+            waiting_ms: Some(*w),
+            spans_midnight: false,
+            reset: false,
+        });
+    }
+    fx.insert(&mut conn);
+    rollups_agree_with_raw(&mut conn, &[month(2026, 3)]);
+    let r = monthly(&mut conn, &ctx(), month(2026, 3)).expect("monthly");
+    let a = r
+        .current
+        .waiting
+        .iter()
+        .find(|w| w.service_code == "A")
+        .expect("A");
+    assert_eq!(a.counted, 10);
+    assert_eq!(
+        a.within,
+        Some(8),
+        "20:00.001 and 20:00.999 are over 20 minutes"
+    );
+    // The average is exact to the millisecond.
+    assert_eq!(a.total_ms, waits.iter().sum::<i64>() as u64);
+    // ⌈0.9·10⌉ = 9th smallest: 20:00.001, published as 20:01 (one-second resolution).
+    assert_eq!(a.p90_ms, Some(20 * MINUTE + 1000));
+    let (from, to) = month(2026, 3).bounds(tz()).expect("bounds");
+    let exact = faccia_reports::query::p90_groups(&mut conn, from, to).expect("p90");
+    assert_eq!(exact[0].p90_ms, 20 * MINUTE + 1);
 }

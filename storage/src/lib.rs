@@ -9,6 +9,7 @@ mod conn;
 pub mod models;
 mod ops;
 pub mod read;
+pub mod rollup;
 pub mod schema;
 mod url;
 
@@ -130,6 +131,7 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let mut first = connect(url, busy_timeout_ms)?;
         conn::migrate(&mut first)?;
+        rollup::ensure(&mut first, rules.time_zone)?;
         let last = read::last_seq(&mut first)?;
         let (seq_tx, seq) = watch::channel(last);
         let (jobs, rx) = std_mpsc::channel::<Job>();

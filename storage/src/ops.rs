@@ -12,7 +12,7 @@ use faccia_domain::{EventKind, Millis, TicketEvent, DAY_MS};
 use super::conn::AnyConnection;
 use super::models::*;
 use super::schema::*;
-use super::{log_kind, outcome_code, Rules, StoreError};
+use super::{log_kind, outcome_code, rollup, Rules, StoreError};
 
 /// How long after a session was superseded a vote latched on its keypad is still its vote: the
 /// reason window (a citizen who pressed red may still be choosing a reason; the keypad keeps
@@ -167,14 +167,34 @@ fn ticket_row(
     }
 }
 
-fn save_ticket(c: &mut AnyConnection, row: &TicketRow) -> Result<(), StoreError> {
-    let n = diesel::update(tickets::table.find((&row.source_id, &row.ticket_id)))
-        .set(row)
-        .execute(c)?;
-    if n == 0 {
+fn load_ticket(
+    c: &mut AnyConnection,
+    source: &str,
+    ticket: &str,
+) -> Result<Option<TicketRow>, StoreError> {
+    Ok(tickets::table
+        .find((source, ticket))
+        .select(TicketRow::as_select())
+        .first(c)
+        .optional()?)
+}
+
+/// The one place ticket rows are written. `old` is the row as stored (`None`: a new ticket);
+/// the report rollups move from its contribution to the new row's in the same transaction.
+fn save_ticket(
+    c: &mut AnyConnection,
+    rules: &Rules,
+    old: Option<&TicketRow>,
+    row: &TicketRow,
+) -> Result<(), StoreError> {
+    if old.is_some() {
+        diesel::update(tickets::table.find((&row.source_id, &row.ticket_id)))
+            .set(row)
+            .execute(c)?;
+    } else {
         diesel::insert_into(tickets::table).values(row).execute(c)?;
     }
-    Ok(())
+    rollup::apply_ticket_change(c, rules.time_zone, old, row)
 }
 
 fn load_counter(c: &mut AnyConnection, id: &str) -> Result<Option<CounterRow>, StoreError> {
@@ -324,12 +344,8 @@ fn ticket_event(
     let first_at = rows
         .first()
         .map_or(ev.occurred_at, |r| r.occurred_at.min(ev.occurred_at));
-    let previous_operator = tickets::table
-        .find((&ev.source_id, &ev.ticket_id))
-        .select(tickets::operator_ref)
-        .first::<Option<String>>(c)
-        .optional()?
-        .flatten();
+    let previous = load_ticket(c, &ev.source_id, &ev.ticket_id)?;
+    let previous_operator = previous.as_ref().and_then(|t| t.operator_ref.clone());
     let row = ticket_row(
         &ev.source_id,
         &ev.ticket_id,
@@ -338,7 +354,7 @@ fn ticket_event(
         rules,
         operator_ref.clone().or(previous_operator),
     );
-    save_ticket(c, &row)?;
+    save_ticket(c, rules, previous.as_ref(), &row)?;
     append_log(
         c,
         NewLog {
@@ -670,7 +686,7 @@ fn day_reset(
                 rules,
                 t.operator_ref.clone(),
             );
-            save_ticket(c, &row)?;
+            save_ticket(c, rules, Some(t), &row)?;
             closed += 1;
         }
     }
@@ -922,21 +938,22 @@ pub fn record_vote(
         Some((w, sv, false, false)) => (w, sv),
         _ => (None, None),
     };
-    diesel::insert_into(votes::table)
-        .values(&VoteRow {
-            session_id: s.session_id.clone(),
-            source_id: s.source_id.clone(),
-            ticket_id: s.ticket_id.clone(),
-            counter_id: s.counter_id.clone(),
-            service_code: s.service_code.clone(),
-            channel: s.channel.clone(),
-            face: i32::from(judgement.face.code()),
-            reason: judgement.reason.map(i32::from),
-            waiting_ms,
-            service_ms,
-            voted_at,
-        })
-        .execute(c)?;
+    let vote = VoteRow {
+        session_id: s.session_id.clone(),
+        source_id: s.source_id.clone(),
+        ticket_id: s.ticket_id.clone(),
+        counter_id: s.counter_id.clone(),
+        service_code: s.service_code.clone(),
+        channel: s.channel.clone(),
+        face: i32::from(judgement.face.code()),
+        reason: judgement.reason.map(i32::from),
+        waiting_ms,
+        service_ms,
+        voted_at,
+    };
+    diesel::insert_into(votes::table).values(&vote).execute(c)?;
+    // Votes are immutable and inserted only here: the rollup counts each once.
+    rollup::add_vote(c, rules.time_zone, &vote)?;
     diesel::update(vote_sessions::table.find(&s.session_id))
         .set((
             vote_sessions::state.eq(SessionState::Voted.as_str()),

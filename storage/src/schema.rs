@@ -122,6 +122,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Votes by local month (YYYYMM), counter, service, channel, face and reason (0: none).
+    report_votes (month, counter_id, service_code, channel, face, reason) {
+        month -> Integer,
+        counter_id -> Text,
+        service_code -> Text,
+        channel -> Text,
+        face -> Integer,
+        reason -> Integer,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Served tickets by local month (YYYYMM), counter and service, with the waiting sums.
+    report_tickets (month, counter_id, service_code) {
+        month -> Integer,
+        counter_id -> Text,
+        service_code -> Text,
+        served -> BigInt,
+        counted -> BigInt,
+        total_ms -> BigInt,
+        flagged -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The counted waiting times by local month and service, in whole seconds rounded up.
+    report_waits (month, service_code, wait_s) {
+        month -> Integer,
+        service_code -> Text,
+        wait_s -> BigInt,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// What the rollups were built with (`time_zone`, `version`).
+    report_meta (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
 diesel::joinable!(votes -> vote_sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -132,4 +176,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     vote_sessions,
     votes,
     event_log,
+    report_votes,
+    report_tickets,
+    report_waits,
+    report_meta,
 );
