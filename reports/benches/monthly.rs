@@ -48,10 +48,13 @@ fn ctx() -> ReportContext {
 
 fn args(month: YearMonth) -> ReportArgs {
     ReportArgs {
-        command: ReportCommand::Monthly { month },
+        command: ReportCommand::Monthly {
+            month: month.into(),
+        },
         format: Some(Format::Text),
         lang: Lang::It,
         output: None,
+        output_dir: None,
         target: None,
     }
 }

@@ -3,14 +3,15 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use chrono_tz::Tz;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
-use faccia_domain::Lang;
+use faccia_domain::{Lang, Millis};
 use faccia_storage::{self as storage, AnyConnection, DatabaseUrl};
 
 use crate::error::ReportError;
 use crate::model::{self, ReportContext};
-use crate::period::{self, YearMonth};
+use crate::period::{self, MonthSpec};
 use crate::render::{self, Format};
 
 /// `faccia report …`: the monthly publication, the annual review, the Ministry export.
@@ -30,6 +31,10 @@ pub struct ReportArgs {
     /// Write to FILE instead of the standard output.
     #[arg(long, short = 'o', value_name = "FILE", global = true)]
     pub output: Option<PathBuf>,
+    /// Write into DIR under the standard name (faccia-<site>-<YYYY-MM>.html, …), e.g. from a
+    /// monthly timer with `--month previous`.
+    #[arg(long, value_name = "DIR", global = true, conflicts_with = "output")]
+    pub output_dir: Option<PathBuf>,
     /// A declared waiting standard is met when at least this percentage of tickets waited
     /// within it (one decimal at most). Default: `reports.standard_target_percent` (90).
     #[arg(long, value_parser = parse_target, value_name = "PERCENT", global = true)]
@@ -40,9 +45,9 @@ pub struct ReportArgs {
 pub enum ReportCommand {
     /// One month: served, judgements, breakdowns, waiting times, the summary sentence.
     Monthly {
-        /// The month, YYYY-MM (local time of the site).
+        /// The month, YYYY-MM (local time of the site), or `current` or `previous`.
         #[arg(long, value_parser = parse_month)]
-        month: YearMonth,
+        month: MonthSpec,
     },
     /// One year: the twelve months side by side and the review of declared standards.
     Annual {
@@ -52,20 +57,68 @@ pub enum ReportCommand {
     },
     /// Aggregated counts for the Ministry, per month, office, channel and service.
     Export {
-        /// First month, YYYY-MM.
+        /// First month, YYYY-MM, or `current` or `previous`.
         #[arg(long, value_parser = parse_month)]
-        from: YearMonth,
-        /// Last month (included), YYYY-MM.
+        from: MonthSpec,
+        /// Last month (included), YYYY-MM, or `current` or `previous`.
         #[arg(long, value_parser = parse_month)]
-        to: YearMonth,
+        to: MonthSpec,
     },
+}
+
+impl ReportCommand {
+    /// The same command with `current` and `previous` resolved at `now` in `tz`.
+    pub fn resolved(&self, now: Millis, tz: Tz) -> Result<ReportCommand, ReportError> {
+        Ok(match self {
+            ReportCommand::Monthly { month } => ReportCommand::Monthly {
+                month: month.resolve(now, tz)?.into(),
+            },
+            ReportCommand::Annual { year } => ReportCommand::Annual { year: *year },
+            ReportCommand::Export { from, to } => ReportCommand::Export {
+                from: from.resolve(now, tz)?.into(),
+                to: to.resolve(now, tz)?.into(),
+            },
+        })
+    }
+
+    /// The format used when none is asked for: text, or CSV for the Ministry export.
+    pub fn default_format(&self) -> Format {
+        match self {
+            ReportCommand::Export { .. } => Format::Csv,
+            _ => Format::Text,
+        }
+    }
+
+    /// The standard file name of the document: `faccia-<site>-2026-07.html`,
+    /// `faccia-<site>-2026.csv`, `faccia-<site>-ministero-2026-01-2026-06.csv` (months as
+    /// resolved; see [`ReportCommand::resolved`]).
+    pub fn file_name(&self, site_id: &str, format: Format) -> String {
+        let site: String = site_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let ext = format.extension();
+        match self {
+            ReportCommand::Monthly { month } => format!("faccia-{site}-{month}.{ext}"),
+            ReportCommand::Annual { year } => format!("faccia-{site}-{year}.{ext}"),
+            ReportCommand::Export { from, to } => {
+                format!("faccia-{site}-ministero-{from}-{to}.{ext}")
+            }
+        }
+    }
 }
 
 fn parse_lang(s: &str) -> Result<Lang, String> {
     s.parse()
 }
 
-fn parse_month(s: &str) -> Result<YearMonth, String> {
+fn parse_month(s: &str) -> Result<MonthSpec, String> {
     s.parse().map_err(|e: ReportError| e.to_string())
 }
 
@@ -147,31 +200,60 @@ pub fn produce(
     if let Some(t) = args.target {
         ctx.target_tenths = t;
     }
-    match &args.command {
-        ReportCommand::Monthly { month } => {
-            let r = in_snapshot(conn, |c| model::monthly(c, &ctx, *month))?;
-            render::monthly(&r, args.format.unwrap_or_default(), args.lang)
+    let format = args.format.unwrap_or(args.command.default_format());
+    // Relative months are resolved by the caller (see `run`); here at the latest.
+    let command = args.command.resolved(now_ms(), ctx.time_zone)?;
+    let month = |m: &MonthSpec| match m {
+        MonthSpec::At(m) => Ok(*m),
+        other => Err(ReportError::InvalidPeriod(format!(
+            "{other:?} was not resolved"
+        ))),
+    };
+    match &command {
+        ReportCommand::Monthly { month: m } => {
+            let m = month(m)?;
+            let r = in_snapshot(conn, |c| model::monthly(c, &ctx, m))?;
+            render::monthly(&r, format, args.lang)
         }
         ReportCommand::Annual { year } => {
             let r = in_snapshot(conn, |c| model::annual(c, &ctx, *year))?;
-            render::annual(&r, args.format.unwrap_or_default(), args.lang)
+            render::annual(&r, format, args.lang)
         }
         ReportCommand::Export { from, to } => {
-            let format = args.format.unwrap_or(Format::Csv);
+            let (from, to) = (month(from)?, month(to)?);
             if !matches!(format, Format::Csv | Format::Json) {
                 return Err(ReportError::InvalidPeriod(
                     "the Ministry export is written as csv or json".into(),
                 ));
             }
-            let rows = in_snapshot(conn, |c| model::ministry_export(c, &ctx, *from, *to))?;
-            render::export(&rows, &ctx.site_id, *from, *to, format)
+            let rows = in_snapshot(conn, |c| model::ministry_export(c, &ctx, from, to))?;
+            render::export(&rows, &ctx.site_id, from, to, format)
         }
     }
 }
 
 /// The entry point for the binary: `faccia report …`.
-pub async fn run(args: ReportArgs, source: Source) -> anyhow::Result<()> {
-    let output = args.output.clone();
+pub async fn run(mut args: ReportArgs, source: Source) -> anyhow::Result<()> {
+    // `current` and `previous` are resolved once, for the document and its file name alike.
+    args.command = args.command.resolved(now_ms(), source.ctx.time_zone)?;
+    let format = args.format.unwrap_or(args.command.default_format());
+    let output = match (&args.output, &args.output_dir) {
+        (Some(file), _) => Some(file.clone()),
+        (None, Some(dir)) => {
+            if !dir.is_dir() {
+                return Err(ReportError::Write {
+                    path: dir.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the --output-dir directory does not exist",
+                    ),
+                }
+                .into());
+            }
+            Some(dir.join(args.command.file_name(&source.ctx.site_id, format)))
+        }
+        (None, None) => None,
+    };
     let text = tokio::task::spawn_blocking(move || -> Result<String, ReportError> {
         let mut conn = source.open()?;
         produce(&args, &source.ctx, &mut conn)
@@ -179,7 +261,14 @@ pub async fn run(args: ReportArgs, source: Source) -> anyhow::Result<()> {
     .await
     .map_err(|e| ReportError::Task(e.to_string()))??;
     write_output(output.as_deref(), &text)?;
+    if let Some(p) = &output {
+        tracing::info!(path = %p.display(), "report written");
+    }
     Ok(())
+}
+
+fn now_ms() -> Millis {
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// Writes to the file (atomically: a temporary file renamed over it) or to standard output.
@@ -223,7 +312,10 @@ mod tests {
             "x", "monthly", "--month", "2026-07", "--format", "html", "--lang", "en",
         ])
         .unwrap();
-        assert!(matches!(c.args.command, ReportCommand::Monthly { month } if month.month == 7));
+        assert!(matches!(
+            c.args.command,
+            ReportCommand::Monthly { month: MonthSpec::At(m) } if m.month == 7
+        ));
         assert_eq!(c.args.format, Some(Format::Html));
         assert_eq!(c.args.lang, Lang::En);
         assert_eq!(c.args.target, None);

@@ -183,6 +183,16 @@ impl From<YearMonth> for MonthSpec {
     }
 }
 
+impl fmt::Display for MonthSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MonthSpec::At(m) => m.fmt(f),
+            MonthSpec::Current => f.write_str("current"),
+            MonthSpec::Previous => f.write_str("previous"),
+        }
+    }
+}
+
 impl FromStr for MonthSpec {
     type Err = ReportError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

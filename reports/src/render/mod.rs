@@ -21,6 +21,28 @@ pub enum Format {
     Html,
 }
 
+impl Format {
+    /// The file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Text => "txt",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Html => "html",
+        }
+    }
+
+    /// The media type, for a document sent over the network.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Html => "text/html; charset=utf-8",
+        }
+    }
+}
+
 pub fn monthly(r: &MonthlyReport, format: Format, lang: Lang) -> Result<String, ReportError> {
     Ok(match format {
         Format::Text => text::monthly(r, lang),

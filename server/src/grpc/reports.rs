@@ -160,12 +160,12 @@ pub fn monthly_reply(
     }
 }
 
-fn format(f: i32) -> Result<(Format, &'static str, &'static str), Status> {
+fn format(f: i32) -> Result<Format, Status> {
     match v1::ReportFormat::try_from(f) {
-        Ok(v1::ReportFormat::ReportText) => Ok((Format::Text, "txt", "text/plain; charset=utf-8")),
-        Ok(v1::ReportFormat::ReportCsv) => Ok((Format::Csv, "csv", "text/csv; charset=utf-8")),
-        Ok(v1::ReportFormat::ReportJson) => Ok((Format::Json, "json", "application/json")),
-        Ok(v1::ReportFormat::ReportHtml) => Ok((Format::Html, "html", "text/html; charset=utf-8")),
+        Ok(v1::ReportFormat::ReportText) => Ok(Format::Text),
+        Ok(v1::ReportFormat::ReportCsv) => Ok(Format::Csv),
+        Ok(v1::ReportFormat::ReportJson) => Ok(Format::Json),
+        Ok(v1::ReportFormat::ReportHtml) => Ok(Format::Html),
         _ => Err(Status::invalid_argument(
             "format: must be REPORT_TEXT, REPORT_CSV, REPORT_JSON or REPORT_HTML",
         )),
@@ -228,24 +228,16 @@ impl ReportsService {
             .check(request.metadata(), &[Role::Viewer])?;
         let req = request.into_inner();
         let lang = lang(&req.lang)?;
-        let (fmt, ext, media_type) = format(req.format)?;
-        let site = &self.ctx.site_id;
-        let (command, file_name) = match v1::ReportKind::try_from(req.kind) {
-            Ok(v1::ReportKind::ReportMonthly) => {
-                let month = self.month("month", &req.month)?;
-                (
-                    ReportCommand::Monthly { month },
-                    format!("faccia-{site}-{month}.{ext}"),
-                )
-            }
+        let fmt = format(req.format)?;
+        let command = match v1::ReportKind::try_from(req.kind) {
+            Ok(v1::ReportKind::ReportMonthly) => ReportCommand::Monthly {
+                month: self.month("month", &req.month)?.into(),
+            },
             Ok(v1::ReportKind::ReportAnnual) => {
                 let year = req.year;
                 faccia_reports::period::parse_year(&year.to_string())
                     .map_err(|e| Status::invalid_argument(format!("year: {e}")))?;
-                (
-                    ReportCommand::Annual { year },
-                    format!("faccia-{site}-{year}.{ext}"),
-                )
+                ReportCommand::Annual { year }
             }
             Ok(v1::ReportKind::ReportMinistryExport) => {
                 if !matches!(fmt, Format::Csv | Format::Json) {
@@ -260,10 +252,10 @@ impl ReportsService {
                         "to: {to} is before from: {from}"
                     )));
                 }
-                (
-                    ReportCommand::Export { from, to },
-                    format!("faccia-{site}-ministero-{from}-{to}.{ext}"),
-                )
+                ReportCommand::Export {
+                    from: from.into(),
+                    to: to.into(),
+                }
             }
             _ => {
                 return Err(Status::invalid_argument(
@@ -271,11 +263,13 @@ impl ReportsService {
                 ))
             }
         };
+        let file_name = command.file_name(&self.ctx.site_id, fmt);
         let args = ReportArgs {
             command,
             format: Some(fmt),
             lang,
             output: None,
+            output_dir: None,
             target: None,
         };
         // `produce` runs its queries in one read transaction of its own.
@@ -284,7 +278,7 @@ impl ReportsService {
             .await?;
         Ok(Response::new(v1::Document {
             file_name,
-            media_type: media_type.to_string(),
+            media_type: fmt.media_type().to_string(),
             content: text.into_bytes(),
         }))
     }
