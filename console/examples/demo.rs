@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // The Reports view: the fixture's November 2026, and the same figures for this month.
     let this_month =
-        faccia_console::model::YearMonth::of(chrono::Utc::now(), &chrono_tz::Europe::Rome);
+        faccia_console::model::YearMonth::of(chrono::Utc::now(), &chrono_tz::Europe::Rome)?;
     for (code, lang) in [
         ("it", faccia_console::Lang::It),
         ("en", faccia_console::Lang::En),

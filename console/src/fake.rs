@@ -221,9 +221,8 @@ impl FakeReports {
         } else {
             text.to_string()
         };
-        YearMonth::parse(&text).ok_or_else(|| {
-            Status::invalid_argument(format!("{field} must be YYYY-MM, not {text:?}"))
-        })
+        text.parse::<YearMonth>()
+            .map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
     }
 
     fn check<T>(&self, req: &Request<T>) -> Result<(), Status> {

@@ -102,8 +102,7 @@ pub struct Tr {
     /// average, 90th percentile, within standard, standard, votes, participation.
     pub short: [&'static str; 11],
     pub min: &'static str,
-    /// Month names, January first, as written inside a sentence.
-    pub months: [&'static str; 12],
+
     /// Reports view: "compared with", the waiting table's title and columns, the standard.
     pub rep_compared: &'static str,
     pub rep_points: &'static str,
@@ -239,20 +238,6 @@ pub static IT: Tr = Tr {
         "Part.",
     ],
     min: "min",
-    months: [
-        "gennaio",
-        "febbraio",
-        "marzo",
-        "aprile",
-        "maggio",
-        "giugno",
-        "luglio",
-        "agosto",
-        "settembre",
-        "ottobre",
-        "novembre",
-        "dicembre",
-    ],
     rep_compared: "Rispetto a",
     rep_points: "punti",
     rep_waiting: "Tempi di attesa per servizio",
@@ -389,20 +374,6 @@ pub static EN: Tr = Tr {
         "Tkt", "Svc", "Svc t.", "Queue", "Max", "Avg", "P90", "% std", "Std", "Votes", "Part.",
     ],
     min: "min",
-    months: [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
     rep_compared: "Compared with",
     rep_points: "points",
     rep_waiting: "Waiting time by service",
@@ -830,17 +801,13 @@ fn capitalize(s: &str) -> String {
 
 /// A month as people write it: "novembre 2026" / "November 2026".
 pub fn month(lang: Lang, m: YearMonth) -> String {
-    let names = &tr(lang).months;
-    let name = names
-        .get((m.month as usize).wrapping_sub(1))
-        .copied()
-        .unwrap_or("?");
-    format!("{name} {}", m.year)
+    format!("{} {}", m.name(lang), m.year)
 }
 
 /// A month from the wire ("2026-10"), or the text as it came when it is not one.
 pub fn month_text(lang: Lang, s: &str) -> String {
-    YearMonth::parse(s).map_or_else(|| s.to_string(), |m| month(lang, m))
+    s.parse::<YearMonth>()
+        .map_or_else(|_| s.to_string(), |m| month(lang, m))
 }
 
 /// A channel's name (COUNTER, PHONE, WEB), or the code as it came.

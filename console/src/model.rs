@@ -416,10 +416,12 @@ impl App {
             .as_ref()
             .and_then(|s| s.site.as_ref())
             .and_then(|s| s.time_zone.parse::<Tz>().ok());
-        match zone {
+        let month = match zone {
             Some(z) => YearMonth::of(self.now, &z),
             None => YearMonth::of(self.now, &chrono::Local),
-        }
+        };
+        // A clock outside 1970..9999 shows the first month there is.
+        month.unwrap_or(YearMonth::FIRST)
     }
 
     /// The month the Reports view shows (the current one before it is first opened).

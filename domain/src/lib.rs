@@ -3,12 +3,14 @@
 //! serial port; the server feeds it facts and stores what it decides.
 
 pub mod alerts;
+pub mod calendar;
 pub mod event;
 pub mod figures;
 pub mod session;
 pub mod stats;
 pub mod ticket;
 
+pub use calendar::{MonthError, YearMonth};
 pub use event::{EventKind, InvalidField, Millis, RawEvent, TicketEvent, DAY_MS};
 pub use figures::{Lang, Share};
 pub use session::{Channel, Face, Judgement, KeypadArming, SessionState};

@@ -32,3 +32,9 @@ pub enum ReportError {
     #[error("report task failed: {0}")]
     Task(String),
 }
+
+impl From<faccia_domain::calendar::MonthError> for ReportError {
+    fn from(e: faccia_domain::calendar::MonthError) -> ReportError {
+        ReportError::InvalidPeriod(e.to_string())
+    }
+}

@@ -2,92 +2,13 @@
 //! server sent for it, whether a request is in flight, and the documents that can be saved.
 
 use std::cell::Cell;
-use std::fmt;
 
-use chrono::{DateTime, Datelike, Utc};
 use faccia_domain::Lang;
 use faccia_proto::v1::{MonthlyReport, RenderRequest, ReportFormat, ReportKind};
 
 use super::ApiError;
 
-/// A calendar month, e.g. November 2026 ("2026-11").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct YearMonth {
-    pub year: i32,
-    /// 1..=12.
-    pub month: u32,
-}
-
-impl YearMonth {
-    /// A month, or `None` when `month` is not 1..=12 or the year is out of range.
-    pub fn new(year: i32, month: u32) -> Option<YearMonth> {
-        ((1..=12).contains(&month) && (1..=9999).contains(&year))
-            .then_some(YearMonth { year, month })
-    }
-
-    /// The month of `now` in the time zone `zone`.
-    pub fn of<Z: chrono::TimeZone>(now: DateTime<Utc>, zone: &Z) -> YearMonth {
-        let local = now.with_timezone(zone);
-        YearMonth {
-            year: local.year(),
-            month: local.month(),
-        }
-    }
-
-    /// Parses "YYYY-MM".
-    pub fn parse(s: &str) -> Option<YearMonth> {
-        let (y, m) = s.trim().split_once('-')?;
-        if y.len() != 4 || m.len() != 2 {
-            return None;
-        }
-        YearMonth::new(y.parse().ok()?, m.parse().ok()?)
-    }
-
-    pub fn previous(self) -> YearMonth {
-        if self.month <= 1 {
-            YearMonth {
-                year: (self.year - 1).max(1),
-                month: if self.year > 1 { 12 } else { 1 },
-            }
-        } else {
-            YearMonth {
-                year: self.year,
-                month: self.month - 1,
-            }
-        }
-    }
-
-    pub fn next(self) -> YearMonth {
-        if self.month >= 12 {
-            if self.year >= 9999 {
-                return self;
-            }
-            YearMonth {
-                year: self.year + 1,
-                month: 1,
-            }
-        } else {
-            YearMonth {
-                year: self.year,
-                month: self.month + 1,
-            }
-        }
-    }
-
-    /// January of the same year.
-    pub fn january(self) -> YearMonth {
-        YearMonth {
-            year: self.year,
-            month: 1,
-        }
-    }
-}
-
-impl fmt::Display for YearMonth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
-    }
-}
+pub use faccia_domain::YearMonth;
 
 /// A document the user can save from the Reports view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,42 +139,6 @@ impl ReportsState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn months_roll_over_years() {
-        let nov = YearMonth::parse("2026-11").expect("month");
-        assert_eq!(nov.next().to_string(), "2026-12");
-        assert_eq!(nov.next().next().to_string(), "2027-01");
-        assert_eq!(
-            YearMonth::parse("2027-01")
-                .map(|m| m.previous().to_string())
-                .as_deref(),
-            Some("2026-12")
-        );
-        assert_eq!(nov.january().to_string(), "2026-01");
-        assert_eq!(YearMonth::parse("2026-13"), None);
-        assert_eq!(YearMonth::parse("2026-1"), None);
-        assert_eq!(YearMonth::parse("x"), None);
-        let edge = YearMonth::new(9999, 12).expect("month");
-        assert_eq!(edge.next(), edge);
-        let first = YearMonth::new(1, 1).expect("month");
-        assert_eq!(first.previous(), first);
-    }
-
-    #[test]
-    fn the_month_is_the_local_one() {
-        // 23:30 UTC on 31 October is already November in Rome.
-        let t = Utc
-            .with_ymd_and_hms(2026, 10, 31, 23, 30, 0)
-            .single()
-            .expect("time");
-        assert_eq!(
-            YearMonth::of(t, &chrono_tz::Europe::Rome).to_string(),
-            "2026-11"
-        );
-        assert_eq!(YearMonth::of(t, &Utc).to_string(), "2026-10");
-    }
 
     #[test]
     fn stale_answers_are_ignored() {

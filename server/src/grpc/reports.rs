@@ -33,7 +33,7 @@ impl ReportsService {
                 .map_err(|e| Status::internal(e.to_string()));
         }
         s.parse::<YearMonth>()
-            .map_err(|e| Status::invalid_argument(format!("{field}: {e}; give YYYY-MM")))
+            .map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
     }
 
     /// Runs a report on a pooled reader connection, off the async runtime.
@@ -206,7 +206,9 @@ impl ReportsService {
         let req = request.into_inner();
         let lang = lang(&req.lang)?;
         let month = self.month("month", &req.month)?;
-        let (_, end) = month.bounds(self.ctx.time_zone).map_err(report_status)?;
+        let (_, end) = month
+            .bounds(self.ctx.time_zone)
+            .map_err(|e| Status::invalid_argument(format!("month: {e}")))?;
         let report = self
             .query(move |c, ctx| in_snapshot(c, |c| model::monthly(c, ctx, month)))
             .await?;
