@@ -120,6 +120,7 @@ async fn monthly_figures_and_documents(backend: Backend) {
     assert_eq!(f.yellow_tenths, Some(250));
     assert_eq!(f.red_tenths, Some(250));
     assert_eq!(f.reason_tenths, vec![1000, 0, 0, 0]);
+    assert_eq!(f.red_without_reason_tenths, Some(0));
     assert_eq!(m.participation_tenths, Some(667));
     assert!(
         m.summary.starts_with("Nel mese di novembre"),

@@ -180,6 +180,7 @@ fn monthly(snap: &Snapshot) -> MonthlyReport {
             yellow_tenths: Some(120),
             red_tenths: Some(80),
             reason_tenths: vec![500, 250, 125, 63],
+            red_without_reason_tenths: Some(63),
         })
     };
     let group = |code: &str, name: &str| ReportGroup {

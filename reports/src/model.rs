@@ -117,6 +117,10 @@ impl Faces {
     pub fn red_share(&self) -> Option<Share> {
         Share::of(self.red, self.votes)
     }
+    /// Red votes without a reason, out of the red votes.
+    pub fn red_without_reason_share(&self) -> Option<Share> {
+        Share::of(self.red_without_reason, self.red)
+    }
     /// Reason `i` (0..4) out of the red votes.
     pub fn reason_share(&self, i: usize) -> Option<Share> {
         Share::of(self.reasons.get(i).copied().unwrap_or(0), self.red)

@@ -339,9 +339,10 @@ fn reasons_lines(app: &App, r: &MonthlyReport, wide: bool) -> Vec<Line<'static>>
     }
     lines.push(Line::from(Span::styled(
         format!(
-            "   {:<label_w$} {:>7}",
+            "   {:<label_w$} {:>7} {:>7}",
             format::cut(t.reasons[0], label_w),
-            f.red_without_reason
+            f.red_without_reason,
+            format::tenths(f.red_without_reason_tenths, lang)
         ),
         th.dim(),
     )));

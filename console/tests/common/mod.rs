@@ -500,6 +500,11 @@ pub fn report_faces(
         yellow_tenths: tenths[1],
         red_tenths: tenths[2],
         reason_tenths: reason_tenths.to_vec(),
+        // Test data, rounded half up as the server does.
+        red_without_reason_tenths: (red > 0).then(|| {
+            let (w, r) = (u128::from(without), u128::from(red));
+            u32::try_from((w * 2000 + r) / (2 * r)).unwrap_or(u32::MAX)
+        }),
     })
 }
 

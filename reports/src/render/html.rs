@@ -330,7 +330,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
             text: format!(
                 "{} ({})",
                 int(f.red_without_reason, lang),
-                pct(Share::of(f.red_without_reason, f.red), lang)
+                pct(f.red_without_reason_share(), lang)
             ),
             marker: None,
         }))

@@ -45,7 +45,7 @@ fn reasons_pct(f: &Faces) -> Value {
         "staff_behaviour": p(f.reason_share(1)),
         "had_to_come_back": p(f.reason_share(2)),
         "negative_outcome": p(f.reason_share(3)),
-        "none": p(Share::of(f.red_without_reason, f.red)),
+        "none": p(f.red_without_reason_share()),
     })
 }
 

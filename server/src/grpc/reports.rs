@@ -90,6 +90,7 @@ fn faces(f: &Faces) -> v1::ReportFaces {
         yellow_tenths: tenths(f.yellow_share()),
         red_tenths: tenths(f.red_share()),
         reason_tenths: (0..4).filter_map(|i| tenths(f.reason_share(i))).collect(),
+        red_without_reason_tenths: tenths(f.red_without_reason_share()),
     }
 }
 
