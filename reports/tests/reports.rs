@@ -9,21 +9,6 @@ use faccia_reports::render::{self, Format};
 use faccia_reports::{annual, ministry_export, monthly, summary_sentence};
 use serde_json::Value;
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn sqlite() {
-                super::$name(super::Backend::Sqlite)
-            }
-            #[test]
-            fn postgres() {
-                super::$name(super::Backend::Postgres)
-            }
-        }
-    };
-}
-
 /// Nearest rank, the ⌈0.9·n⌉-th smallest, at the published one-second resolution (rounded up).
 fn p90(mut v: Vec<i64>) -> Option<i64> {
     if v.is_empty() {

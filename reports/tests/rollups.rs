@@ -18,21 +18,6 @@ use faccia_storage::rollup::{self, Rollups};
 use faccia_storage::schema::tickets;
 use faccia_storage::{system_clock, AckStatus, Rules, Store, VoteOutcome};
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn sqlite() {
-                super::$name(super::Backend::Sqlite)
-            }
-            #[test]
-            fn postgres() {
-                super::$name(super::Backend::Postgres)
-            }
-        }
-    };
-}
-
 fn rules(tz: Tz) -> Rules {
     Rules {
         vote_window_ms: 60_000,

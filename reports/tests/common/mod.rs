@@ -409,3 +409,20 @@ pub fn rollups_agree_with_raw(conn: &mut AnyConnection, months: &[YearMonth]) {
         );
     }
 }
+
+/// Runs the test function `$name(backend)` on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name(super::Backend::Postgres)
+            }
+        }
+    };
+}
