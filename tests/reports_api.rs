@@ -294,6 +294,7 @@ async fn bad_requests_are_refused_clearly(backend: Backend) {
         .await
         .expect_err("the export is CSV or JSON");
     assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("csv or json"), "{}", e.message());
     let e = r
         .render(v1::RenderRequest {
             kind: v1::ReportKind::ReportMinistryExport as i32,
@@ -305,6 +306,25 @@ async fn bad_requests_are_refused_clearly(backend: Backend) {
         .await
         .expect_err("backwards range");
     assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("2026-02 is before 2026-05"),
+        "{}",
+        e.message()
+    );
+    let e = r
+        .render(v1::RenderRequest {
+            kind: v1::ReportKind::ReportAnnual as i32,
+            format: v1::ReportFormat::ReportHtml as i32,
+            ..Default::default()
+        })
+        .await
+        .expect_err("no year");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().starts_with("year: 0 is not a year"),
+        "{}",
+        e.message()
+    );
     let e = r
         .render(v1::RenderRequest {
             kind: v1::ReportKind::ReportMonthly as i32,

@@ -19,6 +19,8 @@ pub enum MonthError {
     OutOfRange(i32, u32),
     #[error("{0:?} is not a month: use YYYY-MM")]
     Malformed(String),
+    #[error("{0} is not a year (1970..9999)")]
+    Year(i32),
     #[error("{0} ms is not a date")]
     NoDate(Millis),
     #[error("{0} has no bounds in {1}")]
@@ -37,6 +39,15 @@ pub struct YearMonth {
     pub month: u32,
 }
 
+/// A year of the calendar, 1970..=9999.
+pub fn check_year(year: i32) -> Result<i32, MonthError> {
+    if (1970..=9999).contains(&year) {
+        Ok(year)
+    } else {
+        Err(MonthError::Year(year))
+    }
+}
+
 impl YearMonth {
     /// The first month there is: January 1970.
     pub const FIRST: YearMonth = YearMonth {
@@ -50,7 +61,7 @@ impl YearMonth {
     };
 
     pub fn new(year: i32, month: u32) -> Result<YearMonth, MonthError> {
-        if !(1..=12).contains(&month) || !(1970..=9999).contains(&year) {
+        if !(1..=12).contains(&month) || check_year(year).is_err() {
             return Err(MonthError::OutOfRange(year, month));
         }
         Ok(YearMonth { year, month })
@@ -255,6 +266,13 @@ mod tests {
         // July in Rome: [30 June 22:00Z, 31 July 22:00Z).
         let (from, to) = ym("2026-07").bounds(rome).unwrap();
         assert_eq!((from, to), (1_782_856_800_000, 1_785_535_200_000));
+    }
+
+    #[test]
+    fn years_are_checked() {
+        assert_eq!(check_year(2026), Ok(2026));
+        assert_eq!(check_year(0), Err(MonthError::Year(0)));
+        assert!(check_year(10_000).is_err());
     }
 
     #[test]

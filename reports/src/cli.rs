@@ -201,17 +201,12 @@ pub fn produce(
         ctx.target_tenths = t;
     }
     let format = args.format.unwrap_or(args.command.default_format());
-    // Relative months are resolved by the caller (see `run`); here at the latest.
-    let command = args.command.resolved(now_ms(), ctx.time_zone)?;
-    let month = |m: &MonthSpec| match m {
-        MonthSpec::At(m) => Ok(*m),
-        other => Err(ReportError::InvalidPeriod(format!(
-            "{other:?} was not resolved"
-        ))),
-    };
-    match &command {
-        ReportCommand::Monthly { month: m } => {
-            let m = month(m)?;
+    // Relative months are resolved by the caller (see `run`), so that the document and its
+    // file name agree; a month given as YYYY-MM resolves to itself.
+    let (now, tz) = (now_ms(), ctx.time_zone);
+    match &args.command {
+        ReportCommand::Monthly { month } => {
+            let m = month.resolve(now, tz)?;
             let r = in_snapshot(conn, |c| model::monthly(c, &ctx, m))?;
             render::monthly(&r, format, args.lang)
         }
@@ -220,10 +215,11 @@ pub fn produce(
             render::annual(&r, format, args.lang)
         }
         ReportCommand::Export { from, to } => {
-            let (from, to) = (month(from)?, month(to)?);
+            let (from, to) = (from.resolve(now, tz)?, to.resolve(now, tz)?);
             if !matches!(format, Format::Csv | Format::Json) {
-                return Err(ReportError::InvalidPeriod(
-                    "the Ministry export is written as csv or json".into(),
+                // Refused before any query; `render::export` says the same.
+                return Err(ReportError::Unsupported(
+                    "format: the Ministry export is written as csv or json".into(),
                 ));
             }
             let rows = in_snapshot(conn, |c| model::ministry_export(c, &ctx, from, to))?;

@@ -8,6 +8,9 @@ pub enum ReportError {
     /// A month or year that does not exist or a range that runs backwards.
     #[error("invalid period: {0}")]
     InvalidPeriod(String),
+    /// A document asked in a format it is not written in (the Ministry export in HTML).
+    #[error("{0}")]
+    Unsupported(String),
     /// The database cannot be opened.
     #[error(transparent)]
     Store(#[from] faccia_storage::StoreError),

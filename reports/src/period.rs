@@ -69,8 +69,7 @@ pub fn parse_year(s: &str) -> Result<i32, ReportError> {
         .trim()
         .parse()
         .map_err(|_| ReportError::InvalidPeriod(format!("{s:?} is not a year: use YYYY")))?;
-    YearMonth::new(y, 1)?;
-    Ok(y)
+    Ok(faccia_domain::calendar::check_year(y)?)
 }
 
 #[cfg(test)]

@@ -72,8 +72,8 @@ pub fn export(
     match format {
         Format::Json => Ok(json::to_string(&json::export(rows, site_id, from, to))?),
         Format::Csv => Ok(csv::export(rows)),
-        other => Err(ReportError::InvalidPeriod(format!(
-            "the Ministry export is CSV or JSON, not {other:?}"
+        other => Err(ReportError::Unsupported(format!(
+            "format: the Ministry export is written as csv or json, not {other:?}"
         ))),
     }
 }

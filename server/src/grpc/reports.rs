@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use faccia_domain::calendar::check_year;
 use faccia_domain::{Lang, Millis, Share};
 use faccia_proto::v1::{self, reports_server::Reports};
 use faccia_reports::cli::in_snapshot;
@@ -62,7 +63,7 @@ fn lang(s: &str) -> Result<Lang, Status> {
 /// Why a report failed, as a gRPC status a person can act on.
 fn report_status(e: ReportError) -> Status {
     match e {
-        ReportError::InvalidPeriod(m) => Status::invalid_argument(m),
+        ReportError::InvalidPeriod(m) | ReportError::Unsupported(m) => Status::invalid_argument(m),
         ReportError::Store(e) => convert::status(e),
         ReportError::Query(e) => Status::unavailable(format!("the report's query failed: {e}")),
         ReportError::Inconsistent(m) => Status::data_loss(format!("stored data: {m}")),
@@ -236,30 +237,15 @@ impl ReportsService {
             Ok(v1::ReportKind::ReportMonthly) => ReportCommand::Monthly {
                 month: self.month("month", &req.month)?.into(),
             },
-            Ok(v1::ReportKind::ReportAnnual) => {
-                let year = req.year;
-                faccia_reports::period::parse_year(&year.to_string())
-                    .map_err(|e| Status::invalid_argument(format!("year: {e}")))?;
-                ReportCommand::Annual { year }
-            }
-            Ok(v1::ReportKind::ReportMinistryExport) => {
-                if !matches!(fmt, Format::Csv | Format::Json) {
-                    return Err(Status::invalid_argument(
-                        "format: the Ministry export is written as REPORT_CSV or REPORT_JSON",
-                    ));
-                }
-                let from = self.month("from", &req.from)?;
-                let to = self.month("to", &req.to)?;
-                if to < from {
-                    return Err(Status::invalid_argument(format!(
-                        "to: {to} is before from: {from}"
-                    )));
-                }
-                ReportCommand::Export {
-                    from: from.into(),
-                    to: to.into(),
-                }
-            }
+            Ok(v1::ReportKind::ReportAnnual) => ReportCommand::Annual {
+                year: check_year(req.year)
+                    .map_err(|e| Status::invalid_argument(format!("year: {e}")))?,
+            },
+            // The format (CSV or JSON) and the order of the months are checked by the report.
+            Ok(v1::ReportKind::ReportMinistryExport) => ReportCommand::Export {
+                from: self.month("from", &req.from)?.into(),
+                to: self.month("to", &req.to)?.into(),
+            },
             _ => {
                 return Err(Status::invalid_argument(
                     "kind: must be REPORT_MONTHLY, REPORT_ANNUAL or REPORT_MINISTRY_EXPORT",
