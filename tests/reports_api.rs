@@ -361,6 +361,34 @@ async fn bad_requests_are_refused_clearly(backend: Backend) {
         .get_monthly(v1::MonthlyRequest::default())
         .await
         .expect("admin reads reports");
+
+    // A database that fails under the report: UNAVAILABLE with the database's reason, and the
+    // server goes on answering.
+    {
+        use diesel::connection::SimpleConnection;
+        let url = faccia_server::config::DatabaseUrl::parse(&db.url).expect("url");
+        match faccia_server::storage::connect(&url, 1000).expect("connect") {
+            faccia_server::storage::AnyConnection::Sqlite(mut c) => {
+                c.batch_execute("DROP TABLE report_waits").expect("drop")
+            }
+            faccia_server::storage::AnyConnection::Postgresql(mut c) => {
+                c.batch_execute("DROP TABLE report_waits").expect("drop")
+            }
+        }
+    }
+    for _ in 0..2 {
+        let e = r
+            .get_monthly(v1::MonthlyRequest::default())
+            .await
+            .expect_err("no waits table");
+        assert_eq!(e.code(), Code::Unavailable);
+        assert!(
+            e.message().starts_with("the report's query failed")
+                && e.message().contains("report_waits"),
+            "{}",
+            e.message()
+        );
+    }
     s.stop().await;
 }
 both_backends!(

@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 
 use super::{convert, Shared};
 use crate::config::Role;
-use crate::storage::AnyConnection;
+use crate::storage::{AnyConnection, StoreError};
 
 pub struct ReportsService {
     pub(crate) shared: Arc<Shared>,
@@ -45,9 +45,21 @@ impl ReportsService {
         let ctx = self.ctx.clone();
         self.shared
             .store
-            .read(move |c| Ok(f(c, &ctx)))
+            .read(move |c| match f(c, &ctx) {
+                // Database errors go back to the store, which drops a broken connection
+                // instead of returning it to the pool.
+                Err(ReportError::Query(e)) => Err(StoreError::Db(e)),
+                Err(ReportError::Store(e)) => Err(e),
+                other => Ok(other),
+            })
             .await
-            .map_err(convert::status)?
+            .map_err(|e| match e {
+                StoreError::Db(e) => {
+                    tracing::warn!(error = %e, "report query failed");
+                    Status::unavailable(format!("the report's query failed: {e}; try again"))
+                }
+                other => convert::status(other),
+            })?
             .map_err(report_status)
     }
 }
@@ -60,12 +72,11 @@ fn lang(s: &str) -> Result<Lang, Status> {
         .map_err(|_| Status::invalid_argument(format!("lang: {s:?} is not `it` or `en`")))
 }
 
-/// Why a report failed, as a gRPC status a person can act on.
+/// Why a report failed, as a gRPC status a person can act on (database errors are answered by
+/// [`ReportsService::query`]).
 fn report_status(e: ReportError) -> Status {
     match e {
         ReportError::InvalidPeriod(m) | ReportError::Unsupported(m) => Status::invalid_argument(m),
-        ReportError::Store(e) => convert::status(e),
-        ReportError::Query(e) => Status::unavailable(format!("the report's query failed: {e}")),
         ReportError::Inconsistent(m) => Status::data_loss(format!("stored data: {m}")),
         other => Status::internal(other.to_string()),
     }
