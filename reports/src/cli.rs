@@ -271,13 +271,20 @@ fn now_ms() -> Millis {
 pub fn write_output(path: Option<&std::path::Path>, text: &str) -> Result<(), ReportError> {
     match path {
         Some(p) => {
-            let tmp = p.with_extension("faccia-tmp");
+            // Beside the target, named after all of it (the HTML and the CSV of one month
+            // never share a temporary file) and after this process.
+            let mut tmp_name = p.file_name().unwrap_or_default().to_os_string();
+            tmp_name.push(format!(".{}.faccia-tmp", std::process::id()));
+            let tmp = p.with_file_name(tmp_name);
             let err = |source| ReportError::Write {
                 path: p.display().to_string(),
                 source,
             };
-            std::fs::write(&tmp, text).map_err(err)?;
-            std::fs::rename(&tmp, p).map_err(err)
+            let written = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, p));
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written.map_err(err)
         }
         None => {
             let mut out = std::io::stdout().lock();
@@ -300,6 +307,26 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         args: ReportArgs,
+    }
+
+    #[test]
+    fn output_files_are_replaced_whole_and_leave_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("faccia-x-2026-07.html");
+        write_output(Some(&page), "one").unwrap();
+        write_output(Some(&page), "two").unwrap();
+        assert_eq!(std::fs::read_to_string(&page).unwrap(), "two");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![page.file_name().unwrap().to_os_string()]);
+        // A directory in the way of the rename: an error naming the file, no temporary left.
+        let blocked = dir.path().join("blocked.csv");
+        std::fs::create_dir(&blocked).unwrap();
+        let err = write_output(Some(&blocked), "x").unwrap_err().to_string();
+        assert!(err.contains("blocked.csv"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]
