@@ -247,7 +247,7 @@ impl Via {
 
 /// The month as the rollups key it (YYYYMM).
 fn month_key(month: YearMonth) -> i32 {
-    month.year * 100 + month.month as i32
+    rollup::key(month.year, month.month)
 }
 
 /// A month's totals with two light queries.

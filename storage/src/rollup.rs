@@ -57,10 +57,15 @@ macro_rules! on_backend {
     };
 }
 
+/// A month as the rollups key it: YYYYMM.
+pub fn key(year: i32, month: u32) -> i32 {
+    year * 100 + month as i32
+}
+
 /// The local month of the site holding the instant `at`, as YYYYMM.
 pub fn month_key(tz: Tz, at: Millis) -> i32 {
     let d = stats::local_date(tz, at);
-    d.year() * 100 + d.month() as i32
+    key(d.year(), d.month())
 }
 
 /// [start, end) in ms of the local month `key` (YYYYMM).
