@@ -434,6 +434,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Master<T> {
         KeypadStatus::decode(&r)
     }
 
+    /// Reads the counters block 0x0009..=0x000E (presses, uptime, faults, BOOT_COUNT).
+    pub async fn counters(&mut self, unit: u8) -> Result<KeypadCounters, KeypadError> {
+        let r = self.read_input(unit, input::PRESSES_TOTAL, 6).await?;
+        KeypadCounters::decode(&r)
+    }
+
     /// Reads status and counters in one request (0x0002..=0x000E).
     pub async fn status_and_counters(
         &mut self,
