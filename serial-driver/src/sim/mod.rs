@@ -8,6 +8,8 @@
 //! ([`SimHandle::unplug`]/[`SimHandle::replug`]), and with `pace` the answers are timed as on a
 //! real wire at the configured baud rate (request, 3.5-character silence, response).
 //! Latched and acknowledged votes go to an in-memory list and optionally a JSON-lines file.
+//! The requests the bus receives can be watched with [`SimHandle::watch_requests`] (what a
+//! master reads and writes, for tests).
 
 pub mod fk3;
 
@@ -113,6 +115,43 @@ pub struct SimStats {
     pub bytes_tx: u64,
 }
 
+/// A CRC-valid request frame the simulated bus received, as seen by
+/// [`SimHandle::watch_requests`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SimRequest {
+    /// Unit id addressed.
+    pub unit: u8,
+    pub function: u8,
+    /// Start address (0x03, 0x04, 0x06, 0x10), else 0.
+    pub addr: u16,
+    /// Registers read or written: the quantity of 0x03/0x04/0x10, 1 for 0x06, else 0.
+    pub count: u16,
+    /// State of the addressed keypad when the request arrived (`None`: no such unit).
+    pub state: Option<KeypadState>,
+}
+
+impl SimRequest {
+    fn decode(frame: &[u8], state: Option<KeypadState>) -> Self {
+        let word = |i: usize| match (frame.get(i), frame.get(i + 1)) {
+            (Some(h), Some(l)) => u16::from_be_bytes([*h, *l]),
+            _ => 0,
+        };
+        let function = frame.get(1).copied().unwrap_or(0);
+        let (addr, count) = match function {
+            0x03 | 0x04 | 0x10 => (word(2), word(4)),
+            0x06 => (word(2), 1),
+            _ => (0, 0),
+        };
+        SimRequest {
+            unit: frame.first().copied().unwrap_or(0),
+            function,
+            addr,
+            count,
+            state,
+        }
+    }
+}
+
 /// Snapshot of one simulated unit.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimUnitStatus {
@@ -137,6 +176,7 @@ struct SimState {
     votes: Vec<SimVote>,
     vote_log: Option<std::fs::File>,
     rng: u64,
+    requests: Option<mpsc::UnboundedSender<SimRequest>>,
 }
 
 struct Shared {
@@ -200,6 +240,7 @@ impl Simulator {
                 votes: Vec::new(),
                 vote_log,
                 rng: 0x9E37_79B9_7F4A_7C15,
+                requests: None,
             }),
             epoch,
             ctl: ctl_tx,
@@ -340,6 +381,14 @@ impl SimHandle {
         }
         flush_events(&mut st);
         st.votes.clone()
+    }
+
+    /// Sends every CRC-valid request frame received from now on (answered or not) to the
+    /// returned receiver, until it is dropped or this is called again.
+    pub fn watch_requests(&self) -> mpsc::UnboundedReceiver<SimRequest> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.shared.state).requests = Some(tx);
+        rx
     }
 
     /// Writes raw bytes on the line towards the master (noise, truncated frames), between
@@ -715,7 +764,18 @@ async fn answer(
     let (out, reboot_after, idx, unit_baud) = {
         let mut st = lock(&shared.state);
         st.stats.frames += 1;
-        let Some(idx) = st.units.iter().position(|u| u.kp.unit_id() == addr) else {
+        let pos = st.units.iter().position(|u| u.kp.unit_id() == addr);
+        if st.requests.is_some() {
+            let s = &mut *st;
+            let state = pos
+                .and_then(|i| s.units.get_mut(i))
+                .map(|u| u.kp.state(now));
+            let req = SimRequest::decode(frame, state);
+            if s.requests.as_ref().is_some_and(|tx| tx.send(req).is_err()) {
+                s.requests = None;
+            }
+        }
+        let Some(idx) = pos else {
             return Ok(());
         };
         let unit_baud = baud_from_code(st.units[idx].kp.baud_code()).unwrap_or(19200);
