@@ -128,6 +128,9 @@ pub enum BusEvent {
         unit: u8,
         state: KeypadState,
         token: u32,
+        /// WINDOW_LEFT_S at this read: seconds left in the keypad's own ARMED or REASON window
+        /// (authoritative); 0 in IDLE and LATCHED.
+        window_left_s: u16,
     },
     /// PRESSES_IGNORED grew by `delta`.
     IgnoredPresses { unit: u8, delta: u16 },
@@ -733,6 +736,7 @@ impl BusTask {
                 unit: id,
                 state: s.state,
                 token: s.token,
+                window_left_s: s.window_left_s,
             });
         }
         if s.state == KeypadState::Latched {

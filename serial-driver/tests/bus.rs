@@ -64,6 +64,14 @@ async fn all_online(rx: &mut mpsc::Receiver<BusEvent>, n: usize, max: Duration) 
     seen
 }
 
+/// Discards the events of the first reads (the IDLE of each unit after `Online`).
+async fn settle(rx: &mut mpsc::Receiver<BusEvent>) {
+    while tokio::time::timeout(Duration::from_millis(300), rx.recv())
+        .await
+        .is_ok_and(|e| e.is_some())
+    {}
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vote_flow_latched_repeat_ack_and_reboot() {
     let env = common::sim(vec![1, 2], 19200, false).await;
@@ -79,13 +87,17 @@ async fn vote_flow_latched_repeat_ack_and_reboot() {
         matches!(e, BusEvent::StateChanged { unit: 1, .. })
     })
     .await;
-    assert_eq!(
-        ev,
-        Some(BusEvent::StateChanged {
-            unit: 1,
-            state: KeypadState::Armed,
-            token: 1001
-        })
+    assert!(
+        matches!(
+            ev,
+            Some(BusEvent::StateChanged {
+                unit: 1,
+                state: KeypadState::Armed,
+                token: 1001,
+                window_left_s: 29..=30
+            })
+        ),
+        "{ev:?}"
     );
     let pressed = Instant::now();
     h.press(1, Key::Face(Face::Green)).expect("press");
@@ -127,7 +139,8 @@ async fn vote_flow_latched_repeat_ack_and_reboot() {
         Some(BusEvent::StateChanged {
             unit: 1,
             state: KeypadState::Idle,
-            token: 0
+            token: 0,
+            window_left_s: 0
         })
     );
     // no Latched after ACK
@@ -517,6 +530,71 @@ async fn latched_vote_survives_a_host_restart_and_offline_reboot_is_reported() {
             unit: 2,
             boot_count: 2,
             lost_token: Some(5151)
+        })
+    );
+    bus.shutdown().await;
+    env.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changed_carries_the_keypads_window() {
+    let env = common::sim(vec![1], 19200, false).await;
+    let h = env.sim.handle();
+    let (bus, mut rx) = spawn(&env, vec![1]);
+    assert_eq!(
+        all_online(&mut rx, 1, Duration::from_secs(3)).await,
+        vec![1]
+    );
+    settle(&mut rx).await;
+    let state_changed = |e: &BusEvent| matches!(e, BusEvent::StateChanged { .. });
+    bus.arm(1, 77, 40, 15).await.expect("arm");
+    let ev = wait_for(&mut rx, Duration::from_secs(1), state_changed).await;
+    assert!(
+        matches!(
+            ev,
+            Some(BusEvent::StateChanged {
+                unit: 1,
+                state: KeypadState::Armed,
+                token: 77,
+                window_left_s: 39..=40
+            })
+        ),
+        "{ev:?}"
+    );
+    h.press(1, Key::Face(Face::Red)).expect("press");
+    let ev = wait_for(&mut rx, Duration::from_secs(1), state_changed).await;
+    assert!(
+        matches!(
+            ev,
+            Some(BusEvent::StateChanged {
+                unit: 1,
+                state: KeypadState::Reason,
+                token: 77,
+                window_left_s: 14..=15
+            })
+        ),
+        "{ev:?}"
+    );
+    h.press(1, Key::Reason(4)).expect("press");
+    let ev = wait_for(&mut rx, Duration::from_secs(1), state_changed).await;
+    assert_eq!(
+        ev,
+        Some(BusEvent::StateChanged {
+            unit: 1,
+            state: KeypadState::Latched,
+            token: 77,
+            window_left_s: 0
+        })
+    );
+    bus.ack(1, 1).await.expect("ack");
+    let ev = wait_for(&mut rx, Duration::from_secs(1), state_changed).await;
+    assert_eq!(
+        ev,
+        Some(BusEvent::StateChanged {
+            unit: 1,
+            state: KeypadState::Idle,
+            token: 0,
+            window_left_s: 0
         })
     );
     bus.shutdown().await;
