@@ -21,6 +21,14 @@
 //! [`BusTiming::offline_poll_interval`], so a dead unit costs one timeout per that interval.
 //! When the port fails (USB unplug) it is closed and reopened every
 //! [`BusTiming::reopen_interval`] until it comes back.
+//!
+//! What a poll reads (spec: status 0x0002..=0x0008, full block on connect and about once a
+//! minute): the status block alone (7 registers), also while a session is open; status and
+//! counters 0x0002..=0x000E every [`BusTiming::counters_interval`]; the full block
+//! 0x0000..=0x0010 on connect and every [`BusTiming::full_read_interval`]. A status that looks
+//! like a reboot (IDLE out of a session we did not end and whose window was not at its end, or
+//! VOTE_SEQ moved outside LATCHED) makes the same poll read the counters (BOOT_COUNT) before
+//! that status is reported, so [`BusEvent::Rebooted`] comes before the IDLE it caused.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -53,7 +61,9 @@ pub struct BusTiming {
     pub reopen_interval: Duration,
     /// Full block 0x0000..=0x0010 read period (health). Default 60 s.
     pub full_read_interval: Duration,
-    /// Counters (presses, faults, BOOT_COUNT) read period, folded into a poll. Default 5 s.
+    /// Counters (presses, faults, BOOT_COUNT) read period, folded into a poll (0x0002..=0x000E
+    /// instead of the status block), in a session or not. Default 5 s. A reboot is caught
+    /// earlier by the status it causes (see the module documentation).
     pub counters_interval: Duration,
     /// `Latched` is repeated this often while a vote stays un-ACKed. Default 3 s.
     pub latched_repeat: Duration,
@@ -108,7 +118,8 @@ pub enum BusEvent {
     /// The keypad has not answered for `offline_after`.
     Offline { unit: u8, since: DateTime<Utc> },
     /// BOOT_COUNT moved. `lost_token` is the session that was ARMED/REASON/LATCHED before the
-    /// reboot (its vote, if any, is lost on the keypad).
+    /// reboot (its vote, if any, is lost on the keypad). Sent before the `StateChanged` (to
+    /// IDLE) that the reboot caused.
     Rebooted {
         unit: u8,
         boot_count: u16,
@@ -123,7 +134,9 @@ pub enum BusEvent {
         face: Face,
         reason: u8,
     },
-    /// STATE or SESSION_TOKEN changed.
+    /// STATE or SESSION_TOKEN changed. A reboot is always reported (`Rebooted`) before the
+    /// IDLE it caused, so an IDLE after ARMED/REASON/LATCHED with no `Rebooted` before it
+    /// means the keypad's own window ran out, or the session was ACKed or disarmed.
     StateChanged {
         unit: u8,
         state: KeypadState,
@@ -318,10 +331,9 @@ struct Unit {
     counters: Option<KeypadCounters>,
     info: Option<KeypadInfo>,
     latched_emitted: Option<(u32, u16, Instant)>,
-    /// Token of a session that ended unexpectedly (possible reboot), until counters confirm.
-    suspect_token: Option<u32>,
-    /// We sent ACK/DISARM: the next IDLE is expected.
-    expect_idle: bool,
+    /// Where a successful ARM/DISARM/ACK put the keypad, until the next status read: what the
+    /// next read is judged against (see [`Unit::believed`]).
+    commanded: Option<KeypadStatus>,
     rtts: VecDeque<Duration>,
     responses: u64,
     polls: u64,
@@ -352,8 +364,7 @@ impl Unit {
             counters: None,
             info: None,
             latched_emitted: None,
-            suspect_token: None,
-            expect_idle: false,
+            commanded: None,
             rtts: VecDeque::with_capacity(RTT_SAMPLES),
             responses: 0,
             polls: 0,
@@ -367,6 +378,51 @@ impl Unit {
             last_error: None,
             fails: 0,
         }
+    }
+
+    /// What the bus believes the keypad is doing now: the effect of the last command if one
+    /// succeeded since the last status read, else the last status read.
+    fn believed(&self) -> Option<KeypadStatus> {
+        self.commanded.or(self.status)
+    }
+
+    /// True when status `s`, just read, cannot be explained by the keypad's own rules or by
+    /// our commands, so that it may be a reboot: the keypad went IDLE from ARMED/REASON/LATCHED
+    /// although we sent no ACK/DISARM and the ARMED window was not at its end, or VOTE_SEQ
+    /// moved outside LATCHED (it starts at 0 on boot).
+    fn looks_like_reboot(&self, s: &KeypadStatus) -> bool {
+        let Some(p) = self.believed() else {
+            return false;
+        };
+        let unexpected_idle = p.state != KeypadState::Idle
+            && s.state == KeypadState::Idle
+            && !(p.state == KeypadState::Armed && p.window_left_s <= 1);
+        let seq_moved = s.vote_seq != p.vote_seq && s.state != KeypadState::Latched;
+        unexpected_idle || seq_moved
+    }
+
+    /// Records the effect of a command the keypad accepted, by the spec, so that the next
+    /// status read is judged against it: after ACK/DISARM an IDLE is expected; after ARM the
+    /// new session runs with its whole window (an IDLE next is not the end of the old window).
+    fn command_done(&mut self, op: Op) {
+        let Some(b) = self.believed() else {
+            // never read: the next read is the full block, with the counters
+            return;
+        };
+        let (state, token, window_left_s) = match op {
+            Op::Arm(token, window_s, _) => (KeypadState::Armed, token, window_s),
+            Op::Ack(_) | Op::Disarm => (KeypadState::Idle, 0, 0),
+            Op::Identify | Op::SelfTest | Op::Info => return,
+        };
+        // VOTE_SEQ does not move on ARM, ACK or DISARM
+        self.commanded = Some(KeypadStatus {
+            state,
+            token,
+            face: None,
+            reason: 0,
+            window_left_s,
+            ..b
+        });
     }
 
     fn health(&self) -> KeypadHealth {
@@ -572,20 +628,19 @@ impl BusTask {
         u.last_error = res.err().map(|e| e.to_string());
     }
 
+    /// One poll of a unit. Normally the status block 0x0002..=0x0008 alone (7 registers), in a
+    /// session or not; the full block 0x0000..=0x0010 when the unit is not online or the health
+    /// read is due (`full_read_interval`); status and counters 0x0002..=0x000E together when
+    /// the counters are due (`counters_interval`). When a status-only read looks like a reboot
+    /// ([`Unit::looks_like_reboot`]) the counters (BOOT_COUNT) are read at once, in the same
+    /// poll and before that status is reported, so that `Rebooted` always comes before the
+    /// `StateChanged` the reboot caused.
     async fn poll(&mut self, idx: usize) {
         let now = Instant::now();
         let t = self.cfg.timing.clone();
         let (id, online, full_due, counters_due) = {
             let u = &self.units[idx];
-            // while a session is open, read BOOT_COUNT with every poll: a reboot must be
-            // reported (with the lost session) before the IDLE state it causes
-            let in_session = u.status.is_some_and(|s| s.state != KeypadState::Idle);
-            (
-                u.id,
-                u.online,
-                now >= u.next_full,
-                now >= u.next_counters || in_session,
-            )
+            (u.id, u.online, now >= u.next_full, now >= u.next_counters)
         };
         let Some(m) = self.master.as_mut() else {
             return;
@@ -602,82 +657,120 @@ impl BusTask {
             m.status(id).await.map(Read::Status)
         };
         self.account(idx, before, started, res.as_ref().map(|_| ()));
-        match res {
-            Ok(read) => {
-                let u = &mut self.units[idx];
-                u.next_due = now + t.poll_interval;
-                u.polls += 1;
-                u.fails = 0;
-                match read {
-                    Read::Full(info) => {
-                        u.next_full = now + t.full_read_interval;
-                        u.next_counters = now + t.counters_interval;
-                        let was_online = u.online;
-                        u.info = Some(info);
-                        if !was_online {
-                            u.online = true;
-                            u.since = Utc::now();
-                            self.emit(BusEvent::Online {
-                                unit: id,
-                                ident: info,
-                            })
-                            .await;
-                        }
-                        self.on_counters(idx, info.counters).await;
-                        self.on_status(idx, info.status).await;
-                    }
-                    Read::StatusCounters(s, c) => {
-                        u.next_counters = now + t.counters_interval;
-                        self.on_counters(idx, c).await;
-                        self.on_status(idx, s).await;
-                    }
-                    Read::Status(s) => self.on_status(idx, s).await,
-                }
-            }
+        let read = match res {
+            Ok(read) => read,
             Err(e) => {
-                if e.is_port_failure() {
-                    self.close_port(&e);
-                    return;
+                self.poll_failed(idx, now, e);
+                return;
+            }
+        };
+        let u = &mut self.units[idx];
+        u.next_due = now + t.poll_interval;
+        u.polls += 1;
+        u.fails = 0;
+        match read {
+            Read::Full(info) => {
+                u.next_full = now + t.full_read_interval;
+                u.next_counters = now + t.counters_interval;
+                let was_online = u.online;
+                u.info = Some(info);
+                if !was_online {
+                    u.online = true;
+                    u.since = Utc::now();
+                    self.emit(BusEvent::Online {
+                        unit: id,
+                        ident: info,
+                    })
+                    .await;
                 }
-                let u = &mut self.units[idx];
-                u.fails += 1;
-                if e.is_exception()
-                    || matches!(
-                        e,
-                        KeypadError::NotAFaceKeypad { .. } | KeypadError::InvalidRegister { .. }
-                    )
-                {
-                    // it answers, but not as an FK-3 should: keep it offline, poll slowly
-                    tracing::warn!(unit = id, error = %e, "unexpected answer");
-                    u.next_due = now + t.offline_poll_interval;
-                } else if u.online && u.fails == 1 {
-                    // one retry soon; after that back off at once, so that a dying unit's
-                    // timeouts do not eat the bus time of the others while it goes offline
-                    // (offline is decided on time since last answer, not on polls)
-                    u.next_due = now + t.retry_interval.max(t.poll_interval);
-                } else {
-                    u.next_due = now + t.offline_poll_interval;
+                self.on_counters(idx, info.counters).await;
+                self.on_status(idx, info.status).await;
+            }
+            Read::StatusCounters(s, c) => {
+                u.next_counters = now + t.counters_interval;
+                self.on_counters(idx, c).await;
+                self.on_status(idx, s).await;
+            }
+            Read::Status(s) => {
+                if u.looks_like_reboot(&s) {
+                    // possibly a reboot: BOOT_COUNT decides, before this status is reported
+                    tracing::debug!(unit = id, status = ?s, "unexpected status: reading counters");
+                    match self.read_counters(idx).await {
+                        Ok(c) => {
+                            self.units[idx].next_counters = now + t.counters_interval;
+                            self.on_counters(idx, c).await;
+                        }
+                        Err(e) => {
+                            // the status is not reported (nor remembered): the next poll reads
+                            // it again and asks the counters again
+                            self.poll_failed(idx, now, e);
+                            return;
+                        }
+                    }
                 }
-                tracing::debug!(unit = id, error = %e, "poll failed");
+                self.on_status(idx, s).await;
             }
         }
     }
 
+    /// Reads the counters block 0x0009..=0x000E of a unit (one exchange, accounted).
+    async fn read_counters(&mut self, idx: usize) -> Result<KeypadCounters, KeypadError> {
+        let id = self.units[idx].id;
+        let Some(m) = self.master.as_mut() else {
+            return Err(KeypadError::PortClosed);
+        };
+        let before = m.stats();
+        let started = Instant::now();
+        let res = m.counters(id).await;
+        self.account(idx, before, started, res.as_ref().map(|_| ()));
+        res
+    }
+
+    /// Schedules the next poll of a unit whose poll failed (or closes a failed port).
+    fn poll_failed(&mut self, idx: usize, now: Instant, e: KeypadError) {
+        if e.is_port_failure() {
+            self.close_port(&e);
+            return;
+        }
+        let t = &self.cfg.timing;
+        let u = &mut self.units[idx];
+        u.fails += 1;
+        if e.is_exception()
+            || matches!(
+                e,
+                KeypadError::NotAFaceKeypad { .. } | KeypadError::InvalidRegister { .. }
+            )
+        {
+            // it answers, but not as an FK-3 should: keep it offline, poll slowly
+            tracing::warn!(unit = u.id, error = %e, "unexpected answer");
+            u.next_due = now + t.offline_poll_interval;
+        } else if u.online && u.fails == 1 {
+            // one retry soon; after that back off at once, so that a dying unit's
+            // timeouts do not eat the bus time of the others while it goes offline
+            // (offline is decided on time since last answer, not on polls)
+            u.next_due = now + t.retry_interval.max(t.poll_interval);
+        } else {
+            u.next_due = now + t.offline_poll_interval;
+        }
+        tracing::debug!(unit = u.id, error = %e, "poll failed");
+    }
+
+    /// Counters just read. Runs before [`Self::on_status`] of the status read with them (or
+    /// just before them), so that `Rebooted` names the session believed before the reboot and
+    /// comes before the `StateChanged` the reboot caused.
     async fn on_counters(&mut self, idx: usize, c: KeypadCounters) {
         let u = &mut self.units[idx];
         let id = u.id;
         let prev = u.counters.replace(c);
         let mut evs = Vec::new();
-        let mut rebooted = false;
         if let Some(p) = prev {
-            if p.boot_count != c.boot_count {
-                rebooted = true;
+            let rebooted = p.boot_count != c.boot_count;
+            if rebooted {
                 u.reboots_seen += 1;
-                let lost = u.suspect_token.take().or_else(|| {
-                    u.status
-                        .filter(|s| s.state != KeypadState::Idle && s.token != 0)
-                        .map(|s| s.token)
-                });
+                let lost = u
+                    .believed()
+                    .filter(|s| s.state != KeypadState::Idle && s.token != 0)
+                    .map(|s| s.token);
                 evs.push(BusEvent::Rebooted {
                     unit: id,
                     boot_count: c.boot_count,
@@ -696,41 +789,21 @@ impl BusTask {
                 evs.push(BusEvent::IgnoredPresses { unit: id, delta });
             }
         }
-        if !rebooted {
-            u.suspect_token = None;
-        }
         for e in evs {
             self.emit(e).await;
         }
     }
 
+    /// Status just read (after the counters read with it, if any).
     async fn on_status(&mut self, idx: usize, s: KeypadStatus) {
         let now = Instant::now();
         let repeat = self.cfg.timing.latched_repeat;
         let u = &mut self.units[idx];
         let id = u.id;
         let prev = u.status.replace(s);
+        u.commanded = None;
         let mut evs = Vec::new();
         let changed = prev.is_none_or(|p| p.state != s.state || p.token != s.token);
-        if let Some(p) = prev {
-            // normally caught by the counters read of every in-session poll; kept as a
-            // safety net (e.g. a status-only read right after a command)
-            let unexpected_idle = p.state != KeypadState::Idle
-                && s.state == KeypadState::Idle
-                && !u.expect_idle
-                && !(p.state == KeypadState::Armed && p.window_left_s <= 1);
-            let seq_moved_back = s.vote_seq != p.vote_seq && s.state != KeypadState::Latched;
-            if unexpected_idle || seq_moved_back {
-                // possibly a reboot: read counters (BOOT_COUNT) right away
-                if p.token != 0 && p.state != KeypadState::Idle {
-                    u.suspect_token = Some(p.token);
-                }
-                u.next_counters = now;
-            }
-        }
-        if s.state == KeypadState::Idle {
-            u.expect_idle = false;
-        }
         if changed {
             evs.push(BusEvent::StateChanged {
                 unit: id,
@@ -840,9 +913,7 @@ impl BusTask {
         match &res {
             Ok(_) => {
                 let u = &mut self.units[idx];
-                if matches!(op, Op::Ack(_) | Op::Disarm) {
-                    u.expect_idle = true;
-                }
+                u.command_done(op);
                 // see the effect at the next poll right away
                 u.next_due = Instant::now();
             }
@@ -864,4 +935,97 @@ enum Op {
     Identify,
     SelfTest,
     Info,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(state: KeypadState, token: u32, vote_seq: u16, window_left_s: u16) -> KeypadStatus {
+        KeypadStatus {
+            state,
+            token,
+            vote_seq,
+            face: (state == KeypadState::Latched).then_some(Face::Green),
+            reason: 0,
+            window_left_s,
+        }
+    }
+
+    fn unit_with(s: KeypadStatus) -> Unit {
+        let mut u = Unit::new(1, Instant::now());
+        u.status = Some(s);
+        u
+    }
+
+    const IDLE: KeypadStatus = KeypadStatus {
+        state: KeypadState::Idle,
+        token: 0,
+        vote_seq: 3,
+        face: None,
+        reason: 0,
+        window_left_s: 0,
+    };
+
+    #[test]
+    fn idle_out_of_a_session_is_suspect_unless_explained() {
+        for st in [
+            KeypadState::Armed,
+            KeypadState::Reason,
+            KeypadState::Latched,
+        ] {
+            let u = unit_with(status(st, 9, 3, 20));
+            assert!(u.looks_like_reboot(&IDLE), "{st:?}");
+        }
+        // the ARMED window at its end
+        let u = unit_with(status(KeypadState::Armed, 9, 3, 1));
+        assert!(!u.looks_like_reboot(&IDLE));
+        // REASON at its end latches, it never goes IDLE by itself
+        let u = unit_with(status(KeypadState::Reason, 9, 3, 1));
+        assert!(u.looks_like_reboot(&IDLE));
+        // IDLE to IDLE, same sequence
+        let u = unit_with(IDLE);
+        assert!(!u.looks_like_reboot(&IDLE));
+        // nothing read yet
+        let u = Unit::new(1, Instant::now());
+        assert!(!u.looks_like_reboot(&IDLE));
+    }
+
+    #[test]
+    fn vote_seq_moving_outside_latched_is_suspect() {
+        let u = unit_with(IDLE);
+        assert!(u.looks_like_reboot(&status(KeypadState::Idle, 0, 0, 0)));
+        assert!(u.looks_like_reboot(&status(KeypadState::Armed, 5, 0, 30)));
+        // a new latch moves it forward, in LATCHED
+        let u = unit_with(status(KeypadState::Armed, 5, 3, 30));
+        assert!(!u.looks_like_reboot(&status(KeypadState::Latched, 5, 4, 0)));
+    }
+
+    #[test]
+    fn commands_set_what_the_next_read_is_judged_against() {
+        // ACK and DISARM: the IDLE that follows is ours
+        let mut u = unit_with(status(KeypadState::Latched, 9, 3, 0));
+        u.command_done(Op::Ack(3));
+        assert!(!u.looks_like_reboot(&IDLE));
+        let mut u = unit_with(status(KeypadState::Armed, 9, 3, 20));
+        u.command_done(Op::Disarm);
+        assert!(!u.looks_like_reboot(&IDLE));
+        // ACK then ARM before a read: an IDLE next is not ours any more
+        let mut u = unit_with(status(KeypadState::Latched, 9, 3, 0));
+        u.command_done(Op::Ack(3));
+        u.command_done(Op::Arm(10, 30, 0));
+        assert!(u.looks_like_reboot(&IDLE));
+        assert_eq!(u.believed().map(|b| b.token), Some(10));
+        // re-ARM at the very end of the old window: the new window is whole
+        let mut u = unit_with(status(KeypadState::Armed, 9, 3, 1));
+        u.command_done(Op::Arm(10, 30, 0));
+        assert!(u.looks_like_reboot(&IDLE));
+        // commands without a voting effect change nothing
+        let mut u = unit_with(status(KeypadState::Armed, 9, 3, 20));
+        u.command_done(Op::Identify);
+        u.command_done(Op::SelfTest);
+        u.command_done(Op::Info);
+        assert_eq!(u.commanded, None);
+        assert!(u.looks_like_reboot(&IDLE));
+    }
 }

@@ -3,7 +3,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use faccia_serial::sim::{Fault, Key};
+use faccia_serial::sim::{Fault, Key, SimRequest};
 use faccia_serial::{
     Bus, BusConfig, BusEvent, BusHandle, BusTiming, Face, KeypadError, KeypadState,
 };
@@ -23,9 +23,72 @@ fn timing() -> BusTiming {
 }
 
 fn spawn(env: &common::Env, units: Vec<u8>) -> (BusHandle, mpsc::Receiver<BusEvent>) {
+    spawn_with(env, units, timing())
+}
+
+fn spawn_with(
+    env: &common::Env,
+    units: Vec<u8>,
+    timing: BusTiming,
+) -> (BusHandle, mpsc::Receiver<BusEvent>) {
     let mut cfg = BusConfig::new(&env.link, 19200, units);
-    cfg.timing = timing();
+    cfg.timing = timing;
     Bus::spawn(cfg)
+}
+
+/// `timing()` without the periodic counters and health reads: after connect, only what the
+/// poll itself decides to read is read.
+fn timing_no_periodic_reads() -> BusTiming {
+    BusTiming {
+        counters_interval: Duration::from_secs(3600),
+        full_read_interval: Duration::from_secs(3600),
+        ..timing()
+    }
+}
+
+/// Collects events until `done` holds for what was collected, up to `max`.
+async fn collect_until(
+    rx: &mut mpsc::Receiver<BusEvent>,
+    max: Duration,
+    done: impl Fn(&[BusEvent]) -> bool,
+) -> Vec<BusEvent> {
+    let deadline = tokio::time::Instant::now() + max;
+    let mut evs = Vec::new();
+    while !done(&evs) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ev)) => evs.push(ev),
+            _ => break,
+        }
+    }
+    evs
+}
+
+fn is_idle_of(unit: u8) -> impl Fn(&BusEvent) -> bool {
+    move |e| matches!(e, BusEvent::StateChanged { unit: u, state: KeypadState::Idle, .. } if *u == unit)
+}
+
+/// Discards the events of the first reads (the IDLE of each unit after `Online`).
+async fn settle(rx: &mut mpsc::Receiver<BusEvent>) {
+    while tokio::time::timeout(Duration::from_millis(300), rx.recv())
+        .await
+        .is_ok_and(|e| e.is_some())
+    {}
+}
+
+fn drain(reqs: &mut mpsc::UnboundedReceiver<SimRequest>) -> Vec<SimRequest> {
+    let mut v = Vec::new();
+    while let Ok(r) = reqs.try_recv() {
+        v.push(r);
+    }
+    v
+}
+
+/// Reads (function 0x03/0x04) of `unit` in `v`.
+fn reads_of(v: &[SimRequest], unit: u8) -> Vec<SimRequest> {
+    v.iter()
+        .filter(|r| r.unit == unit && matches!(r.function, 0x03 | 0x04))
+        .copied()
+        .collect()
 }
 
 /// Waits for an event matching `f`, up to `max`.
@@ -62,14 +125,6 @@ async fn all_online(rx: &mut mpsc::Receiver<BusEvent>, n: usize, max: Duration) 
     }
     seen.sort();
     seen
-}
-
-/// Discards the events of the first reads (the IDLE of each unit after `Online`).
-async fn settle(rx: &mut mpsc::Receiver<BusEvent>) {
-    while tokio::time::timeout(Duration::from_millis(300), rx.recv())
-        .await
-        .is_ok_and(|e| e.is_some())
-    {}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -531,6 +586,243 @@ async fn latched_vote_survives_a_host_restart_and_offline_reboot_is_reported() {
             boot_count: 2,
             lost_token: Some(5151)
         })
+    );
+    bus.shutdown().await;
+    env.sim.shutdown().await;
+}
+
+/// The status block the spec asks to poll: input registers 0x0002..=0x0008.
+fn is_status_poll(r: &SimRequest) -> bool {
+    r.function == 0x04 && r.addr == 0x0002 && r.count == 7
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_session_polls_read_the_seven_status_registers() {
+    let env = common::sim(vec![1, 2], 19200, false).await;
+    let h = env.sim.handle();
+    let (bus, mut rx) = spawn_with(&env, vec![1, 2], timing_no_periodic_reads());
+    assert_eq!(
+        all_online(&mut rx, 2, Duration::from_secs(3)).await,
+        vec![1, 2]
+    );
+    // unit 2: a short session that ends by its own window; unit 1: ARMED, REASON, LATCHED, ACK
+    bus.arm(2, 2222, 5, 0).await.expect("arm 2");
+    bus.arm(1, 1111, 30, 20).await.expect("arm 1");
+    wait_for(&mut rx, Duration::from_secs(1), |e| {
+        matches!(
+            e,
+            BusEvent::StateChanged {
+                unit: 1,
+                state: KeypadState::Armed,
+                ..
+            }
+        )
+    })
+    .await
+    .expect("armed seen");
+    let mut reqs = h.watch_requests();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    h.press(1, Key::Face(Face::Red)).expect("press");
+    wait_for(&mut rx, Duration::from_secs(1), |e| {
+        matches!(
+            e,
+            BusEvent::StateChanged {
+                unit: 1,
+                state: KeypadState::Reason,
+                ..
+            }
+        )
+    })
+    .await
+    .expect("reason seen");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    h.press(1, Key::Reason(2)).expect("press");
+    wait_for(&mut rx, Duration::from_secs(1), |e| {
+        matches!(e, BusEvent::Latched { unit: 1, .. })
+    })
+    .await
+    .expect("latched seen");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let in_session = reads_of(&drain(&mut reqs), 1);
+    for state in [
+        KeypadState::Armed,
+        KeypadState::Reason,
+        KeypadState::Latched,
+    ] {
+        let n = in_session.iter().filter(|r| r.state == Some(state)).count();
+        assert!(n >= 2, "{n} reads of unit 1 in {state:?}: {in_session:?}");
+    }
+    for r in &in_session {
+        assert!(
+            is_status_poll(r),
+            "unit 1 in {:?}: read 0x{:02X} of {} registers at 0x{:04X}, want 0x04 of 7 at 0x0002",
+            r.state,
+            r.function,
+            r.count,
+            r.addr
+        );
+    }
+    // an ACKed session and a window that runs out are expected IDLEs: no counters read
+    bus.ack(1, 1).await.expect("ack");
+    let evs = collect_until(&mut rx, Duration::from_secs(6), |evs| {
+        evs.iter().any(is_idle_of(1)) && evs.iter().any(is_idle_of(2))
+    })
+    .await;
+    assert!(evs.iter().any(is_idle_of(1)), "{evs:?}");
+    assert!(
+        evs.iter().any(is_idle_of(2)),
+        "unit 2's window ran out: {evs:?}"
+    );
+    assert!(
+        !evs.iter().any(|e| matches!(e, BusEvent::Rebooted { .. })),
+        "{evs:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all = drain(&mut reqs);
+    for unit in [1, 2] {
+        let reads = reads_of(&all, unit);
+        assert!(reads.len() >= 3, "unit {unit}: {reads:?}");
+        assert!(
+            reads.iter().all(is_status_poll),
+            "unit {unit}: {:?}",
+            reads
+                .iter()
+                .filter(|r| !is_status_poll(r))
+                .collect::<Vec<_>>()
+        );
+    }
+    bus.shutdown().await;
+    env.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_in_session_is_reported_before_the_idle_it_causes() {
+    let env = common::sim(vec![1, 2, 3], 19200, false).await;
+    let h = env.sim.handle();
+    // no periodic counters read: only the status read can reveal the reboot
+    let (bus, mut rx) = spawn_with(&env, vec![1, 2, 3], timing_no_periodic_reads());
+    assert_eq!(
+        all_online(&mut rx, 3, Duration::from_secs(3)).await,
+        vec![1, 2, 3]
+    );
+    settle(&mut rx).await;
+    // 1 ARMED, 2 REASON, 3 LATCHED
+    bus.arm(1, 0x0001_0001, 30, 0).await.expect("arm 1");
+    bus.arm(2, 0x0002_0002, 30, 20).await.expect("arm 2");
+    bus.arm(3, 0x0003_0003, 30, 0).await.expect("arm 3");
+    h.press(2, Key::Face(Face::Red)).expect("press");
+    h.press(3, Key::Face(Face::Yellow)).expect("press");
+    let want = [
+        (1, KeypadState::Armed, 0x0001_0001),
+        (2, KeypadState::Reason, 0x0002_0002),
+        (3, KeypadState::Latched, 0x0003_0003),
+    ];
+    let reached = |evs: &[BusEvent]| {
+        want.iter().all(|(u, st, tok)| {
+            evs.iter().any(|e| {
+                matches!(e, BusEvent::StateChanged { unit, state, token, .. }
+                    if unit == u && state == st && token == tok)
+            })
+        })
+    };
+    let evs = collect_until(&mut rx, Duration::from_secs(2), reached).await;
+    assert!(reached(&evs), "{evs:?}");
+    for u in 1..=3 {
+        h.reboot(u).expect("reboot");
+    }
+    let evs = collect_until(&mut rx, Duration::from_secs(3), |evs| {
+        (1..=3).all(|u| evs.iter().any(is_idle_of(u)))
+    })
+    .await;
+    for (u, _, tok) in want {
+        let of_unit: Vec<&BusEvent> = evs
+            .iter()
+            .filter(|e| match e {
+                BusEvent::Rebooted { unit, .. } | BusEvent::StateChanged { unit, .. } => *unit == u,
+                _ => false,
+            })
+            .collect();
+        assert_eq!(
+            of_unit,
+            vec![
+                &BusEvent::Rebooted {
+                    unit: u,
+                    boot_count: 2,
+                    lost_token: Some(tok)
+                },
+                &BusEvent::StateChanged {
+                    unit: u,
+                    state: KeypadState::Idle,
+                    token: 0,
+                    window_left_s: 0
+                }
+            ],
+            "unit {u}: {evs:?}"
+        );
+    }
+
+    // ACK and at once ARM the next session (before a poll sees the IDLE): the bus must judge
+    // the next status against the new session, not against the ACK
+    bus.arm(3, 0x0003_0004, 30, 0).await.expect("arm");
+    h.press(3, Key::Face(Face::Green)).expect("press");
+    wait_for(&mut rx, Duration::from_secs(1), |e| {
+        matches!(
+            e,
+            BusEvent::Latched {
+                unit: 3,
+                vote_seq: 1,
+                ..
+            }
+        )
+    })
+    .await
+    .expect("latched");
+    let (acked, armed) = tokio::join!(bus.ack(3, 1), bus.arm(3, 0x0003_0005, 30, 0));
+    acked.expect("ack");
+    armed.expect("arm");
+    wait_for(&mut rx, Duration::from_secs(1), |e| {
+        matches!(
+            e,
+            BusEvent::StateChanged {
+                unit: 3,
+                state: KeypadState::Armed,
+                token: 0x0003_0005,
+                ..
+            }
+        )
+    })
+    .await
+    .expect("armed seen");
+    h.reboot(3).expect("reboot");
+    let evs = collect_until(&mut rx, Duration::from_secs(3), |evs| {
+        evs.iter().any(is_idle_of(3))
+    })
+    .await;
+    let of_unit: Vec<&BusEvent> = evs
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                BusEvent::Rebooted { unit: 3, .. } | BusEvent::StateChanged { unit: 3, .. }
+            )
+        })
+        .collect();
+    assert_eq!(
+        of_unit,
+        vec![
+            &BusEvent::Rebooted {
+                unit: 3,
+                boot_count: 3,
+                lost_token: Some(0x0003_0005)
+            },
+            &BusEvent::StateChanged {
+                unit: 3,
+                state: KeypadState::Idle,
+                token: 0,
+                window_left_s: 0
+            }
+        ],
+        "{evs:?}"
     );
     bus.shutdown().await;
     env.sim.shutdown().await;
