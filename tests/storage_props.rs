@@ -163,16 +163,21 @@ async fn run(ops: &[Op], url: &DatabaseUrl, restarts: bool) -> read::Dump {
                     None
                 };
                 let face = Face::from_code(i64::from(*face)).expect("face");
-                let was_open = sessions
-                    .iter()
-                    .any(|s| s.token == i64::from(token) && s.state == "OPEN");
+                // session::admit_vote: an open session, or one its keypad was recorded holding
+                let was_open = sessions.iter().any(|s| {
+                    s.token == i64::from(token)
+                        && (s.state == "OPEN" || (s.keypad == "ARMED" && s.state != "VOTED"))
+                });
                 let out = store
                     .record_vote(token, Judgement { face, reason }, clock.now())
                     .await
                     .expect("vote");
                 match out {
                     VoteOutcome::Stored(_) => {
-                        assert!(was_open, "a vote enters only through an open session")
+                        assert!(
+                            was_open,
+                            "a vote enters only through an open or keypad-held session"
+                        )
                     }
                     VoteOutcome::AlreadyStored(_) | VoteOutcome::Orphan => assert!(!was_open),
                 }

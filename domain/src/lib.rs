@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod calendar;
 pub mod event;
 pub mod figures;
+pub mod keypad;
 pub mod session;
 pub mod stats;
 pub mod ticket;

@@ -201,6 +201,94 @@ pub fn supersedes(served_at: Millis, session_ticket: &str, at: Millis, ticket: &
     ticket != session_ticket && at >= served_at
 }
 
+/// What the store holds of the session a latched vote's token points to (the newest session
+/// with that token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoteTarget {
+    pub counter_id: String,
+    pub state: SessionState,
+    pub keypad: KeypadArming,
+    pub opened_at: Millis,
+}
+
+/// Whether a vote latched on a keypad enters its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Store it: the session's one vote.
+    Accept,
+    /// The session already has its vote (stored before a restart, or the ACK was lost): only
+    /// acknowledge.
+    AlreadyVoted,
+    /// Acknowledge and discard (it is counted and logged).
+    Refuse(Refusal),
+}
+
+/// Why a latched vote does not enter a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No session the keypads may still report has that token.
+    NoSession,
+    /// The token is a session of another counter.
+    OtherCounter,
+    /// The session has ended and no keypad was ever recorded holding it.
+    NeverArmed,
+}
+
+/// How long a keypad token stays matched to its session (tokens are unique within it).
+pub const TOKEN_LIFETIME_MS: Millis = crate::event::DAY_MS;
+
+/// The vote rule. An open session takes its one vote. A keypad latches a vote only for the token
+/// it was armed with, only the session's own counter keypad is ever armed with it, and only
+/// while the session is open; the keypad's window is authoritative. So a vote latched with the
+/// token of a session its keypad held is that session's vote, whatever the host has meanwhile
+/// concluded (EXPIRED because the bus was slow or the host restarted, SUPERSEDED or CANCELLED
+/// because the next call reached the host before the keypad's state did, KEYPAD_REBOOTED on a
+/// reboot misread): it is accepted once, and a second latch of the session is only acknowledged.
+pub fn admit_vote(target: Option<&VoteTarget>, counter_id: &str, now: Millis) -> Admission {
+    let Some(t) = target else {
+        return Admission::Refuse(Refusal::NoSession);
+    };
+    if t.opened_at <= now - TOKEN_LIFETIME_MS {
+        return Admission::Refuse(Refusal::NoSession);
+    }
+    if t.counter_id != counter_id {
+        return Admission::Refuse(Refusal::OtherCounter);
+    }
+    match t.state {
+        SessionState::Voted => Admission::AlreadyVoted,
+        SessionState::Open => Admission::Accept,
+        SessionState::Expired
+        | SessionState::Superseded
+        | SessionState::Cancelled
+        | SessionState::KeypadRebooted => {
+            if t.keypad == KeypadArming::Armed {
+                Admission::Accept
+            } else {
+                Admission::Refuse(Refusal::NeverArmed)
+            }
+        }
+    }
+}
+
+/// When the store ends an open session as EXPIRED by itself. Without a keypad at the end of
+/// its window. With one, the counter's keypad machine ([`crate::keypad::CounterKeypad`]) ends
+/// it; the store steps in only as a safety net, after the window, the grace period and a whole
+/// reason window (the longest a keypad can keep a session once its window is over), so it
+/// never ends a session the keypad may still hold lit.
+pub fn store_expiry(
+    keypad: KeypadArming,
+    expires_at: Millis,
+    grace_ms: Millis,
+    reason_window_ms: Millis,
+) -> Millis {
+    match keypad {
+        KeypadArming::NoKeypad => expires_at,
+        KeypadArming::Armed | KeypadArming::Pending => {
+            expires_at + grace_ms + reason_window_ms + crate::keypad::WINDOW_TOLERANCE_MS
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +315,57 @@ mod tests {
         assert_ne!(session_id("s1", "t"), session_id("s", "1t"));
         assert_ne!(token_seed("s", "t1"), 0);
         assert_eq!(next_token(u32::MAX), 1);
+    }
+
+    #[test]
+    fn vote_admission() {
+        let t = |state, keypad| VoteTarget {
+            counter_id: "3".into(),
+            state,
+            keypad,
+            opened_at: 1_000,
+        };
+        let open = t(SessionState::Open, KeypadArming::Armed);
+        assert_eq!(admit_vote(Some(&open), "3", 2_000), Admission::Accept);
+        assert_eq!(
+            admit_vote(Some(&open), "4", 2_000),
+            Admission::Refuse(Refusal::OtherCounter)
+        );
+        assert_eq!(
+            admit_vote(None, "3", 2_000),
+            Admission::Refuse(Refusal::NoSession)
+        );
+        assert_eq!(
+            admit_vote(Some(&open), "3", 1_000 + TOKEN_LIFETIME_MS),
+            Admission::Refuse(Refusal::NoSession)
+        );
+        let voted = t(SessionState::Voted, KeypadArming::Armed);
+        assert_eq!(
+            admit_vote(Some(&voted), "3", 2_000),
+            Admission::AlreadyVoted
+        );
+        for late in [
+            SessionState::Expired,
+            SessionState::Superseded,
+            SessionState::Cancelled,
+            SessionState::KeypadRebooted,
+        ] {
+            let held = t(late, KeypadArming::Armed);
+            assert_eq!(admit_vote(Some(&held), "3", 60_000), Admission::Accept);
+            let never = t(late, KeypadArming::Pending);
+            assert_eq!(
+                admit_vote(Some(&never), "3", 60_000),
+                Admission::Refuse(Refusal::NeverArmed)
+            );
+        }
+        let none = t(SessionState::Open, KeypadArming::NoKeypad);
+        assert_eq!(admit_vote(Some(&none), "3", 2_000), Admission::Accept);
+    }
+
+    #[test]
+    fn store_expiry_waits_for_keypads() {
+        assert_eq!(store_expiry(KeypadArming::NoKeypad, 100, 10, 15), 100);
+        assert!(store_expiry(KeypadArming::Armed, 100, 10, 15) > 125);
     }
 
     #[test]

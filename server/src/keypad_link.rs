@@ -1,30 +1,37 @@
-//! Keypads wired to vote sessions: one bus task per serial port (from `faccia-serial`), arming
-//! the counter's keypad for each open session, storing latched votes exactly once and only then
-//! acknowledging them, disarming keypads whose session has ended, and keeping their health.
+//! Keypads wired to vote sessions: one bus task per serial port (from `faccia-serial`) and one
+//! task per counter that runs the counter's [`CounterKeypad`] machine from `faccia_domain`.
+//!
+//! The counter task is the only one that commands its keypad for voting (arm, disarm, ACK). It is
+//! fed, in order, by: the store's committed session changes ([`Store::session_changes`]), the
+//! bus's events for its unit, the queue handler asking to arm a session it has just stored, and
+//! a clock tick. It carries out the machine's effects one after the other and feeds each result
+//! back before it takes the next input, so two commands for one keypad never cross.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use faccia_domain::keypad::{
+    CommandResult, CounterKeypad, Effect, EndCause, Input, KeypadRules, OpenSession, PadState,
+};
 use faccia_domain::session::{Judgement, KeypadArming, SessionState};
 use faccia_proto::v1;
 use faccia_serial::{Bus, BusConfig, BusEvent, BusHandle, KeypadError, KeypadHealth, KeypadState};
 use futures::future::BoxFuture;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
 use crate::config::Config;
 use crate::grpc::convert::timestamp;
 use crate::keypads::KeypadGateway;
-use crate::storage::models::SessionRow;
-use crate::storage::{read, SessionInfo, Store, VoteOutcome};
+use crate::storage::{read, SessionChange, SessionInfo, Store, VoteOutcome};
 
-/// How often open sessions and keypads are compared when nothing wakes the loop earlier.
-const SYNC_EVERY: Duration = Duration::from_millis(250);
 /// How long the queue event's answer waits for the keypad to be armed.
 const ARM_WAIT: Duration = Duration::from_millis(400);
-/// The shortest window worth arming (the keypad's minimum).
-const MIN_WINDOW_S: i64 = 5;
+/// How long one command to a keypad may take (the bus answers or times out well before).
+const COMMAND_WAIT: Duration = Duration::from_secs(2);
+/// The counter machine's clock tick.
+const TICK: Duration = Duration::from_millis(200);
 
 struct BusEntry {
     port: String,
@@ -33,31 +40,59 @@ struct BusEntry {
     counters: HashMap<u8, String>,
 }
 
-/// What a keypad last showed: its state and session token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Seen {
-    state: KeypadState,
-    token: u32,
+/// What a counter task receives.
+enum Msg {
+    Input(Input),
+    /// A vote the keypad latched, with its face and reason codes.
+    Latched {
+        token: u32,
+        seq: u16,
+        face: i64,
+        reason: i64,
+    },
+    /// The queue handler stored this session and waits to know whether the keypad took it.
+    Arm(OpenSession, oneshot::Sender<bool>),
 }
 
 pub struct SerialKeypads {
-    store: Store,
     buses: Vec<BusEntry>,
     /// counter -> (bus index, unit)
     where_is: HashMap<String, (usize, u8)>,
-    seen: Mutex<HashMap<(usize, u8), Seen>>,
+    /// counter -> its task
+    tasks: HashMap<String, mpsc::UnboundedSender<Msg>>,
     health: Mutex<Vec<v1::Keypad>>,
-    reason_window_s: u16,
-    kick: Notify,
 }
 
-fn arming_window(expires_at: i64, now: i64) -> Option<u16> {
-    let left = (expires_at - now) / 1000;
-    (left >= MIN_WINDOW_S).then(|| left.min(600) as u16)
+fn open_session(s: &SessionInfo) -> OpenSession {
+    OpenSession {
+        session_id: s.session_id.clone(),
+        token: s.token,
+        expires_at: s.expires_at,
+        armed: s.keypad == KeypadArming::Armed,
+    }
+}
+
+fn pad_state(s: KeypadState) -> PadState {
+    match s {
+        KeypadState::Idle => PadState::Idle,
+        KeypadState::Armed => PadState::Armed,
+        KeypadState::Reason => PadState::Reason,
+        KeypadState::Latched => PadState::Latched,
+    }
+}
+
+fn command_result(
+    r: Result<Result<(), KeypadError>, tokio::time::error::Elapsed>,
+) -> CommandResult {
+    match r {
+        Ok(Ok(())) => CommandResult::Done,
+        Ok(Err(KeypadError::Busy)) => CommandResult::Busy,
+        Ok(Err(_)) | Err(_) => CommandResult::Failed,
+    }
 }
 
 impl SerialKeypads {
-    /// Starts the bus tasks. Must be called inside a tokio runtime.
+    /// Starts the bus tasks and the counter tasks. Must be called inside a tokio runtime.
     pub fn start(config: &Config, store: Store) -> Arc<SerialKeypads> {
         let mut by_port: Vec<(std::path::PathBuf, u32, HashMap<u8, String>)> = Vec::new();
         for c in &config.settings.counters {
@@ -73,15 +108,36 @@ impl SerialKeypads {
                 )),
             }
         }
+        let reason_window_s = u16::try_from(config.settings.sessions.reason_window_s).unwrap_or(60);
+        let rules = KeypadRules {
+            reason_window_ms: store.rules().reason_window_ms,
+            grace_ms: store.rules().grace_ms,
+        };
+        // Subscribed before anything is read, so that no change falls between the two.
+        let changes = store.session_changes();
         let mut buses = Vec::new();
         let mut receivers = Vec::new();
         let mut where_is = HashMap::new();
+        let mut tasks = HashMap::new();
         for (i, (port, baud, counters)) in by_port.into_iter().enumerate() {
             let mut units: Vec<u8> = counters.keys().copied().collect();
             units.sort_unstable();
             let (handle, events) = Bus::spawn(BusConfig::new(port.clone(), baud, units));
             for (unit, counter) in &counters {
                 where_is.insert(counter.clone(), (i, *unit));
+                let (tx, rx) = mpsc::unbounded_channel();
+                tasks.insert(counter.clone(), tx);
+                let task = CounterTask {
+                    counter: counter.clone(),
+                    unit: *unit,
+                    bus: handle.clone(),
+                    store: store.clone(),
+                    machine: CounterKeypad::new(rules),
+                    reason_window_s,
+                    latched: HashMap::new(),
+                    waiters: Vec::new(),
+                };
+                tokio::spawn(task.run(rx));
             }
             tracing::info!(port = %port.display(), baud, keypads = counters.len(), "keypad bus started");
             buses.push(BusEntry {
@@ -92,20 +148,23 @@ impl SerialKeypads {
             receivers.push(events);
         }
         let this = Arc::new(SerialKeypads {
-            store,
             buses,
             where_is,
-            seen: Mutex::new(HashMap::new()),
+            tasks,
             health: Mutex::new(Vec::new()),
-            reason_window_s: u16::try_from(config.settings.sessions.reason_window_s).unwrap_or(60),
-            kick: Notify::new(),
         });
         for (i, rx) in receivers.into_iter().enumerate() {
-            tokio::spawn(Arc::clone(&this).bus_events(i, rx));
+            tokio::spawn(Arc::clone(&this).bus_events(i, rx, store.clone()));
         }
-        tokio::spawn(Arc::clone(&this).sync_loop());
+        tokio::spawn(Arc::clone(&this).follow_store(store, changes));
         tokio::spawn(Arc::clone(&this).health_loop());
         this
+    }
+
+    fn send(&self, counter: &str, msg: Msg) {
+        if let Some(tx) = self.tasks.get(counter) {
+            let _ = tx.send(msg);
+        }
     }
 
     fn counter_of(&self, bus: usize, unit: u8) -> String {
@@ -116,56 +175,67 @@ impl SerialKeypads {
             .unwrap_or_default()
     }
 
-    fn seen(&self, bus: usize, unit: u8) -> Option<Seen> {
-        self.seen
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&(bus, unit)).copied())
-    }
-
-    async fn open_sessions(&self) -> Vec<SessionRow> {
-        match self.store.read(read::open_sessions).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read open sessions");
-                Vec::new()
+    /// The store's open sessions once, then every committed change, to the counters' tasks.
+    async fn follow_store(
+        self: Arc<Self>,
+        store: Store,
+        mut changes: mpsc::UnboundedReceiver<SessionChange>,
+    ) {
+        let open = loop {
+            match store.read(read::open_sessions).await {
+                Ok(rows) => break rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read open sessions; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let mut by_counter: HashMap<&str, Vec<OpenSession>> = HashMap::new();
+        for row in &open {
+            if row.keypad == KeypadArming::NoKeypad.as_str() {
+                continue;
+            }
+            let Ok(token) = u32::try_from(row.token) else {
+                continue;
+            };
+            by_counter
+                .entry(row.counter_id.as_str())
+                .or_default()
+                .push(OpenSession {
+                    session_id: row.session_id.clone(),
+                    token,
+                    expires_at: row.expires_at,
+                    armed: row.keypad == KeypadArming::Armed.as_str(),
+                });
+        }
+        for counter in self.tasks.keys() {
+            let sessions = by_counter.remove(counter.as_str()).unwrap_or_default();
+            self.send(counter, Msg::Input(Input::Loaded(sessions)));
+        }
+        while let Some(change) = changes.recv().await {
+            match change {
+                SessionChange::Opened(info) => {
+                    if info.keypad != KeypadArming::NoKeypad {
+                        let s = open_session(&info);
+                        self.send(&info.counter_id, Msg::Input(Input::Opened(s)));
+                    }
+                }
+                SessionChange::Ended {
+                    session_id,
+                    counter_id,
+                    state,
+                } => self.send(&counter_id, Msg::Input(Input::Ended { session_id, state })),
             }
         }
     }
 
-    /// Arms the keypad of `session`'s counter; true when the keypad took it.
-    async fn arm(&self, counter: &str, token: u32, expires_at: i64) -> bool {
-        let Some(&(bus, unit)) = self.where_is.get(counter) else {
-            return false;
-        };
-        let Some(window) = arming_window(expires_at, self.store.now()) else {
-            return false;
-        };
-        let handle = &self.buses[bus].handle;
-        match tokio::time::timeout(
-            ARM_WAIT,
-            handle.arm(unit, token, window, self.reason_window_s),
-        )
-        .await
-        {
-            Ok(Ok(())) => true,
-            Ok(Err(KeypadError::Busy)) => {
-                tracing::debug!(
-                    counter,
-                    "keypad busy (a vote waits for its ACK): session pending"
-                );
-                false
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(counter, error = %e, "keypad not armed: session pending");
-                false
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// Events from one bus: votes, reboots, state changes, online/offline.
-    async fn bus_events(self: Arc<Self>, bus: usize, mut rx: mpsc::Receiver<BusEvent>) {
+    /// Events from one bus, to the counters' tasks; health news to the event log.
+    async fn bus_events(
+        self: Arc<Self>,
+        bus: usize,
+        mut rx: mpsc::Receiver<BusEvent>,
+        store: Store,
+    ) {
         while let Some(ev) = rx.recv().await {
             match ev {
                 BusEvent::Latched {
@@ -174,35 +244,28 @@ impl SerialKeypads {
                     vote_seq,
                     face,
                     reason,
-                } => {
-                    // Store and acknowledge on its own task: one keypad's ACK waiting for its turn
-                    // on the bus must not delay the next keypad's vote.
-                    let this = Arc::clone(&self);
-                    tokio::spawn(async move {
-                        this.latched(bus, unit, token, vote_seq, face as i64, i64::from(reason))
-                            .await;
-                    });
-                }
-                BusEvent::StateChanged { unit, state, token } => {
-                    let before = self.seen(bus, unit);
-                    if let Ok(mut m) = self.seen.lock() {
-                        m.insert((bus, unit), Seen { state, token });
-                    }
-                    if state == KeypadState::Idle {
-                        if let Some(prev) = before
-                            .filter(|p| matches!(p.state, KeypadState::Armed | KeypadState::Reason))
-                        {
-                            // The keypad's own window ran out with no vote: its word is final.
-                            self.end_by_token(
-                                prev.token,
-                                SessionState::Expired,
-                                "the keypad's window ran out with no vote",
-                            )
-                            .await;
-                        }
-                    }
-                    self.kick.notify_one();
-                }
+                } => self.send(
+                    &self.counter_of(bus, unit),
+                    Msg::Latched {
+                        token,
+                        seq: vote_seq,
+                        face: face as i64,
+                        reason: i64::from(reason),
+                    },
+                ),
+                BusEvent::StateChanged {
+                    unit,
+                    state,
+                    token,
+                    window_left_s,
+                } => self.send(
+                    &self.counter_of(bus, unit),
+                    Msg::Input(Input::Observed {
+                        state: pad_state(state),
+                        token,
+                        window_left_s,
+                    }),
+                ),
                 BusEvent::Rebooted {
                     unit,
                     boot_count,
@@ -210,39 +273,18 @@ impl SerialKeypads {
                 } => {
                     let counter = self.counter_of(bus, unit);
                     tracing::warn!(counter, unit, boot_count, "keypad rebooted");
-                    // A rebooted keypad holds no session any more: whatever it was armed with,
-                    // seen by a poll or not yet, is lost. Say so; never hide it.
-                    let why = "the keypad rebooted during the session; its vote, if any, was lost";
-                    if let Some(t) = lost_token {
-                        self.end_by_token(t, SessionState::KeypadRebooted, why)
-                            .await;
-                    }
-                    for s in self.open_sessions().await {
-                        if s.counter_id == counter && s.keypad == KeypadArming::Armed.as_str() {
-                            let _ = self
-                                .store
-                                .end_session(
-                                    s.session_id,
-                                    SessionState::KeypadRebooted,
-                                    why.to_string(),
-                                )
-                                .await;
-                        }
-                    }
-                    let _ = self
-                        .store
+                    self.send(&counter, Msg::Input(Input::Rebooted { lost_token }));
+                    let _ = store
                         .log_keypad(
                             counter,
                             format!("keypad rebooted (boot count {boot_count})"),
                         )
                         .await;
-                    self.kick.notify_one();
                 }
                 BusEvent::Online { unit, ident } => {
                     let counter = self.counter_of(bus, unit);
                     tracing::info!(counter, unit, "keypad online");
-                    let _ = self
-                        .store
+                    let _ = store
                         .log_keypad(
                             counter,
                             format!(
@@ -251,127 +293,16 @@ impl SerialKeypads {
                             ),
                         )
                         .await;
-                    self.kick.notify_one();
                 }
                 BusEvent::Offline { unit, since } => {
                     let counter = self.counter_of(bus, unit);
                     tracing::warn!(counter, unit, %since, "keypad offline");
-                    let _ = self
-                        .store
+                    self.send(&counter, Msg::Input(Input::Unreachable));
+                    let _ = store
                         .log_keypad(counter, "keypad offline".to_string())
                         .await;
                 }
                 BusEvent::IgnoredPresses { .. } => {}
-            }
-        }
-    }
-
-    async fn end_by_token(&self, token: u32, state: SessionState, why: &str) {
-        let open = self.open_sessions().await;
-        if let Some(s) = open.iter().find(|s| s.token == i64::from(token)) {
-            if let Err(e) = self
-                .store
-                .end_session(s.session_id.clone(), state, why.to_string())
-                .await
-            {
-                tracing::warn!(error = %e, "cannot end session");
-            }
-        }
-    }
-
-    /// A latched vote: store it (exactly once), then acknowledge; never the other way round.
-    async fn latched(&self, bus: usize, unit: u8, token: u32, seq: u16, face: i64, reason: i64) {
-        let counter = self.counter_of(bus, unit);
-        let judgement = match Judgement::from_codes(face, reason) {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::warn!(counter, error = %e, "keypad latched an impossible vote: acknowledged and discarded");
-                let _ = self.buses[bus].handle.ack(unit, seq).await;
-                return;
-            }
-        };
-        let outcome = match self
-            .store
-            .record_vote(token, judgement, self.store.now())
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                // Not stored: no ACK. The keypad keeps the vote and the bus reports it again.
-                tracing::warn!(counter, error = %e, "vote not stored yet; it will be offered again");
-                return;
-            }
-        };
-        match &outcome {
-            VoteOutcome::Stored(s) => {
-                tracing::info!(counter, session = %s.session_id, "vote stored")
-            }
-            VoteOutcome::AlreadyStored(id) => {
-                tracing::info!(counter, session = %id, "vote was already stored: acknowledging only")
-            }
-            VoteOutcome::Orphan => tracing::warn!(
-                counter,
-                token,
-                "orphan vote: no open session has that token; acknowledged and discarded"
-            ),
-        }
-        if let Err(e) = self.buses[bus].handle.ack(unit, seq).await {
-            tracing::debug!(counter, error = %e, "ACK not delivered; the vote will be offered again and recognised");
-        }
-        self.kick.notify_one();
-    }
-
-    /// Brings keypads in line with open sessions: arm the pending, disarm what has no session.
-    async fn sync_loop(self: Arc<Self>) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(SYNC_EVERY) => {},
-                _ = self.kick.notified() => {},
-            }
-            let open = self.open_sessions().await;
-            let now = self.store.now();
-            for s in &open {
-                let Some(&(bus, unit)) = self.where_is.get(&s.counter_id) else {
-                    continue;
-                };
-                let token = s.token as u32;
-                let seen = self.seen(bus, unit);
-                let holds = seen.is_some_and(|x| x.token == token && x.state != KeypadState::Idle);
-                if holds {
-                    if s.keypad == KeypadArming::Pending.as_str() {
-                        let _ = self
-                            .store
-                            .set_arming(s.session_id.clone(), KeypadArming::Armed)
-                            .await;
-                    }
-                    continue;
-                }
-                if s.keypad == KeypadArming::Pending.as_str()
-                    && arming_window(s.expires_at, now).is_some()
-                    && self.arm(&s.counter_id, token, s.expires_at).await
-                {
-                    let _ = self
-                        .store
-                        .set_arming(s.session_id.clone(), KeypadArming::Armed)
-                        .await;
-                }
-            }
-            // Keypads lit for a session that has ended (superseded, cancelled, expired): dark.
-            let snapshot: Vec<((usize, u8), Seen)> = match self.seen.lock() {
-                Ok(m) => m.iter().map(|(k, v)| (*k, *v)).collect(),
-                Err(_) => Vec::new(),
-            };
-            for ((bus, unit), seen) in snapshot {
-                // In REASON the citizen has already pressed red inside the session: let the
-                // keypad latch it (with or without a reason) rather than discard it.
-                if seen.state == KeypadState::Armed
-                    && !open.iter().any(|s| s.token == i64::from(seen.token))
-                {
-                    match self.buses[bus].handle.disarm(unit).await {
-                        Ok(()) => tracing::debug!(unit, "keypad disarmed: its session has ended"),
-                        Err(e) => tracing::debug!(unit, error = %e, "disarm failed; will retry"),
-                    }
-                }
             }
         }
     }
@@ -381,6 +312,12 @@ impl SerialKeypads {
             let mut out = Vec::new();
             for (i, b) in self.buses.iter().enumerate() {
                 for h in b.handle.health().await {
+                    if !h.online {
+                        // never answered since start (no Offline event comes for those)
+                        if let Some(counter) = b.counters.get(&h.unit) {
+                            self.send(counter, Msg::Input(Input::Unreachable));
+                        }
+                    }
                     out.push(self.keypad_view(i, b, &h));
                 }
             }
@@ -425,25 +362,227 @@ impl SerialKeypads {
     }
 }
 
+/// One counter: its machine and the keypad it commands.
+struct CounterTask {
+    counter: String,
+    unit: u8,
+    bus: BusHandle,
+    store: Store,
+    machine: CounterKeypad,
+    reason_window_s: u16,
+    /// (token, seq) -> (face, reason) codes of latched votes not yet settled
+    latched: HashMap<(u32, u16), (i64, i64)>,
+    /// The queue handler waiting for these sessions to be armed.
+    waiters: Vec<(String, oneshot::Sender<bool>)>,
+}
+
+impl CounterTask {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let input = tokio::select! {
+                msg = rx.recv() => match msg {
+                    None => return,
+                    Some(Msg::Input(i)) => i,
+                    Some(Msg::Latched { token, seq, face, reason }) => {
+                        self.latched.insert((token, seq), (face, reason));
+                        Input::Latched { token, seq }
+                    }
+                    Some(Msg::Arm(s, reply)) => {
+                        self.waiters.push((s.session_id.clone(), reply));
+                        Input::Opened(s)
+                    }
+                },
+                _ = tick.tick() => Input::Tick,
+            };
+            self.feed(input).await;
+        }
+    }
+
+    /// One input and everything it leads to, commands and their results in order.
+    async fn feed(&mut self, input: Input) {
+        let mut queue: VecDeque<Effect> = self.machine.step(self.store.now(), input).into();
+        self.answer_waiters();
+        while let Some(effect) = queue.pop_front() {
+            if let Some(reply) = self.execute(effect).await {
+                queue.extend(self.machine.step(self.store.now(), reply));
+                self.answer_waiters();
+            }
+        }
+    }
+
+    /// Tells the queue handler as soon as its session is on the keypad (or will not be).
+    fn answer_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let open = self
+            .machine
+            .open_session()
+            .map(|(id, _, held)| (id.to_string(), held));
+        let busy = self.machine.busy();
+        for (id, reply) in std::mem::take(&mut self.waiters) {
+            match &open {
+                Some((o, true)) if *o == id => {
+                    let _ = reply.send(true);
+                }
+                // an ARM is on its way: wait for its result
+                Some((o, false)) if *o == id && busy => self.waiters.push((id, reply)),
+                _ => {
+                    let _ = reply.send(false);
+                }
+            }
+        }
+    }
+
+    async fn execute(&mut self, effect: Effect) -> Option<Input> {
+        let counter = self.counter.clone();
+        match effect {
+            Effect::Arm {
+                session_id,
+                token,
+                window_s,
+            } => {
+                let r = tokio::time::timeout(
+                    COMMAND_WAIT,
+                    self.bus
+                        .arm(self.unit, token, window_s, self.reason_window_s),
+                )
+                .await;
+                let result = command_result(r);
+                tracing::debug!(counter, session = %session_id, window_s, ?result, "ARM");
+                Some(Input::ArmDone { token, result })
+            }
+            Effect::Disarm { token } => {
+                let r = tokio::time::timeout(COMMAND_WAIT, self.bus.disarm(self.unit)).await;
+                let result = command_result(r);
+                tracing::debug!(
+                    counter,
+                    token,
+                    ?result,
+                    "DISARM: the keypad's session has ended"
+                );
+                Some(Input::DisarmDone { result })
+            }
+            Effect::MarkArmed { session_id } => {
+                if let Err(e) = self.store.set_arming(session_id, KeypadArming::Armed).await {
+                    tracing::warn!(counter, error = %e, "cannot record the keypad as armed");
+                }
+                None
+            }
+            Effect::End { session_id, cause } => {
+                let why = match cause {
+                    EndCause::WindowRanOut => "the keypad's window ran out with no vote",
+                    EndCause::NotReached => {
+                        "the keypad could not be reached (or never took the session) before the window and grace ran out"
+                    }
+                    EndCause::Rebooted => {
+                        "the keypad rebooted during the session; its vote, if any, was lost"
+                    }
+                };
+                match self
+                    .store
+                    .end_session(session_id.clone(), cause.state(), why.to_string())
+                    .await
+                {
+                    Ok(_) => Some(Input::Ended {
+                        session_id,
+                        state: cause.state(),
+                    }),
+                    Err(e) => {
+                        tracing::warn!(counter, error = %e, "cannot end session; the store's expiry will");
+                        None
+                    }
+                }
+            }
+            Effect::StoreVote { token, seq } => {
+                let Some((face, reason)) = self.latched.get(&(token, seq)).copied() else {
+                    return Some(Input::VoteFailed { token, seq });
+                };
+                let judgement = match Judgement::from_codes(face, reason) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        tracing::warn!(counter, error = %e, "keypad latched an impossible vote: acknowledged and discarded");
+                        self.latched.remove(&(token, seq));
+                        return Some(Input::VoteSettled {
+                            token,
+                            seq,
+                            voted: None,
+                        });
+                    }
+                };
+                match self
+                    .store
+                    .record_keypad_vote(counter.clone(), token, judgement, self.store.now())
+                    .await
+                {
+                    Ok(outcome) => {
+                        self.latched.remove(&(token, seq));
+                        let voted = match outcome {
+                            VoteOutcome::Stored(s) => {
+                                tracing::info!(counter, session = %s.session_id, "vote stored");
+                                Some(s.session_id)
+                            }
+                            VoteOutcome::AlreadyStored(id) => {
+                                tracing::info!(counter, session = %id, "vote was already stored: acknowledging only");
+                                None
+                            }
+                            VoteOutcome::Orphan => {
+                                tracing::warn!(counter, token, "orphan vote: no session of this counter has that token; acknowledged and discarded");
+                                None
+                            }
+                        };
+                        Some(Input::VoteSettled { token, seq, voted })
+                    }
+                    Err(e) => {
+                        // Not stored: no ACK. The keypad keeps the vote and the bus offers it again.
+                        tracing::warn!(counter, error = %e, "vote not stored yet; it will be offered again");
+                        Some(Input::VoteFailed { token, seq })
+                    }
+                }
+            }
+            Effect::Ack { token, seq } => {
+                // ACK only the vote we stored: after a reboot VOTE_SEQ starts again, so check
+                // that the keypad still holds this token's vote with this sequence number.
+                let holds = match tokio::time::timeout(COMMAND_WAIT, self.bus.info(self.unit)).await
+                {
+                    Ok(Ok(info)) => {
+                        info.status.state == KeypadState::Latched
+                            && info.status.token == token
+                            && info.status.vote_seq == seq
+                    }
+                    _ => false,
+                };
+                let result = if holds {
+                    command_result(
+                        tokio::time::timeout(COMMAND_WAIT, self.bus.ack(self.unit, seq)).await,
+                    )
+                } else {
+                    CommandResult::Failed
+                };
+                tracing::debug!(counter, token, seq, ?result, "ACK");
+                Some(Input::AckDone { result })
+            }
+        }
+    }
+}
+
 impl KeypadGateway for SerialKeypads {
     fn session_opened<'a>(&'a self, session: &'a mut SessionInfo) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             if session.state != SessionState::Open || session.keypad != KeypadArming::Pending {
                 return;
             }
-            if self
-                .arm(&session.counter_id, session.token, session.expires_at)
-                .await
-            {
-                match self
-                    .store
-                    .set_arming(session.session_id.clone(), KeypadArming::Armed)
-                    .await
-                {
-                    Ok(Some(s)) => *session = s,
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot record the keypad as armed"),
-                }
+            let Some(tx) = self.tasks.get(&session.counter_id) else {
+                return;
+            };
+            let (reply, armed) = oneshot::channel();
+            if tx.send(Msg::Arm(open_session(session), reply)).is_err() {
+                return;
+            }
+            if let Ok(Ok(true)) = tokio::time::timeout(ARM_WAIT, armed).await {
+                session.keypad = KeypadArming::Armed;
             }
         })
     }
@@ -484,19 +623,5 @@ impl KeypadGateway for SerialKeypads {
 
     fn health(&self) -> Vec<v1::Keypad> {
         self.health.lock().map(|h| h.clone()).unwrap_or_default()
-    }
-
-    fn changed(&self) {
-        self.kick.notify_one();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn windows() {
-        assert_eq!(super::arming_window(60_000, 0), Some(60));
-        assert_eq!(super::arming_window(4_999, 0), None);
-        assert_eq!(super::arming_window(1_000_000, 0), Some(600));
     }
 }

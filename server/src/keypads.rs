@@ -12,8 +12,9 @@ use faccia_proto::v1;
 
 /// What the server needs from the keypad side.
 pub trait KeypadGateway: Send + Sync {
-    /// A session was stored (its keypad state is PENDING or NO_KEYPAD). Try to arm the counter's
-    /// keypad and update `session.keypad` to what happened; never fail the queue event.
+    /// A session was stored (its keypad state is PENDING or NO_KEYPAD). Wait briefly for the
+    /// counter's keypad to take it and update `session.keypad` to what happened; never fail the
+    /// queue event.
     fn session_opened<'a>(&'a self, session: &'a mut SessionInfo) -> BoxFuture<'a, ()>;
 
     /// A technician's action on a counter's keypad (identify blink, self-test).
@@ -25,10 +26,6 @@ pub trait KeypadGateway: Send + Sync {
 
     /// Health of every configured keypad, for the monitor.
     fn health(&self) -> Vec<v1::Keypad>;
-
-    /// Something changed at the counters (a CALLED, a DAY_RESET...): look at the keypads now
-    /// rather than at the next tick, so that a superseded session's keypad goes dark at once.
-    fn changed(&self) {}
 }
 
 /// No keypads configured: sessions are NO_KEYPAD and simply expire.

@@ -98,6 +98,21 @@ pub struct Rules {
     pub keypad_counters: Vec<String>,
 }
 
+/// A committed change of a vote session, for the keypad layer: it learns of every session that
+/// opens or ends, in commit order, whichever request caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionChange {
+    /// Stored open (only sessions born open: one born superseded never shows here).
+    Opened(SessionInfo),
+    Ended {
+        session_id: String,
+        counter_id: String,
+        state: SessionState,
+    },
+}
+
+type Subscribers = Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<SessionChange>>>>;
+
 /// Where the store gets the time (a fixed or stepped clock in tests).
 pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 
@@ -119,6 +134,7 @@ pub struct Store {
     seq_tx: Arc<watch::Sender<i64>>,
     rules: Arc<Rules>,
     clock: Clock,
+    sessions: Subscribers,
 }
 
 impl Store {
@@ -157,7 +173,18 @@ impl Store {
             seq_tx: Arc::new(seq_tx),
             rules: Arc::new(rules),
             clock,
+            sessions: Arc::new(Mutex::new(Vec::new())),
         })
+    }
+
+    /// Every session change from now on, in commit order, each sent after its commit and before
+    /// the request that caused it is answered.
+    pub fn session_changes(&self) -> tokio::sync::mpsc::UnboundedReceiver<SessionChange> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        if let Ok(mut subs) = self.sessions.lock() {
+            subs.push(tx);
+        }
+        rx
     }
 
     pub fn rules(&self) -> &Rules {
@@ -184,6 +211,7 @@ impl Store {
         let clock = self.clock.clone();
         let seq_tx = self.seq_tx.clone();
         let url = self.url.clone();
+        let subscribers = self.sessions.clone();
         let job: Job = Box::new(move |slot: &mut Option<AnyConnection>| {
             let result = match slot.as_mut() {
                 None => Err(StoreError::Unavailable(format!(
@@ -195,10 +223,17 @@ impl Store {
                 ))),
                 Some(c) => {
                     let now = clock();
+                    ops::changes::take(); // nothing left over from a failed job
                     let r = c.transaction(|c| {
                         conn::lock_writers(c)?;
                         f(c, &rules, now)
                     });
+                    let changes = ops::changes::take();
+                    if r.is_ok() && !changes.is_empty() {
+                        if let Ok(mut subs) = subscribers.lock() {
+                            subs.retain(|tx| changes.iter().all(|ch| tx.send(ch.clone()).is_ok()));
+                        }
+                    }
                     if r.is_ok() {
                         match read::last_seq(c) {
                             Ok(s) => {
@@ -281,15 +316,31 @@ impl Store {
         self.write(ops::expire_due).await
     }
 
-    /// The seam where a keypad reports a latched vote: matched to its open session by token.
+    /// A latched vote with `token`, admitted to its session by `session::admit_vote`.
     pub async fn record_vote(
         &self,
         token: u32,
         judgement: Judgement,
         voted_at: Millis,
     ) -> Result<VoteOutcome, StoreError> {
-        self.write(move |c, rules, now| ops::record_vote(c, rules, now, token, judgement, voted_at))
-            .await
+        self.write(move |c, rules, now| {
+            ops::record_vote(c, rules, now, None, token, judgement, voted_at)
+        })
+        .await
+    }
+
+    /// The seam where the keypad of `counter_id` reports a latched vote with `token`.
+    pub async fn record_keypad_vote(
+        &self,
+        counter_id: String,
+        token: u32,
+        judgement: Judgement,
+        voted_at: Millis,
+    ) -> Result<VoteOutcome, StoreError> {
+        self.write(move |c, rules, now| {
+            ops::record_vote(c, rules, now, Some(&counter_id), token, judgement, voted_at)
+        })
+        .await
     }
 
     /// The seam where the keypad layer says what the counter's keypad is doing for a session.

@@ -3,7 +3,8 @@
 
 use diesel::prelude::*;
 use faccia_domain::session::{
-    next_token, session_id, supersedes, token_seed, Channel, Judgement, KeypadArming, SessionState,
+    admit_vote, next_token, session_id, store_expiry, supersedes, token_seed, Admission, Channel,
+    Judgement, KeypadArming, Refusal, SessionState, VoteTarget, TOKEN_LIFETIME_MS,
 };
 use faccia_domain::stats::spans_midnight;
 use faccia_domain::ticket::{decide, Step, TicketState, TicketView, Verdict};
@@ -12,12 +13,28 @@ use faccia_domain::{EventKind, Millis, TicketEvent, DAY_MS};
 use super::conn::AnyConnection;
 use super::models::*;
 use super::schema::*;
-use super::{log_kind, outcome_code, rollup, Rules, StoreError};
+use super::{log_kind, outcome_code, rollup, Rules, SessionChange, StoreError};
 
-/// How long after a session was superseded a vote latched on its keypad is still its vote: the
-/// reason window (a citizen who pressed red may still be choosing a reason; the keypad keeps
-/// the red and latches it) plus a few poll cycles of the bus.
-pub const LATE_LATCH_MS: Millis = 3_000;
+/// The session changes of the running write job, handed to the store's subscribers only once
+/// the job's transaction has committed (and dropped when it rolls back). One writer thread runs
+/// one job at a time, so a thread-local holds exactly that job's changes.
+pub(crate) mod changes {
+    use std::cell::RefCell;
+
+    use crate::SessionChange;
+
+    thread_local! {
+        static PENDING: RefCell<Vec<SessionChange>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(crate) fn push(change: SessionChange) {
+        PENDING.with(|p| p.borrow_mut().push(change));
+    }
+
+    pub(crate) fn take() -> Vec<SessionChange> {
+        PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()))
+    }
+}
 
 /// How a received event was answered (numbers of `EventAck.Status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -494,6 +511,11 @@ fn end_session(
             vote_sessions::ended_at.eq(Some(now)),
         ))
         .execute(c)?;
+    changes::push(SessionChange::Ended {
+        session_id: row.session_id.clone(),
+        counter_id: row.counter_id.clone(),
+        state,
+    });
     log_session_end(c, now, row, state, detail)
 }
 
@@ -632,6 +654,9 @@ fn open_session(
     }
     let mut info = session_info(&row)?;
     info.state = state;
+    if state == SessionState::Open {
+        changes::push(SessionChange::Opened(info.clone()));
+    }
     Ok(info)
 }
 
@@ -849,8 +874,8 @@ pub fn reconcile(
     Ok(repaired)
 }
 
-/// Ends sessions whose window has passed: at once without a keypad, after the grace period
-/// with one (the keypad's own window is authoritative and its layer ends them earlier).
+/// Ends sessions whose window has passed, by `session::store_expiry`: at once without a keypad;
+/// with one, the counter's keypad machine ends them and this is only a late safety net.
 pub fn expire_due(c: &mut AnyConnection, rules: &Rules, now: Millis) -> Result<usize, StoreError> {
     let due: Vec<SessionRow> = vote_sessions::table
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
@@ -859,12 +884,9 @@ pub fn expire_due(c: &mut AnyConnection, rules: &Rules, now: Millis) -> Result<u
         .load(c)?;
     let mut n = 0;
     for s in due {
-        let limit = if s.keypad == KeypadArming::NoKeypad.as_str() {
-            s.expires_at
-        } else {
-            s.expires_at + rules.grace_ms
-        };
-        if limit <= now {
+        let keypad = KeypadArming::parse(&s.keypad)
+            .ok_or_else(|| StoreError::Corrupt(format!("keypad state {:?}", s.keypad)))?;
+        if store_expiry(keypad, s.expires_at, rules.grace_ms, rules.reason_window_ms) <= now {
             end_session(c, now, &s, SessionState::Expired, "the vote window ran out")?;
             n += 1;
         }
@@ -872,57 +894,66 @@ pub fn expire_due(c: &mut AnyConnection, rules: &Rules, now: Millis) -> Result<u
     Ok(n)
 }
 
+/// A vote latched on the keypad of `counter` (None: the session's own counter) with `token`,
+/// admitted by `session::admit_vote`.
 pub fn record_vote(
     c: &mut AnyConnection,
     rules: &Rules,
     now: Millis,
+    counter: Option<&str>,
     token: u32,
     judgement: Judgement,
     voted_at: Millis,
 ) -> Result<VoteOutcome, StoreError> {
-    // The keypad's window is authoritative: a vote latched inside it counts even when the host
-    // reads it late (a slow bus, an unplugged cable) and has meanwhile called the session expired.
-    let open = vote_sessions::table
+    let newest = vote_sessions::table
         .filter(vote_sessions::token.eq(i64::from(token)))
-        .filter(
-            vote_sessions::state
-                .eq(SessionState::Open.as_str())
-                .or(vote_sessions::state
-                    .eq(SessionState::Expired.as_str())
-                    .and(vote_sessions::keypad.eq(KeypadArming::Armed.as_str()))
-                    .and(vote_sessions::opened_at.gt(now - DAY_MS)))
-                // Latched on the keypad just before the next call reached us: the keypad
-                // refuses to disarm a latched vote, so it was cast inside the session.
-                .or(vote_sessions::state
-                    .eq(SessionState::Superseded.as_str())
-                    .and(vote_sessions::keypad.eq(KeypadArming::Armed.as_str()))
-                    .and(vote_sessions::ended_at.ge(now - rules.reason_window_ms - LATE_LATCH_MS))),
-        )
+        .filter(vote_sessions::opened_at.gt(now - TOKEN_LIFETIME_MS))
         .order(vote_sessions::opened_at.desc())
         .select(SessionRow::as_select())
         .first(c)
         .optional()?;
-    let Some(s) = open else {
-        let stored: Option<String> = votes::table
-            .inner_join(vote_sessions::table)
-            .filter(vote_sessions::token.eq(i64::from(token)))
-            .filter(vote_sessions::opened_at.gt(now - DAY_MS))
-            .select(votes::session_id)
-            .first(c)
-            .optional()?;
-        if let Some(id) = stored {
-            return Ok(VoteOutcome::AlreadyStored(id));
+    let target = newest
+        .as_ref()
+        .map(|s| {
+            Ok::<_, StoreError>(VoteTarget {
+                counter_id: s.counter_id.clone(),
+                state: SessionState::parse(&s.state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("session state {:?}", s.state)))?,
+                keypad: KeypadArming::parse(&s.keypad)
+                    .ok_or_else(|| StoreError::Corrupt(format!("keypad state {:?}", s.keypad)))?,
+                opened_at: s.opened_at,
+            })
+        })
+        .transpose()?;
+    let counter = counter
+        .map(str::to_string)
+        .or_else(|| target.as_ref().map(|t| t.counter_id.clone()))
+        .unwrap_or_default();
+    let s = match (admit_vote(target.as_ref(), &counter, now), newest) {
+        (Admission::Accept, Some(s)) => s,
+        (Admission::AlreadyVoted, Some(s)) => return Ok(VoteOutcome::AlreadyStored(s.session_id)),
+        (admission, _) => {
+            let why = match admission {
+                Admission::Refuse(Refusal::OtherCounter) => "is a session of another counter",
+                Admission::Refuse(Refusal::NeverArmed) => {
+                    "is a session that has ended and was never armed"
+                }
+                _ => "matches no session",
+            };
+            append_log(
+                c,
+                NewLog {
+                    at: now,
+                    kind: log_kind::ORPHAN_VOTE,
+                    counter_id: counter,
+                    detail: format!(
+                        "a keypad reported a vote with token {token} that {why}: acknowledged and discarded"
+                    ),
+                    ..NewLog::default()
+                },
+            )?;
+            return Ok(VoteOutcome::Orphan);
         }
-        append_log(
-            c,
-            NewLog {
-                at: now,
-                kind: log_kind::ORPHAN_VOTE,
-                detail: format!("a keypad reported a vote with token {token} that matches no open session: acknowledged and discarded"),
-                ..NewLog::default()
-            },
-        )?;
-        return Ok(VoteOutcome::Orphan);
     };
     let ticket: Option<(Option<i64>, Option<i64>, bool, bool)> = tickets::table
         .find((&s.source_id, &s.ticket_id))
@@ -975,6 +1006,11 @@ pub fn record_vote(
             ..NewLog::default()
         },
     )?;
+    changes::push(SessionChange::Ended {
+        session_id: s.session_id.clone(),
+        counter_id: s.counter_id.clone(),
+        state: SessionState::Voted,
+    });
     let mut info = session_info(&s)?;
     info.state = SessionState::Voted;
     Ok(VoteOutcome::Stored(info))

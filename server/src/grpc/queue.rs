@@ -34,12 +34,12 @@ impl QueueService {
             .map_err(convert::status)?;
         self.shared.metrics.event(kind, ack.status.name());
         if served {
-            // The keypad seam: arm the counter's keypad now that the session is stored.
+            // The keypad seam: wait (briefly) for the counter's keypad to take the session, so
+            // that the answer says ARMED. The counter's keypad task arms it; ends of sessions
+            // reach it from the store itself.
             if let Some(s) = ack.session.as_mut() {
                 self.shared.keypads.session_opened(s).await;
             }
-        } else if ack.status == crate::storage::AckStatus::Accepted {
-            self.shared.keypads.changed();
         }
         Ok(convert::ack(&ack))
     }
