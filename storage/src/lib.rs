@@ -1,7 +1,9 @@
 //! Durable storage with diesel on SQLite (embedded, default) or PostgreSQL.
 //!
-//! One writer thread owns the write connection and runs each job in one transaction: all the
-//! writes of one event commit together, and the caller is answered only after the commit. Reads
+//! One writer thread owns the write connection. It takes every job waiting into one transaction
+//! (group commit: one fsync for the batch), runs them in order, each in its own savepoint (all the
+//! writes of one event commit together, or none: a failing job rolls back alone), and answers the
+//! callers only after the commit. Reads
 //! run on a small pool of connections on tokio's blocking threads. Neither ever blocks the async
 //! runtime's worker threads.
 
@@ -14,6 +16,7 @@ pub mod schema;
 mod url;
 
 use diesel::Connection;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -63,6 +66,9 @@ pub enum StoreError {
     Migration(String),
     #[error("database error: {0}")]
     Db(#[from] diesel::result::Error),
+    /// Not run: an earlier write it depends on (an earlier event of the same stream) failed.
+    #[error("not stored: an earlier event of the same stream failed")]
+    NotRun,
     /// Stored data that breaks the schema's own rules.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
@@ -121,7 +127,192 @@ pub fn system_clock() -> Clock {
     Arc::new(|| chrono::Utc::now().timestamp_millis())
 }
 
-type Job = Box<dyn FnOnce(&mut Option<AnyConnection>) + Send>;
+/// One write the writer thread runs inside a batch transaction, then answers.
+trait WriteJob: Send {
+    /// Runs in the batch's transaction, in its own savepoint; keeps its result for `answer`.
+    /// Returns whether it succeeded (its savepoint was released, not rolled back).
+    fn run(&mut self, c: &mut AnyConnection, rules: &Rules, now: Millis) -> bool;
+    /// Fails the job without running it (no connection, or a batch that did not commit).
+    fn fail(&mut self, error: StoreError);
+    /// Whether the job's result is an error that means the connection is broken.
+    fn connection_problem(&self) -> bool;
+    /// Sends the result to the caller (after the batch committed, or failed).
+    fn answer(self: Box<Self>);
+}
+
+type Job = Box<dyn WriteJob>;
+
+/// A caller's closure, its result and where to send it.
+struct Pending<T, F> {
+    f: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    tx: Option<oneshot::Sender<Result<T, StoreError>>>,
+    /// Set when a job of the same gate failed: later jobs of that gate are not run.
+    gate: Option<Arc<AtomicBool>>,
+}
+
+impl<T, F> WriteJob for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(&mut self, c: &mut AnyConnection, rules: &Rules, now: Millis) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        if self.gate.as_ref().is_some_and(|g| g.load(Ordering::SeqCst)) {
+            self.result = Some(Err(StoreError::NotRun));
+            return false;
+        }
+        // A nested transaction is a savepoint: a failing job rolls back alone.
+        let r = c.transaction(|c| f(c, rules, now));
+        let ok = r.is_ok();
+        if !ok {
+            if let Some(g) = &self.gate {
+                g.store(true, Ordering::SeqCst);
+            }
+        }
+        self.result = Some(r);
+        ok
+    }
+
+    fn fail(&mut self, error: StoreError) {
+        self.f = None;
+        if let Some(g) = &self.gate {
+            g.store(true, Ordering::SeqCst);
+        }
+        self.result = Some(Err(error));
+    }
+
+    fn connection_problem(&self) -> bool {
+        matches!(&self.result, Some(Err(e)) if e.is_connection_problem())
+    }
+
+    fn answer(mut self: Box<Self>) {
+        let result = self
+            .result
+            .take()
+            .unwrap_or_else(|| Err(StoreError::Unavailable("the write was not run".into())));
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(result);
+        }
+    }
+}
+
+/// The most jobs one transaction takes: enough to amortise the fsync, few enough that one batch
+/// does not hold the first caller for long.
+const MAX_BATCH: usize = 512;
+
+/// The writer thread: owns the write connection; runs every waiting job in one transaction.
+struct Writer {
+    conn: Option<AnyConnection>,
+    url: DatabaseUrl,
+    busy_timeout_ms: u32,
+    rules: Arc<Rules>,
+    clock: Clock,
+    seq_tx: Arc<watch::Sender<i64>>,
+    subscribers: Subscribers,
+}
+
+impl Writer {
+    fn run(mut self, rx: std_mpsc::Receiver<Job>) {
+        let mut batch: Vec<Job> = Vec::new();
+        while let Ok(first) = rx.recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => batch.push(j),
+                    Err(_) => break,
+                }
+            }
+            self.run_batch(&mut batch);
+        }
+    }
+
+    fn unavailable(&self) -> StoreError {
+        StoreError::Unavailable(format!(
+            "cannot connect to the database ({})",
+            match &self.url {
+                DatabaseUrl::Sqlite(p) => p.display().to_string(),
+                DatabaseUrl::Postgres(u) => conn::redact(u),
+            }
+        ))
+    }
+
+    /// Runs `batch` in one transaction, each job in its own savepoint and in order; after the
+    /// commit publishes the session changes of the jobs that succeeded, in job order, moves the
+    /// sequence watch, and only then answers every caller.
+    fn run_batch(&mut self, batch: &mut Vec<Job>) {
+        if self.conn.is_none() {
+            self.conn = connect(&self.url, self.busy_timeout_ms).ok();
+        }
+        let Some(c) = self.conn.as_mut() else {
+            let e = self.unavailable();
+            for mut job in batch.drain(..) {
+                job.fail(StoreError::Unavailable(e.to_string()));
+                job.answer();
+            }
+            return;
+        };
+        let rules = self.rules.clone();
+        let clock = self.clock.clone();
+        let mut changes: Vec<SessionChange> = Vec::new();
+        ops::changes::take(); // nothing left over from a failed batch
+        let committed = c.transaction(|c| {
+            conn::lock_writers(c)?;
+            for job in batch.iter_mut() {
+                let now = clock();
+                let ok = job.run(c, &rules, now);
+                let mine = ops::changes::take();
+                if ok {
+                    changes.extend(mine);
+                }
+            }
+            Ok::<(), StoreError>(())
+        });
+        let mut broken = false;
+        match committed {
+            Ok(()) => {
+                if !changes.is_empty() {
+                    if let Ok(mut subs) = self.subscribers.lock() {
+                        subs.retain(|tx| changes.iter().all(|ch| tx.send(ch.clone()).is_ok()));
+                    }
+                }
+                match read::last_seq(c) {
+                    Ok(s) => {
+                        self.seq_tx.send_if_modified(|cur| {
+                            let moved = *cur != s;
+                            *cur = s;
+                            moved
+                        });
+                    }
+                    Err(e) => {
+                        broken = e.is_connection_problem();
+                        tracing::warn!(error = %e, "cannot read the last sequence");
+                    }
+                }
+            }
+            Err(e) => {
+                broken = e.is_connection_problem();
+                tracing::warn!(error = %e, jobs = batch.len(), "a write batch did not commit");
+                let text = e.to_string();
+                for job in batch.iter_mut() {
+                    job.fail(StoreError::Unavailable(format!(
+                        "the transaction did not commit: {text}"
+                    )));
+                }
+            }
+        }
+        broken |= batch.iter().any(|j| j.connection_problem());
+        if broken {
+            tracing::warn!("database connection dropped; will reconnect");
+            self.conn = None;
+        }
+        for job in batch.drain(..) {
+            job.answer();
+        }
+    }
+}
 
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
@@ -131,7 +322,6 @@ pub struct Store {
     url: Arc<DatabaseUrl>,
     busy_timeout_ms: u32,
     seq: watch::Receiver<i64>,
-    seq_tx: Arc<watch::Sender<i64>>,
     rules: Arc<Rules>,
     clock: Clock,
     sessions: Subscribers,
@@ -151,18 +341,21 @@ impl Store {
         let last = read::last_seq(&mut first)?;
         let (seq_tx, seq) = watch::channel(last);
         let (jobs, rx) = std_mpsc::channel::<Job>();
-        let writer_url = url.clone();
+        let rules = Arc::new(rules);
+        let seq_tx = Arc::new(seq_tx);
+        let sessions: Subscribers = Arc::new(Mutex::new(Vec::new()));
+        let writer = Writer {
+            conn: Some(first),
+            url: url.clone(),
+            busy_timeout_ms,
+            rules: rules.clone(),
+            clock: clock.clone(),
+            seq_tx: seq_tx.clone(),
+            subscribers: sessions.clone(),
+        };
         std::thread::Builder::new()
             .name("faccia-db-writer".into())
-            .spawn(move || {
-                let mut conn = Some(first);
-                while let Ok(job) = rx.recv() {
-                    if conn.is_none() {
-                        conn = connect(&writer_url, busy_timeout_ms).ok();
-                    }
-                    job(&mut conn);
-                }
-            })
+            .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
         Ok(Store {
             jobs,
@@ -170,10 +363,9 @@ impl Store {
             url: Arc::new(url.clone()),
             busy_timeout_ms,
             seq,
-            seq_tx: Arc::new(seq_tx),
-            rules: Arc::new(rules),
+            rules,
             clock,
-            sessions: Arc::new(Mutex::new(Vec::new())),
+            sessions,
         })
     }
 
@@ -200,68 +392,42 @@ impl Store {
         self.seq.clone()
     }
 
-    /// Runs `f` in one write transaction on the writer thread; answers after the commit.
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Queues `f` for the writer thread now; the receiver is answered after its batch
+    /// commits. Jobs run in the order they are submitted.
+    fn submit<T, F>(
+        &self,
+        gate: Option<Arc<AtomicBool>>,
+        f: F,
+    ) -> oneshot::Receiver<Result<T, StoreError>>
     where
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let rules = self.rules.clone();
-        let clock = self.clock.clone();
-        let seq_tx = self.seq_tx.clone();
-        let url = self.url.clone();
-        let subscribers = self.sessions.clone();
-        let job: Job = Box::new(move |slot: &mut Option<AnyConnection>| {
-            let result = match slot.as_mut() {
-                None => Err(StoreError::Unavailable(format!(
-                    "cannot connect to the database ({})",
-                    match url.as_ref() {
-                        DatabaseUrl::Sqlite(p) => p.display().to_string(),
-                        DatabaseUrl::Postgres(u) => conn::redact(u),
-                    }
-                ))),
-                Some(c) => {
-                    let now = clock();
-                    ops::changes::take(); // nothing left over from a failed job
-                    let r = c.transaction(|c| {
-                        conn::lock_writers(c)?;
-                        f(c, &rules, now)
-                    });
-                    let changes = ops::changes::take();
-                    if r.is_ok() && !changes.is_empty() {
-                        if let Ok(mut subs) = subscribers.lock() {
-                            subs.retain(|tx| changes.iter().all(|ch| tx.send(ch.clone()).is_ok()));
-                        }
-                    }
-                    if r.is_ok() {
-                        match read::last_seq(c) {
-                            Ok(s) => {
-                                seq_tx.send_if_modified(|cur| {
-                                    let moved = *cur != s;
-                                    *cur = s;
-                                    moved
-                                });
-                            }
-                            Err(e) => tracing::warn!(error = %e, "cannot read the last sequence"),
-                        }
-                    }
-                    r
-                }
-            };
-            if let Err(e) = &result {
-                if e.is_connection_problem() {
-                    tracing::warn!(error = %e, "database connection dropped; will reconnect");
-                    *slot = None;
-                }
-            }
-            let _ = tx.send(result);
+        let job = Box::new(Pending {
+            f: Some(f),
+            result: None,
+            tx: Some(tx),
+            gate,
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?;
+        // A failed send drops the job and its sender: the receiver then reports the writer gone.
+        let _ = self.jobs.send(job);
+        rx
+    }
+
+    async fn answer<T>(rx: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
         rx.await
             .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?
+    }
+
+    /// Runs `f` in a write transaction on the writer thread (in its own savepoint of a batch
+    /// shared with the other waiting writes); answers after the commit.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
+    {
+        Self::answer(self.submit(None, f)).await
     }
 
     /// Runs a read on a pooled connection on a blocking thread.
@@ -298,6 +464,21 @@ impl Store {
     pub async fn publish(&self, event: TicketEvent) -> Result<Ack, StoreError> {
         self.write(move |c, rules, now| ops::publish(c, rules, now, &event))
             .await
+    }
+
+    /// Queues one ticket event for the writer at once, in call order, and returns the future of
+    /// its answer (after its commit): a stream reads ahead while earlier events commit. Events
+    /// sharing `gate` stop at the first that fails: the later ones are answered
+    /// [`StoreError::NotRun`] and nothing of them is stored.
+    pub fn publish_queued(
+        &self,
+        gate: &Arc<AtomicBool>,
+        event: TicketEvent,
+    ) -> impl std::future::Future<Output = Result<Ack, StoreError>> + Send + 'static {
+        let rx = self.submit(Some(gate.clone()), move |c, rules, now| {
+            ops::publish(c, rules, now, &event)
+        });
+        Self::answer(rx)
     }
 
     /// Repairs counters from the queue system's own view of them.
@@ -370,5 +551,136 @@ impl Store {
     pub async fn log_keypad(&self, counter_id: String, detail: String) -> Result<(), StoreError> {
         self.write(move |c, _rules, now| ops::log_keypad(c, now, &counter_id, &detail))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The writer's batch contract: one transaction for every waiting job, each job in its own
+    //! savepoint; only the session changes of jobs that committed are published, in job order,
+    //! after the commit and before any caller of the batch is answered.
+    use super::*;
+    use diesel::connection::SimpleConnection;
+
+    fn rules() -> Rules {
+        Rules {
+            vote_window_ms: 60_000,
+            grace_ms: 10_000,
+            reason_window_ms: 10_000,
+            time_zone: chrono_tz::Europe::Rome,
+            operator_data: false,
+            keypad_counters: Vec::new(),
+        }
+    }
+
+    fn ended(n: u32) -> SessionChange {
+        SessionChange::Ended {
+            session_id: format!("s{n}"),
+            counter_id: "C1".into(),
+            state: SessionState::Expired,
+        }
+    }
+
+    /// A job that logs `n` to the event log, reports a session change, then fails if `fail`.
+    fn job(
+        n: u32,
+        fail: bool,
+    ) -> impl FnOnce(&mut AnyConnection, &Rules, Millis) -> Result<u32, StoreError> + Send + 'static
+    {
+        move |c, _rules, now| {
+            ops::log_keypad(c, now, "C1", &format!("job {n}"))?;
+            ops::changes::push(ended(n));
+            if fail {
+                return Err(StoreError::Conflict(format!("job {n} fails")));
+            }
+            Ok(n)
+        }
+    }
+
+    fn logged(store: &Store) -> Vec<String> {
+        let mut c = connect(&store.url, 1000).expect("connect");
+        read::log_after(&mut c, 0, 100)
+            .expect("log")
+            .into_iter()
+            .map(|r| r.detail)
+            .collect()
+    }
+
+    async fn check(url: DatabaseUrl) {
+        let store = Store::open(&url, 2_000, rules(), system_clock()).expect("open");
+        let mut changes = store.session_changes();
+        let seq = store.watch_seq();
+        // Hold the writer in a first job so the next ones queue up and form one batch.
+        let (release_tx, release_rx) = std_mpsc::channel::<()>();
+        let (started_tx, started_rx) = oneshot::channel::<()>();
+        let blocker = store.submit(None, move |_c, _r, _now| {
+            let _ = started_tx.send(());
+            let _ = release_rx.recv();
+            Ok(0u32)
+        });
+        started_rx.await.expect("the writer runs the first job");
+        let gate = Arc::new(AtomicBool::new(false));
+        let a = store.submit(None, job(1, false));
+        let b = store.submit(None, job(2, true)); // fails alone
+        let c = store.submit(None, job(3, false));
+        let d = store.submit(Some(gate.clone()), job(4, true)); // fails: closes the gate
+        let e = store.submit(Some(gate.clone()), job(5, false)); // not run
+        let f = store.submit(None, job(6, false)); // another caller: still runs
+        release_tx.send(()).expect("release");
+        assert_eq!(Store::answer(blocker).await.expect("blocker"), 0);
+        assert_eq!(Store::answer(a).await.expect("job 1"), 1);
+        // Job 1 is answered: the whole batch has committed and published its changes already.
+        let mut got = Vec::new();
+        while let Ok(ch) = changes.try_recv() {
+            got.push(ch);
+        }
+        assert_eq!(got, vec![ended(1), ended(3), ended(6)]);
+        assert!(matches!(
+            Store::answer(b).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(Store::answer(c).await.expect("job 3"), 3);
+        assert!(matches!(
+            Store::answer(d).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(Store::answer(e).await, Err(StoreError::NotRun)));
+        assert_eq!(Store::answer(f).await.expect("job 6"), 6);
+        assert_eq!(logged(&store), vec!["job 1", "job 3", "job 6"]);
+        let last = *seq.borrow();
+        let mut c = connect(&store.url, 1000).expect("connect");
+        assert_eq!(
+            last,
+            read::last_seq(&mut c).expect("seq"),
+            "the seq watch moved"
+        );
+    }
+
+    #[tokio::test]
+    async fn batch_commits_savepoints_and_publishes_in_order_on_sqlite() {
+        let dir = tempfile::tempdir().expect("dir");
+        check(DatabaseUrl::Sqlite(dir.path().join("t.db"))).await;
+    }
+
+    #[tokio::test]
+    async fn batch_commits_savepoints_and_publishes_in_order_on_postgres() {
+        let base = std::env::var("FACCIA_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("faccia_batch_{}", std::process::id());
+        let admin = |sql: &str| {
+            let mut c = connect(&DatabaseUrl::Postgres(base.clone()), 1000)
+                .expect("PostgreSQL is required for this test");
+            if let AnyConnection::Postgresql(pg) = &mut c {
+                pg.batch_execute(sql).expect("admin statement");
+            }
+        };
+        admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        admin(&format!("CREATE DATABASE {name}"));
+        let url = match base.rfind('/') {
+            Some(i) => format!("{}/{name}", &base[..i]),
+            None => panic!("bad FACCIA_TEST_PG {base}"),
+        };
+        check(DatabaseUrl::Postgres(url)).await;
+        admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     }
 }

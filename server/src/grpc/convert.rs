@@ -97,6 +97,9 @@ pub fn status(e: StoreError) -> Status {
                 "storage error ({e}); nothing was stored: retry with the same event_id"
             ))
         }
+        e @ StoreError::NotRun => Status::aborted(format!(
+            "{e}; nothing of it was stored: send it again with the same event_id"
+        )),
         StoreError::Migration(m) | StoreError::Corrupt(m) => {
             tracing::error!(error = %m, "storage is inconsistent");
             Status::internal(m)
