@@ -557,6 +557,31 @@ async fn stream_acks_in_order(backend: Backend) {
         "{}",
         err.message()
     );
+    // A conflicting retry ends the stream at that event; the events sent behind it, already
+    // read ahead and queued, are not stored (sent again, they are new, not duplicates).
+    let mut conflicting = ev("t0-i", T0, E::Issued, "t0", "");
+    conflicting.display_number = "Z999".into();
+    let mut batch = vec![ev("v0", T0, E::Issued, "v0", ""), conflicting];
+    let behind: Vec<_> = (1..200)
+        .map(|i| ev(&format!("v{i}"), T0 + i, E::Issued, &format!("v{i}"), ""))
+        .collect();
+    batch.extend(behind.iter().cloned());
+    let mut acks = q
+        .stream(futures::stream::iter(batch))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        acks.message().await.unwrap().map(|a| a.event_id),
+        Some("v0".to_string())
+    );
+    let err = acks.message().await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
+    assert!(err.message().contains("t0-i"), "{}", err.message());
+    for e in behind {
+        let a = q.publish(e).await.unwrap().into_inner();
+        assert_eq!(status(&a), Ack::Accepted, "{}: {}", a.event_id, a.detail);
+    }
     s.stop().await;
 }
 both_backends!(stream, stream_acks_in_order);

@@ -18,22 +18,34 @@ pub struct QueueService {
     pub(crate) shared: Arc<Shared>,
 }
 
+/// How many events of one `Stream` may be read ahead of their acks: queued to the writer, in
+/// arrival order, while earlier ones commit.
+const STREAM_WINDOW: usize = 1024;
+
 impl QueueService {
     async fn handle(&self, event: v1::TicketEvent) -> Result<v1::EventAck, Status> {
-        let now = self.shared.store.now();
-        let event = convert::raw_event(event)
-            .validate(now)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let served = event.kind == EventKind::Served;
+        let event = self.validate(event)?;
         let kind = event.kind;
-        let mut ack = self
+        let ack = self
             .shared
             .store
             .publish(event)
             .await
             .map_err(convert::status)?;
+        Ok(self.answered(kind, ack).await)
+    }
+
+    fn validate(&self, event: v1::TicketEvent) -> Result<faccia_domain::TicketEvent, Status> {
+        let now = self.shared.store.now();
+        convert::raw_event(event)
+            .validate(now)
+            .map_err(|e| Status::invalid_argument(e.to_string()))
+    }
+
+    /// After the commit: metrics, and the keypad seam of a SERVED.
+    async fn answered(&self, kind: EventKind, mut ack: crate::storage::Ack) -> v1::EventAck {
         self.shared.metrics.event(kind, ack.status.name());
-        if served {
+        if kind == EventKind::Served {
             // The keypad seam: wait (briefly) for the counter's keypad to take the session, so
             // that the answer says ARMED. The counter's keypad task arms it; ends of sessions
             // reach it from the store itself.
@@ -41,7 +53,7 @@ impl QueueService {
                 self.shared.keypads.session_opened(s).await;
             }
         }
-        Ok(convert::ack(&ack))
+        convert::ack(&ack)
     }
 }
 
@@ -71,20 +83,60 @@ impl QueueEvents for QueueService {
         let this = QueueService {
             shared: self.shared.clone(),
         };
-        let out = async_stream(move |tx| async move {
+        // The reader queues each event to the writer as it arrives (in arrival order, so the
+        // events are decided in that order) and hands its pending answer to the acker, which
+        // awaits them in order: up to STREAM_WINDOW events commit while the next are read. The
+        // first failure ends the stream; the gate keeps anything queued after it from being
+        // stored.
+        type Queued = (
+            u64,
+            String,
+            EventKind,
+            Pin<
+                Box<
+                    dyn std::future::Future<
+                            Output = Result<crate::storage::Ack, crate::storage::StoreError>,
+                        > + Send,
+                >,
+            >,
+        );
+        let (pending_tx, mut pending_rx) =
+            tokio::sync::mpsc::channel::<Result<Queued, Status>>(STREAM_WINDOW);
+        let gate = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader_this = QueueService {
+            shared: self.shared.clone(),
+        };
+        let reader = tokio::spawn(async move {
             let mut n: u64 = 0;
             while let Some(item) = incoming.next().await {
                 n += 1;
-                let reply = match item {
+                let queued = match item {
                     Ok(ev) => {
                         let id = ev.event_id.clone();
-                        this.handle(ev).await.map_err(|s| {
-                            Status::new(
-                                s.code(),
-                                format!("event #{n} (event_id {id:?}): {}", s.message()),
-                            )
-                        })
+                        match reader_this.validate(ev) {
+                            Ok(event) => {
+                                let kind = event.kind;
+                                let fut = reader_this.shared.store.publish_queued(&gate, event);
+                                Ok((n, id, kind, Box::pin(fut) as _))
+                            }
+                            Err(s) => Err(numbered(n, &id, s)),
+                        }
                     }
+                    Err(s) => Err(s),
+                };
+                let stop = queued.is_err();
+                if pending_tx.send(queued).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        let out = async_stream(move |tx| async move {
+            while let Some(queued) = pending_rx.recv().await {
+                let reply = match queued {
+                    Ok((n, id, kind, answer)) => match answer.await {
+                        Ok(ack) => Ok(this.answered(kind, ack).await),
+                        Err(e) => Err(numbered(n, &id, convert::status(e))),
+                    },
                     Err(s) => Err(s),
                 };
                 let stop = reply.is_err();
@@ -92,6 +144,8 @@ impl QueueEvents for QueueService {
                     break;
                 }
             }
+            // The client went away or an event failed: read no further.
+            reader.abort();
         });
         Ok(Response::new(out))
     }
@@ -151,6 +205,13 @@ impl QueueEvents for QueueService {
             .map_err(convert::status)?;
         Ok(Response::new(v1::ReconcileReply { repaired }))
     }
+}
+
+fn numbered(n: u64, id: &str, s: Status) -> Status {
+    Status::new(
+        s.code(),
+        format!("event #{n} (event_id {id:?}): {}", s.message()),
+    )
 }
 
 /// A stream fed by a task through a bounded channel.
