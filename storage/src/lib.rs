@@ -127,12 +127,29 @@ pub fn system_clock() -> Clock {
     Arc::new(|| chrono::Utc::now().timestamp_millis())
 }
 
+/// What became of a job in one pass of its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Ok,
+    /// Its closure failed: what it wrote must be rolled back.
+    Failed,
+    /// Not run (its gate was closed): it wrote nothing.
+    Skipped,
+}
+
 /// One write the writer thread runs inside a batch transaction, then answers.
 trait WriteJob: Send {
-    /// Runs in the batch's transaction, in its own savepoint; keeps its result for `answer`.
-    /// Returns whether it succeeded (its savepoint was released, not rolled back).
-    fn run(&mut self, c: &mut AnyConnection, rules: &Rules, now: Millis) -> bool;
-    /// Fails the job without running it (no connection, or a batch that did not commit).
+    /// Runs in the batch's transaction (in its own savepoint when `savepoint`); keeps its
+    /// result for `answer`. `last_try`: this result is final (a failure closes the job's gate).
+    fn run(
+        &mut self,
+        c: &mut AnyConnection,
+        rules: &Rules,
+        now: Millis,
+        savepoint: bool,
+        last_try: bool,
+    ) -> Ran;
+    /// Fails the job (no connection, or a batch that did not commit).
     fn fail(&mut self, error: StoreError);
     /// Whether the job's result is an error that means the connection is broken.
     fn connection_problem(&self) -> bool;
@@ -142,9 +159,10 @@ trait WriteJob: Send {
 
 type Job = Box<dyn WriteJob>;
 
-/// A caller's closure, its result and where to send it.
+/// A caller's closure, its result and where to send it. The closure may run twice: once in the
+/// batch without savepoints and, when a job of the batch failed, again in its own savepoint.
 struct Pending<T, F> {
-    f: Option<F>,
+    f: F,
     result: Option<Result<T, StoreError>>,
     tx: Option<oneshot::Sender<Result<T, StoreError>>>,
     /// Set when a job of the same gate failed: later jobs of that gate are not run.
@@ -154,30 +172,38 @@ struct Pending<T, F> {
 impl<T, F> WriteJob for Pending<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
+    F: FnMut(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
 {
-    fn run(&mut self, c: &mut AnyConnection, rules: &Rules, now: Millis) -> bool {
-        let Some(f) = self.f.take() else {
-            return false;
-        };
+    fn run(
+        &mut self,
+        c: &mut AnyConnection,
+        rules: &Rules,
+        now: Millis,
+        savepoint: bool,
+        last_try: bool,
+    ) -> Ran {
         if self.gate.as_ref().is_some_and(|g| g.load(Ordering::SeqCst)) {
             self.result = Some(Err(StoreError::NotRun));
-            return false;
+            return Ran::Skipped;
         }
-        // A nested transaction is a savepoint: a failing job rolls back alone.
-        let r = c.transaction(|c| f(c, rules, now));
-        let ok = r.is_ok();
-        if !ok {
+        let f = &mut self.f;
+        let r = if savepoint {
+            // A nested transaction is a savepoint: a failing job rolls back alone.
+            c.transaction(|c| f(c, rules, now))
+        } else {
+            f(c, rules, now)
+        };
+        let ran = if r.is_ok() { Ran::Ok } else { Ran::Failed };
+        if ran == Ran::Failed && last_try {
             if let Some(g) = &self.gate {
                 g.store(true, Ordering::SeqCst);
             }
         }
         self.result = Some(r);
-        ok
+        ran
     }
 
     fn fail(&mut self, error: StoreError) {
-        self.f = None;
         if let Some(g) = &self.gate {
             g.store(true, Ordering::SeqCst);
         }
@@ -196,6 +222,25 @@ where
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(result);
         }
+    }
+}
+
+/// Why a pass over a batch stopped.
+enum PassError {
+    /// A job failed in a pass without savepoints: roll back, run again with them.
+    JobFailed,
+    Store(StoreError),
+}
+
+impl From<diesel::result::Error> for PassError {
+    fn from(e: diesel::result::Error) -> Self {
+        PassError::Store(StoreError::Db(e))
+    }
+}
+
+impl From<StoreError> for PassError {
+    fn from(e: StoreError) -> Self {
+        PassError::Store(e)
     }
 }
 
@@ -239,9 +284,14 @@ impl Writer {
         ))
     }
 
-    /// Runs `batch` in one transaction, each job in its own savepoint and in order; after the
+    /// Runs `batch` in one transaction, in order, each job as if in its own savepoint; after the
     /// commit publishes the session changes of the jobs that succeeded, in job order, moves the
     /// sequence watch, and only then answers every caller.
+    ///
+    /// The first pass runs the jobs without savepoints (they cost a statement each, two round
+    /// trips on PostgreSQL). If one fails, that pass is rolled back and the batch runs again, each
+    /// job in its own savepoint, so the failing one fails alone and the others are decided
+    /// exactly as they would have been. A batch of one needs no second pass.
     fn run_batch(&mut self, batch: &mut Vec<Job>) {
         if self.conn.is_none() {
             self.conn = connect(&self.url, self.busy_timeout_ms).ok();
@@ -255,24 +305,40 @@ impl Writer {
             return;
         };
         let rules = self.rules.clone();
-        let clock = self.clock.clone();
+        let nows: Vec<Millis> = batch.iter().map(|_| (self.clock)()).collect();
+        let single = batch.len() == 1;
         let mut changes: Vec<SessionChange> = Vec::new();
-        ops::changes::take(); // nothing left over from a failed batch
-        let committed = c.transaction(|c| {
-            conn::lock_writers(c)?;
-            for job in batch.iter_mut() {
-                let now = clock();
-                let ok = job.run(c, &rules, now);
-                let mine = ops::changes::take();
-                if ok {
-                    changes.extend(mine);
+        let mut pass = |c: &mut AnyConnection, savepoints: bool| {
+            changes.clear();
+            ops::changes::take(); // nothing left over from a failed pass
+            c.transaction(|c| {
+                conn::lock_writers(c)?;
+                for (job, now) in batch.iter_mut().zip(&nows) {
+                    let ran = job.run(c, &rules, *now, savepoints, savepoints || single);
+                    let mine = ops::changes::take();
+                    match ran {
+                        Ran::Ok => changes.extend(mine),
+                        Ran::Skipped => {}
+                        Ran::Failed if savepoints => {}
+                        Ran::Failed => return Err(PassError::JobFailed),
+                    }
                 }
-            }
-            Ok::<(), StoreError>(())
+                Ok(())
+            })
+        };
+        let committed = match pass(c, false) {
+            Err(PassError::JobFailed) if single => Ok(false), // its own error is its answer
+            Err(PassError::JobFailed) => pass(c, true).map(|()| true),
+            other => other.map(|()| true),
+        };
+        let committed = committed.map_err(|e| match e {
+            PassError::Store(e) => e,
+            PassError::JobFailed => StoreError::Unavailable("a write failed twice".into()),
         });
         let mut broken = false;
         match committed {
-            Ok(()) => {
+            Ok(false) => {}
+            Ok(true) => {
                 if !changes.is_empty() {
                     if let Ok(mut subs) = self.subscribers.lock() {
                         subs.retain(|tx| changes.iter().all(|ch| tx.send(ch.clone()).is_ok()));
@@ -393,7 +459,8 @@ impl Store {
     }
 
     /// Queues `f` for the writer thread now; the receiver is answered after its batch
-    /// commits. Jobs run in the order they are submitted.
+    /// commits. Jobs run in the order they are submitted. `f` may run more than once (a
+    /// rolled-back first pass); only the last run counts.
     fn submit<T, F>(
         &self,
         gate: Option<Arc<AtomicBool>>,
@@ -401,11 +468,11 @@ impl Store {
     ) -> oneshot::Receiver<Result<T, StoreError>>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let job = Box::new(Pending {
-            f: Some(f),
+            f,
             result: None,
             tx: Some(tx),
             gate,
@@ -425,7 +492,7 @@ impl Store {
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
     {
         Self::answer(self.submit(None, f)).await
     }
@@ -585,7 +652,7 @@ mod tests {
     fn job(
         n: u32,
         fail: bool,
-    ) -> impl FnOnce(&mut AnyConnection, &Rules, Millis) -> Result<u32, StoreError> + Send + 'static
+    ) -> impl FnMut(&mut AnyConnection, &Rules, Millis) -> Result<u32, StoreError> + Send + 'static
     {
         move |c, _rules, now| {
             ops::log_keypad(c, now, "C1", &format!("job {n}"))?;
@@ -611,13 +678,32 @@ mod tests {
         let mut changes = store.session_changes();
         let seq = store.watch_seq();
         // Hold the writer in a first job so the next ones queue up and form one batch.
-        let (release_tx, release_rx) = std_mpsc::channel::<()>();
-        let (started_tx, started_rx) = oneshot::channel::<()>();
-        let blocker = store.submit(None, move |_c, _r, _now| {
-            let _ = started_tx.send(());
-            let _ = release_rx.recv();
-            Ok(0u32)
-        });
+        let hold = |store: &Store| {
+            let (release_tx, release_rx) = std_mpsc::channel::<()>();
+            let (started_tx, started_rx) = oneshot::channel::<()>();
+            let mut started_tx = Some(started_tx);
+            let blocker = store.submit(None, move |_c, _r, _now| {
+                if let Some(tx) = started_tx.take() {
+                    let _ = tx.send(());
+                    let _ = release_rx.recv();
+                }
+                Ok(0u32)
+            });
+            (blocker, started_rx, release_tx)
+        };
+        // A batch where every job succeeds (one pass, no savepoints).
+        let (blocker, started_rx, release_tx) = hold(&store);
+        started_rx.await.expect("the writer runs the first job");
+        let x = store.submit(None, job(7, false));
+        let y = store.submit(None, job(8, false));
+        release_tx.send(()).expect("release");
+        assert_eq!(Store::answer(blocker).await.expect("blocker"), 0);
+        assert_eq!(Store::answer(x).await.expect("job 7"), 7);
+        assert_eq!(changes.try_recv().ok(), Some(ended(7)));
+        assert_eq!(changes.try_recv().ok(), Some(ended(8)));
+        assert_eq!(Store::answer(y).await.expect("job 8"), 8);
+        // A batch where some fail: each fails alone.
+        let (blocker, started_rx, release_tx) = hold(&store);
         started_rx.await.expect("the writer runs the first job");
         let gate = Arc::new(AtomicBool::new(false));
         let a = store.submit(None, job(1, false));
@@ -646,7 +732,10 @@ mod tests {
         ));
         assert!(matches!(Store::answer(e).await, Err(StoreError::NotRun)));
         assert_eq!(Store::answer(f).await.expect("job 6"), 6);
-        assert_eq!(logged(&store), vec!["job 1", "job 3", "job 6"]);
+        assert_eq!(
+            logged(&store),
+            vec!["job 7", "job 8", "job 1", "job 3", "job 6"]
+        );
         let last = *seq.borrow();
         let mut c = connect(&store.url, 1000).expect("connect");
         assert_eq!(

@@ -192,7 +192,7 @@ fn load_ticket(
     Ok(tickets::table
         .find((source, ticket))
         .select(TicketRow::as_select())
-        .first(c)
+        .get_result(c)
         .optional()?)
 }
 
@@ -218,7 +218,7 @@ fn load_counter(c: &mut AnyConnection, id: &str) -> Result<Option<CounterRow>, S
     Ok(counters::table
         .find(id)
         .select(CounterRow::as_select())
-        .first(c)
+        .get_result(c)
         .optional()?)
 }
 
@@ -259,7 +259,7 @@ pub fn publish(
     let previous = received_events::table
         .find((&ev.source_id, &ev.event_id))
         .select(ReceivedRow::as_select())
-        .first(c)
+        .get_result(c)
         .optional()?;
     if let Some(prev) = previous {
         if prev.fingerprint != fingerprint {
@@ -276,7 +276,7 @@ pub fn publish(
             Some(id) => vote_sessions::table
                 .find(id)
                 .select(SessionRow::as_select())
-                .first(c)
+                .get_result(c)
                 .optional()?
                 .map(|r| session_info(&r))
                 .transpose()?,
@@ -472,7 +472,7 @@ fn open_session_at(c: &mut AnyConnection, counter: &str) -> Result<Option<Sessio
         .filter(vote_sessions::counter_id.eq(counter))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
         .select(SessionRow::as_select())
-        .first(c)
+        .get_result(c)
         .optional()?)
 }
 
@@ -576,7 +576,7 @@ fn open_session(
     if let Some(existing) = vote_sessions::table
         .find(&id)
         .select(SessionRow::as_select())
-        .first(c)
+        .get_result(c)
         .optional()?
     {
         // A ticket has at most one session ever.
@@ -910,7 +910,7 @@ pub fn record_vote(
         .filter(vote_sessions::opened_at.gt(now - TOKEN_LIFETIME_MS))
         .order(vote_sessions::opened_at.desc())
         .select(SessionRow::as_select())
-        .first(c)
+        .get_result(c)
         .optional()?;
     let target = newest
         .as_ref()
@@ -963,7 +963,7 @@ pub fn record_vote(
             tickets::spans_midnight,
             tickets::reset,
         ))
-        .first(c)
+        .get_result(c)
         .optional()?;
     let (waiting_ms, service_ms) = match ticket {
         Some((w, sv, false, false)) => (w, sv),
@@ -1032,7 +1032,7 @@ pub fn set_arming(
     let row = vote_sessions::table
         .find(session)
         .select(SessionRow::as_select())
-        .first(c)
+        .get_result(c)
         .optional()?;
     if n > 0 {
         if let Some(r) = &row {
@@ -1064,7 +1064,7 @@ pub fn end_session_by_id(
         .find(session)
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
         .select(SessionRow::as_select())
-        .first(c)
+        .get_result(c)
         .optional()?;
     match row {
         Some(r) => {

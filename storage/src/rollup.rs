@@ -406,10 +406,10 @@ fn rebuild_in(c: &mut AnyConnection, tz: Tz) -> Result<Rebuilt, StoreError> {
     let (t0, t1) = tickets::table
         .filter(tickets::state.eq("SERVED"))
         .select((min(tickets::served_at), max(tickets::served_at)))
-        .first::<(Option<i64>, Option<i64>)>(c)?;
+        .get_result::<(Option<i64>, Option<i64>)>(c)?;
     let (v0, v1) = votes::table
         .select((min(votes::voted_at), max(votes::voted_at)))
-        .first::<(Option<i64>, Option<i64>)>(c)?;
+        .get_result::<(Option<i64>, Option<i64>)>(c)?;
     let first = [t0, v0].into_iter().flatten().min();
     let last = [t1, v1].into_iter().flatten().max();
     let mut months = 0u32;
