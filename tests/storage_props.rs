@@ -108,6 +108,7 @@ async fn run(ops: &[Op], url: &DatabaseUrl, restarts: bool) -> read::Dump {
     let clock = TestClock::new(T0 + 30 * 60_000);
     let open = || Store::open(url, 2_000, rules(), clock.clock()).expect("open store");
     let mut store = open();
+    let cache = std::sync::Arc::new(std::sync::Mutex::new(read::TicketCache::default()));
     let mut sent: Vec<(TicketEvent, AckStatus, Option<String>)> = Vec::new();
     for op in ops {
         match op {
@@ -188,9 +189,32 @@ async fn run(ops: &[Op], url: &DatabaseUrl, restarts: bool) -> read::Dump {
             }
         }
         check_invariants(&store).await;
+        check_ticket_cache(&store, &cache).await;
     }
     check_rollups(&store).await;
     store.read(read::dump).await.expect("dump")
+}
+
+/// The monitor's ticket cache, kept up to date from the event log op after op (and across
+/// restarts), always equals a full load of today's tickets.
+async fn check_ticket_cache(
+    store: &Store,
+    cache: &std::sync::Arc<std::sync::Mutex<read::TicketCache>>,
+) {
+    let since = T0 + 10 * 60_000;
+    let cache = cache.clone();
+    let (kept, full) = store
+        .read(move |c| {
+            let mut cache = cache.lock().expect("cache");
+            read::office_data_cached(c, since, &mut cache)?;
+            let kept: Vec<_> = cache.tickets().cloned().collect();
+            let mut full = read::office_data(c, since)?.tickets;
+            full.sort_by(|a, b| (&a.source_id, &a.ticket_id).cmp(&(&b.source_id, &b.ticket_id)));
+            Ok((kept, full))
+        })
+        .await
+        .expect("snapshot data");
+    assert_eq!(kept, full, "the monitor's ticket cache equals a full load");
 }
 
 /// The report rollups the writer kept event by event are exactly a rebuild from the raw rows

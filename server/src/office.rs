@@ -54,9 +54,19 @@ pub fn snapshot(
     keypads: Vec<v1::Keypad>,
     now: Millis,
 ) -> v1::Snapshot {
+    snapshot_of(config, data, data.tickets.iter().collect(), keypads, now)
+}
+
+/// [`snapshot`] with today's tickets given apart from `data` (kept in a cache by the monitor).
+pub fn snapshot_of(
+    config: &Config,
+    data: &OfficeData,
+    today: Vec<&TicketRow>,
+    keypads: Vec<v1::Keypad>,
+    now: Millis,
+) -> v1::Snapshot {
     let tz = config.time_zone;
     let (day_start, _) = stats::day_bounds(tz, now);
-    let today: Vec<&TicketRow> = data.tickets.iter().collect();
     let votes_today: Vec<&VoteRow> = data
         .votes
         .iter()

@@ -9,13 +9,14 @@ use faccia_domain::Millis;
 use super::conn::AnyConnection;
 use super::models::*;
 use super::schema::*;
-use super::StoreError;
+use super::{log_kind, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The last sequence number of the event log (0 when empty).
 pub fn last_seq(c: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(event_log::table
         .select(max(event_log::seq))
-        .first::<Option<i64>>(c)?
+        .get_result::<Option<i64>>(c)?
         .unwrap_or(0))
 }
 
@@ -73,6 +74,147 @@ pub fn office_data(c: &mut AnyConnection, since: Millis) -> Result<OfficeData, S
             votes,
             last_seq,
         })
+    })
+}
+
+/// Today's tickets kept between snapshots: loaded in full once, then only the tickets the event
+/// log says changed since (each accepted ticket event logs its ticket; a DAY_RESET, which
+/// touches many, reloads all).
+#[derive(Debug, Default)]
+pub struct TicketCache {
+    since: Millis,
+    /// The log sequence the tickets are up to date with (`None`: never loaded).
+    cursor: Option<i64>,
+    tickets: BTreeMap<(String, String), TicketRow>,
+}
+
+impl TicketCache {
+    pub fn tickets(&self) -> impl Iterator<Item = &TicketRow> {
+        self.tickets.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tickets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tickets.is_empty()
+    }
+}
+
+/// More changed log entries than this since the last snapshot: reload every ticket instead.
+const DELTA_LIMIT: i64 = 50_000;
+
+fn is_open_state(state: &str) -> bool {
+    state == TicketState::Waiting.as_str()
+        || state == TicketState::Called.as_str()
+        || state == TicketState::InService.as_str()
+}
+
+/// [`office_data`] with the tickets kept up to date in `cache` (the returned `tickets` is empty):
+/// a snapshot costs the tickets that changed since the previous one, not every ticket of the day.
+pub fn office_data_cached(
+    c: &mut AnyConnection,
+    since: Millis,
+    cache: &mut TicketCache,
+) -> Result<OfficeData, StoreError> {
+    c.transaction(|c| {
+        let last = last_seq(c)?;
+        let delta = match cache.cursor {
+            Some(cursor) if since >= cache.since && last - cursor <= DELTA_LIMIT => {
+                let entries: Vec<(i32, String, String)> = event_log::table
+                    .filter(event_log::seq.gt(cursor))
+                    .filter(event_log::seq.le(last))
+                    .filter(
+                        event_log::kind
+                            .eq(log_kind::TICKET_EVENT)
+                            .or(event_log::kind.eq(log_kind::DAY_RESET)),
+                    )
+                    .select((event_log::kind, event_log::source_id, event_log::ticket_id))
+                    .load(c)?;
+                if entries.iter().any(|(k, _, _)| *k == log_kind::DAY_RESET) {
+                    None
+                } else {
+                    Some(
+                        entries
+                            .into_iter()
+                            .filter(|(_, _, t)| !t.is_empty())
+                            .map(|(_, s, t)| (s, t))
+                            .collect::<BTreeSet<_>>(),
+                    )
+                }
+            }
+            _ => None,
+        };
+        match delta {
+            None => {
+                let open_states = [
+                    TicketState::Waiting.as_str(),
+                    TicketState::Called.as_str(),
+                    TicketState::InService.as_str(),
+                ];
+                let rows: Vec<TicketRow> = tickets::table
+                    .filter(
+                        tickets::last_at
+                            .ge(since)
+                            .or(tickets::state.eq_any(open_states)),
+                    )
+                    .select(TicketRow::as_select())
+                    .load(c)?;
+                cache.tickets = rows
+                    .into_iter()
+                    .map(|r| ((r.source_id.clone(), r.ticket_id.clone()), r))
+                    .collect();
+            }
+            Some(keys) => {
+                let ids: Vec<&str> = keys
+                    .iter()
+                    .map(|(_, t)| t.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                for chunk in ids.chunks(500) {
+                    let rows: Vec<TicketRow> = tickets::table
+                        .filter(tickets::ticket_id.eq_any(chunk))
+                        .select(TicketRow::as_select())
+                        .load(c)?;
+                    for r in rows {
+                        let key = (r.source_id.clone(), r.ticket_id.clone());
+                        if keys.contains(&key) {
+                            cache.tickets.insert(key, r);
+                        }
+                    }
+                }
+                cache
+                    .tickets
+                    .retain(|_, t| t.last_at >= since || is_open_state(&t.state));
+            }
+        }
+        cache.cursor = Some(last);
+        cache.since = since;
+        let mut data = office_rest(c, since)?;
+        data.last_seq = last;
+        Ok(data)
+    })
+}
+
+/// Counters, open sessions and votes since `since` (no tickets).
+fn office_rest(c: &mut AnyConnection, since: Millis) -> Result<OfficeData, StoreError> {
+    let counters = counters::table.select(CounterRow::as_select()).load(c)?;
+    let open_sessions = vote_sessions::table
+        .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .select(SessionRow::as_select())
+        .load(c)?;
+    let votes = votes::table
+        .filter(votes::voted_at.ge(since))
+        .select(VoteRow::as_select())
+        .load(c)?;
+    Ok(OfficeData {
+        tickets: Vec::new(),
+        counters,
+        open_sessions,
+        votes,
+        last_seq: 0,
     })
 }
 

@@ -142,9 +142,9 @@ pub async fn serve(
         .add_service(QueueEventsServer::new(queue::QueueService {
             shared: shared.clone(),
         }))
-        .add_service(MonitorServer::new(monitor::MonitorService {
-            shared: shared.clone(),
-        }))
+        .add_service(MonitorServer::new(monitor::MonitorService::new(
+            shared.clone(),
+        )))
         .add_service(ReportsServer::new(reports::ReportsService::new(
             shared.clone(),
         )))

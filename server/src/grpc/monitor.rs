@@ -1,7 +1,7 @@
 //! `faccia.v1.Monitor`: the console's read-only view, and the live event log.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use faccia_domain::stats;
@@ -17,6 +17,17 @@ use crate::storage::read;
 
 pub struct MonitorService {
     pub(crate) shared: Arc<Shared>,
+    /// Today's tickets, kept up to date from the event log between snapshots.
+    tickets: Arc<Mutex<read::TicketCache>>,
+}
+
+impl MonitorService {
+    pub(crate) fn new(shared: Arc<Shared>) -> MonitorService {
+        MonitorService {
+            shared,
+            tickets: Arc::new(Mutex::new(read::TicketCache::default())),
+        }
+    }
 }
 
 /// How many log entries one read fetches while catching up.
@@ -56,19 +67,32 @@ impl Monitor for MonitorService {
         let now = self.shared.store.now();
         let (day_start, _) = stats::day_bounds(self.shared.config.time_zone, now);
         let since = day_start.min(now - faccia_domain::alerts::RED_WINDOW_MS);
-        let data = self
+        let keypads = self.shared.keypads.health();
+        let shared = self.shared.clone();
+        let cache = self.tickets.clone();
+        // On a blocking thread, like the read itself: the figures of a busy day are no work for
+        // the async workers that carry the queue's events.
+        let snapshot = self
             .shared
             .store
-            .read(move |c| read::office_data(c, since))
+            .read(move |c| {
+                let mut cache = cache.lock().unwrap_or_else(|poisoned| {
+                    let mut c = poisoned.into_inner();
+                    *c = read::TicketCache::default();
+                    c
+                });
+                let data = read::office_data_cached(c, since, &mut cache)?;
+                Ok(office::snapshot_of(
+                    &shared.config,
+                    &data,
+                    cache.tickets().collect(),
+                    keypads,
+                    now,
+                ))
+            })
             .await
             .map_err(convert::status)?;
-        let keypads = self.shared.keypads.health();
-        Ok(Response::new(office::snapshot(
-            &self.shared.config,
-            &data,
-            keypads,
-            now,
-        )))
+        Ok(Response::new(snapshot))
     }
 
     async fn get_satisfaction(
