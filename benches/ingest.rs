@@ -9,7 +9,8 @@
 //!   ticket, one at a time per counter;
 //! - `publish 16 + console`: `publish 16` with a console connected (a `WatchEvents` stream and a
 //!   `GetSnapshot` every 500 ms, as the console does under traffic) on a day of at least
-//!   `FACCIA_BENCH_DAY_TICKETS` tickets (default 131,000; topped up before the phase).
+//!   `FACCIA_BENCH_DAY_TICKETS` tickets (default 131,000; topped up before the phase, for at
+//!   most 20 s), against `publish 16` on that same day without it.
 //!
 //! Run: `cargo bench --bench ingest`. Environment: `FACCIA_BENCH_SECS` (seconds per phase,
 //! default 2), `FACCIA_BENCH_ROUNDS` (default 3), `FACCIA_BENCH_BACKENDS` (`sqlite,postgres`),
@@ -176,25 +177,33 @@ async fn stream_phase(q: &Queue, window: usize, secs: f64) -> anyhow::Result<f64
     Ok(rate)
 }
 
-/// Top up the day to `tickets` tickets (through a Stream, window 1000).
+/// Top up the day to `tickets` tickets (through a Stream, window 1000), for at most
+/// `FILL_LIMIT`: the phases after it then run on a day as full as that allowed.
 async fn fill_day(q: &Queue, tickets: u64) -> anyhow::Result<()> {
     let have = NEXT.load(Ordering::Relaxed);
     if have >= tickets {
+        println!("  (the day has {have} tickets)");
         return Ok(());
     }
-    let missing = tickets - have;
     let t = Instant::now();
-    let events = futures::stream::iter((0..missing).map(|_| issued()));
+    let deadline = t + FILL_LIMIT;
+    let events = futures::stream::iter(0..tickets - have)
+        .take_while(move |_| futures::future::ready(Instant::now() < deadline))
+        .map(|_| issued());
     let mut acks = q.clone().stream(events).await?.into_inner();
     while let Some(ack) = acks.next().await {
         ack?;
     }
     println!(
-        "  (day topped up with {missing} tickets in {:.1} s)",
+        "  (the day topped up to {} tickets in {:.1} s)",
+        NEXT.load(Ordering::Relaxed),
         t.elapsed().as_secs_f64()
     );
     Ok(())
 }
+
+/// The longest the day is topped up for.
+const FILL_LIMIT: Duration = Duration::from_secs(20);
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
