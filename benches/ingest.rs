@@ -367,6 +367,8 @@ async fn run_console(
     mon: Monitor,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<u64> {
+    // FACCIA_BENCH_CONSOLE=snapshot or =watch runs only that half, to see what costs what.
+    let only = std::env::var("FACCIA_BENCH_CONSOLE").unwrap_or_default();
     let mut watch = mon.clone();
     let last = mon
         .clone()
@@ -374,17 +376,25 @@ async fn run_console(
         .await?
         .into_inner()
         .last_seq;
-    let mut log = watch
-        .watch_events(WatchRequest { after_seq: last })
-        .await?
-        .into_inner();
+    let mut log = if only == "snapshot" {
+        None
+    } else {
+        Some(
+            watch
+                .watch_events(WatchRequest { after_seq: last })
+                .await?
+                .into_inner(),
+        )
+    };
     let mut snaps = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            _ = stop.changed() => return Ok(snaps),
-            entry = log.next() => { entry.context("the log stream ended")??; }
-            _ = tick.tick() => {
+            _ = stop.changed() => return Ok(snaps.max(1)),
+            entry = async { match log.as_mut() { Some(l) => l.next().await, None => std::future::pending().await } } => {
+                entry.context("the log stream ended")??;
+            }
+            _ = tick.tick(), if only != "watch" => {
                 mon.clone().get_snapshot(SnapshotRequest {}).await?;
                 snaps += 1;
             }
