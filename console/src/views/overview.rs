@@ -44,6 +44,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             ))
         };
         let activity = Activity::of(c);
+        let busy = matches!(activity, Activity::Calling | Activity::Serving);
         let act_style = match activity {
             Activity::Closed => th.dim(),
             Activity::Idle => th.text(),
@@ -63,8 +64,17 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         let mut cells = vec![
             name_cell,
             Cell::from(Span::styled(i18n::activity(lang, activity), act_style)),
-            Cell::from(c.ticket_display.clone()),
-            Cell::from(c.service_code.clone()),
+            // A free or closed counter holds no ticket, whatever it showed last.
+            Cell::from(if busy {
+                c.ticket_display.clone()
+            } else {
+                String::new()
+            }),
+            Cell::from(if busy {
+                c.service_code.clone()
+            } else {
+                String::new()
+            }),
             Cell::from(Line::from(c.served_today.to_string()).right_aligned()),
             Cell::from(Line::from(format::minutes(c.avg_service_s, lang)).right_aligned()),
             Cell::from(Line::from(g).right_aligned()),

@@ -14,7 +14,8 @@ use crate::model::{App, View};
 
 enum Item<'a> {
     Section(&'static str),
-    Row(&'a KeyedFaces),
+    /// A row, and whether it is a channel (named by its code, in the user's language).
+    Row(&'a KeyedFaces, bool),
 }
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
@@ -127,13 +128,13 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
 
     // Faces by counter, service and channel as one scrolling list with section titles.
     let mut items: Vec<Item> = Vec::new();
-    for (title, list) in [
-        (t.by_counter, &s.by_counter),
-        (t.by_service, &s.by_service),
-        (t.by_channel, &s.by_channel),
+    for (title, list, channel) in [
+        (t.by_counter, &s.by_counter, false),
+        (t.by_service, &s.by_service, false),
+        (t.by_channel, &s.by_channel, true),
     ] {
         items.push(Item::Section(title));
-        items.extend(list.iter().map(Item::Row));
+        items.extend(list.iter().map(|k| Item::Row(k, channel)));
     }
     let rows_room = usize::from(list_area.height.saturating_sub(1));
     app.page_rows.set(rows_room.max(1));
@@ -161,13 +162,19 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         let sel = start + i == selected;
         let mut line = match item {
             Item::Section(title) => Line::from(Span::styled(format!(" {title}"), th.accent())),
-            Item::Row(k) => {
+            Item::Row(k, channel) => {
                 let f = k.faces.clone().unwrap_or_default();
                 let n = format::votes(&f);
-                let name = if k.name.is_empty() { &k.key } else { &k.name };
+                let name = if *channel {
+                    i18n::channel(lang, &k.key)
+                } else if k.name.is_empty() {
+                    k.key.clone()
+                } else {
+                    k.name.clone()
+                };
                 let mut spans = vec![Span::raw(format!(
                     "   {:<w$} {:>5} ",
-                    format::cut(name, name_w - 2),
+                    format::cut(&name, name_w - 2),
                     n,
                     w = name_w - 2
                 ))];

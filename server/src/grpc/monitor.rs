@@ -26,7 +26,9 @@ const PAGE: i64 = 500;
 const POLL: Duration = Duration::from_secs(1);
 
 pub fn log_event(r: LogRow) -> v1::LogEvent {
+    let facts = convert::log_facts(&r);
     v1::LogEvent {
+        facts,
         seq: r.seq.max(0) as u64,
         at: Some(convert::timestamp(r.at)),
         kind: r.kind,
@@ -185,6 +187,9 @@ impl Monitor for MonitorService {
             }
         };
         let detail = self.shared.keypads.command(req.counter_id, action).await?;
-        Ok(Response::new(v1::KeypadCommandReply { detail }))
+        Ok(Response::new(v1::KeypadCommandReply {
+            detail,
+            result: convert::keypad_result(action) as i32,
+        }))
     }
 }
