@@ -36,6 +36,10 @@ pub struct DemoArgs {
     /// Serve Prometheus metrics on this address (default: a free port on 127.0.0.1).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Where the console saves reports (default: `rapporti/` in the demo's temporary
+    /// directory, removed on exit unless --keep).
+    #[arg(long, value_name = "DIR")]
+    pub reports_dir: Option<PathBuf>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -160,12 +164,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }));
     let url = format!("http://127.0.0.1:{port}");
 
+    // A busy morning: a crowd at the door at opening and a peak above what the counters can
+    // serve, so queues build and ease, some waits go over the standard and raise alerts.
     let plan = faccia_sim::SimPlan::new(args.seed)
         .counters(counters.iter().map(|(c, _)| c.clone()))
         .services(&services)
         .start(start)
         .tickets(None)
-        .duration(Some(Duration::from_secs(10 * 3600)));
+        .duration(Some(Duration::from_secs(10 * 3600)))
+        .busy_morning();
     let sim = faccia_sim::QueueSim::new(plan)
         .server(url.clone())
         .token(Some("demo-queue-token".into()))
@@ -175,8 +182,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .log(Some(dir.join("queue-sim.jsonl")));
     let traffic = tokio::spawn(async move { sim.run().await });
 
+    let reports_dir = match &args.reports_dir {
+        Some(d) => d.clone(),
+        None => {
+            let d = dir.join("rapporti");
+            std::fs::create_dir_all(&d)?;
+            d
+        }
+    };
     let outcome = match args.headless {
         Some(secs) => {
+            // The address first, for whoever drives the demo (tests, scripts).
+            println!("faccia demo: server on {url}");
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(secs)) => {},
                 _ = tokio::signal::ctrl_c() => {},
@@ -188,10 +207,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             Ok(())
         }
         None => {
+            // The console shows the simulated day's clock, the one its figures run on.
+            let console_clock = faccia_console::Clock(Arc::new(move || {
+                let ms = t0_sim + (t0.elapsed().as_secs_f64() * 1000.0 * factor) as i64;
+                chrono::DateTime::from_timestamp_millis(ms).unwrap_or_else(chrono::Utc::now)
+            }));
             faccia_console::run(faccia_console::ConsoleArgs {
                 server: Some(url.clone()),
                 token: Some("demo-admin-token".into()),
                 lang: args.lang,
+                reports_dir: Some(reports_dir),
+                clock: Some(console_clock),
                 ..Default::default()
             })
             .await
