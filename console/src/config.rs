@@ -216,6 +216,7 @@ red = "#aa0000"
             token: Some("t".into()),
             config: None,
             reports_dir: None,
+            clock: None,
         };
         let s = Settings::merge(&args, file).unwrap();
         assert_eq!(s.server, "http://127.0.0.1:1");

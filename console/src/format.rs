@@ -178,6 +178,29 @@ pub fn cut(s: &str, max: usize) -> String {
     out
 }
 
+/// Cuts a sentence to at most `max` characters at a word boundary, with an ellipsis when cut,
+/// so that no figure is ever shown in part ("attesa di 2…" never happens).
+pub fn fit(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let head: String = s.chars().take(max - 1).collect();
+    // The first word after the cut starts at the next char: keep the head only up to a space.
+    let whole = s.chars().nth(max - 1).is_some_and(char::is_whitespace);
+    let kept = if whole {
+        head.trim_end().to_string()
+    } else {
+        match head.rfind(' ') {
+            Some(i) => head[..i].trim_end_matches([' ', ',', ':', ';']).to_string(),
+            None => head,
+        }
+    };
+    format!("{kept} …")
+}
+
 /// A sparkline as text, one block character per value, scaled to the maximum.
 pub fn spark(values: &[u32]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];

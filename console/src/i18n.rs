@@ -664,9 +664,14 @@ pub fn describe_event(lang: Lang, e: &faccia_proto::v1::LogEvent) -> String {
             if let Some(f) = facts {
                 match f.reason() {
                     LogReason::ReasonKeypadArming => {
-                        if let Some(k) = keypad_state(lang, f.keypad()) {
-                            parts.push(k.to_string());
-                        }
+                        let k = match (lang, f.keypad()) {
+                            (Lang::It, KeypadState::Armed) => Some("accesa per il giudizio"),
+                            (Lang::It, KeypadState::Pending) => Some("in attesa di accendersi"),
+                            (Lang::En, KeypadState::Armed) => Some("lit for the vote"),
+                            (Lang::En, KeypadState::Pending) => Some("waiting to light up"),
+                            _ => keypad_state(lang, f.keypad()),
+                        };
+                        parts.extend(k.map(str::to_string));
                     }
                     LogReason::ReasonKeypadOnline if !f.serial_no.is_empty() => {
                         parts.push(match lang {

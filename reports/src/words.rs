@@ -230,7 +230,7 @@ pub const IT: Labels = Labels {
     p90_wait: "90° percentile (min)",
     standard: "Standard (min)",
     within: "Entro lo standard",
-    counted: "Ticket considerati",
+    counted: "Biglietti considerati",
     left_out: "Esclusi",
     change_title: "Confronto con il mese precedente",
     previous_month: "Mese precedente",

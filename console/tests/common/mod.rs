@@ -350,13 +350,21 @@ pub fn satisfaction(period: Period) -> Satisfaction {
         Period::Month => 21,
         _ => 1,
     };
+    // As the server sends them: [start, end) of the day, the week and the month.
+    // Local midnight of 23/11 (local(1, 0, 0) is 01:00), plus whole days.
+    let day_after = |t: Option<Timestamp>, days: i64| {
+        t.map(|t| Timestamp {
+            seconds: t.seconds - 3_600 + days * 86_400,
+            nanos: 0,
+        })
+    };
     let (from, to) = match period {
         Period::Week => (
             local(1, 0, 0).map(|t| Timestamp {
                 seconds: t.seconds,
                 nanos: 0,
             }),
-            local(11, 15, 0),
+            day_after(local(1, 0, 0), 7),
         ),
         Period::Month => (
             Some(Timestamp {
@@ -367,9 +375,16 @@ pub fn satisfaction(period: Period) -> Satisfaction {
                     .timestamp(),
                 nanos: 0,
             }),
-            local(11, 15, 0),
+            Some(Timestamp {
+                seconds: Utc
+                    .with_ymd_and_hms(2026, 11, 30, 23, 0, 0)
+                    .single()
+                    .expect("valid")
+                    .timestamp(),
+                nanos: 0,
+            }),
         ),
-        _ => (local(1, 0, 0), local(11, 15, 0)),
+        _ => (local(1, 0, 0), day_after(local(1, 0, 0), 1)),
     };
     Satisfaction {
         period: period as i32,
