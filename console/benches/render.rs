@@ -163,6 +163,7 @@ fn event(i: u64, base: i64) -> LogEvent {
         session_id: format!("s-{i}"),
         outcome: (i % 6 + 1) as i32,
         detail: String::new(),
+        facts: None,
     }
 }
 
