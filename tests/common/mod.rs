@@ -1,6 +1,8 @@
 //! Test harness: real servers on loopback, real SQLite files, real PostgreSQL databases.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
