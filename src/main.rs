@@ -62,6 +62,13 @@ enum SimCommand {
     Queue(faccia_sim::QueueSimArgs),
 }
 
+/// Colours only on a terminal: logs that go to a file, a pipe or journald stay plain text
+/// (and `NO_COLOR` turns them off on a terminal too).
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.settings.logging.level));
@@ -70,7 +77,7 @@ fn init_logging(config: &Config) {
         .with_writer(std::io::stderr);
     match config.settings.logging.format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
+        LogFormat::Human => builder.with_ansi(log_colours()).init(),
     }
 }
 
@@ -134,6 +141,7 @@ fn init_tool_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
         .init();
 }
 
