@@ -99,7 +99,10 @@ fn services_are_sandboxed() {
     }
     for name in ["faccia.service", "faccia-report.service"] {
         let (level, text) = exposure(&etc().join(name));
-        assert!(level < 3.0, "{name}: exposure {level}, want under 3:\n{text}");
+        assert!(
+            level < 3.0,
+            "{name}: exposure {level}, want under 3:\n{text}"
+        );
     }
     // What the server needs stays allowed: its state directory, the serial ports, the network.
     let text = std::fs::read_to_string(etc().join("faccia.service")).expect("unit");
