@@ -61,6 +61,9 @@ diesel::table! {
     }
 }
 
+/// A stored vote: session, ticket, counter, face, reason.
+type StoredVote = (String, String, String, i32, Option<i32>);
+
 /// A small xorshift generator: the same run every time for a seed.
 struct Rng(u64);
 
@@ -505,7 +508,7 @@ async fn every_citizen_who_presses_a_lit_keypad_votes() {
 
     // What the database holds.
     let mut c = diesel::SqliteConnection::establish(&db_path.display().to_string()).expect("db");
-    let stored: Vec<(String, String, String, i32, Option<i32>)> = votes::table
+    let stored: Vec<StoredVote> = votes::table
         .select((
             votes::session_id,
             votes::ticket_id,
@@ -526,8 +529,7 @@ async fn every_citizen_who_presses_a_lit_keypad_votes() {
         .into_iter()
         .map(|(id, s, k)| (id, (s, k)))
         .collect();
-    let mut by_session: BTreeMap<&str, Vec<&(String, String, String, i32, Option<i32>)>> =
-        BTreeMap::new();
+    let mut by_session: BTreeMap<&str, Vec<&StoredVote>> = BTreeMap::new();
     for v in &stored {
         by_session.entry(v.0.as_str()).or_default().push(v);
     }
