@@ -234,6 +234,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: "1.4".into(),
                 serial_no: "FK3-001234".into(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
             Keypad {
                 counter_id: "2".into(),
@@ -253,6 +254,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: "1.4".into(),
                 serial_no: "FK3-001235".into(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
             Keypad {
                 counter_id: "4".into(),
@@ -272,6 +274,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: "1.3".into(),
                 serial_no: "FK3-000987".into(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
             Keypad {
                 counter_id: "5".into(),
@@ -291,6 +294,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: String::new(),
                 serial_no: String::new(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
         ],
         alerts: vec![
