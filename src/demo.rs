@@ -15,8 +15,9 @@ const SAMPLE: &str = include_str!("../etc/faccia.toml");
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// Simulated minutes per real second (1 = an office hour in a minute).
-    #[arg(long, default_value_t = 1.0)]
+    /// Simulated seconds per real second, as for `faccia sim queue`: 1 = real time, 60 = a
+    /// simulated minute per second (an office hour in a real minute), 3600 = an hour per second.
+    #[arg(long, default_value_t = 60.0, value_name = "SIM_S_PER_S")]
     pub speed: f64,
     /// Number of counters, each with its keypad (1..=32).
     #[arg(long, default_value_t = 8)]
@@ -106,12 +107,18 @@ fn counter_ids(config: &Config) -> Vec<(String, u8)> {
         .collect()
 }
 
+/// The fastest demo: 10 simulated hours per real second.
+const MAX_SPEED: f64 = 36_000.0;
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if !(1..=32).contains(&args.counters) {
         anyhow::bail!("--counters must be 1..=32 (one RS-485 bus)");
     }
-    if !(args.speed > 0.0 && args.speed <= 600.0) {
-        anyhow::bail!("--speed must be above 0 and at most 600");
+    if !(args.speed > 0.0 && args.speed <= MAX_SPEED) {
+        anyhow::bail!(
+            "--speed is simulated seconds per real second: above 0 and at most {MAX_SPEED} \
+             (60 = a simulated minute per second)"
+        );
     }
     let tmp = tempfile::Builder::new().prefix("faccia-demo-").tempdir()?;
     let dir = tmp.path().to_path_buf();
@@ -151,7 +158,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     // The server's clock runs with the simulated day, so that waits, windows and "today" agree.
     let start = faccia_sim::model::today_at(chrono::Utc::now(), 8, 30);
-    let factor = args.speed * 60.0;
+    let factor = args.speed;
     let t0 = Instant::now();
     let t0_sim = start.timestamp_millis();
     let clock: faccia_server::storage::Clock =

@@ -100,7 +100,7 @@ fn demo_shows_a_living_office_and_quits_cleanly() {
     let metrics = format!("127.0.0.1:{port}");
     let t = Tmux::start(
         "faccia-demo-test",
-        &format!("{bin} demo --speed 3 --metrics {metrics}"),
+        &format!("{bin} demo --speed 180 --metrics {metrics}"),
     );
     let first = t.wait_for(30, "the Italian overview with a connected server", |s| {
         s.contains("Panoramica") && s.contains("Sportello")

@@ -235,6 +235,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: "1.4".into(),
                 serial_no: "FK3-001234".into(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
             Keypad {
                 counter_id: "2".into(),
@@ -254,6 +255,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: "1.4".into(),
                 serial_no: "FK3-001235".into(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
             Keypad {
                 counter_id: "4".into(),
@@ -273,6 +275,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: "1.3".into(),
                 serial_no: "FK3-000987".into(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
             Keypad {
                 counter_id: "5".into(),
@@ -292,6 +295,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: String::new(),
                 serial_no: String::new(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
         ],
         alerts: vec![
