@@ -25,7 +25,7 @@ use tonic::Status;
 use crate::config::Config;
 use crate::grpc::convert::timestamp;
 use crate::keypads::KeypadGateway;
-use crate::storage::{read, SessionChange, SessionInfo, Store, VoteOutcome};
+use crate::storage::{read, KeypadNote, SessionChange, SessionInfo, Store, VoteOutcome};
 
 /// How long the queue event's answer waits for the keypad to be armed.
 const ARM_WAIT: Duration = Duration::from_millis(400);
@@ -279,10 +279,7 @@ impl SerialKeypads {
                     tracing::warn!(counter, unit, boot_count, "keypad rebooted");
                     self.send(&counter, Msg::Input(Input::Rebooted { lost_token }));
                     let _ = store
-                        .log_keypad(
-                            counter,
-                            format!("keypad rebooted (boot count {boot_count})"),
-                        )
+                        .log_keypad(counter, KeypadNote::Rebooted { boot_count })
                         .await;
                 }
                 BusEvent::Online { unit, ident } => {
@@ -291,10 +288,10 @@ impl SerialKeypads {
                     let _ = store
                         .log_keypad(
                             counter,
-                            format!(
-                                "keypad online (serial {}, firmware {}.{})",
-                                ident.serial_no, ident.firmware.0, ident.firmware.1
-                            ),
+                            KeypadNote::Online {
+                                serial_no: ident.serial_no,
+                                firmware: ident.firmware,
+                            },
                         )
                         .await;
                 }
@@ -302,9 +299,7 @@ impl SerialKeypads {
                     let counter = self.counter_of(bus, unit);
                     tracing::warn!(counter, unit, %since, "keypad offline");
                     self.send(&counter, Msg::Input(Input::Unreachable));
-                    let _ = store
-                        .log_keypad(counter, "keypad offline".to_string())
-                        .await;
+                    let _ = store.log_keypad(counter, KeypadNote::Offline).await;
                 }
                 BusEvent::IgnoredPresses { unit, delta } => {
                     let counter = self.counter_of(bus, unit);

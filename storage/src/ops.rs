@@ -13,7 +13,7 @@ use faccia_domain::{EventKind, Millis, TicketEvent, DAY_MS};
 use super::conn::AnyConnection;
 use super::models::*;
 use super::schema::*;
-use super::{log_kind, outcome_code, rollup, Rules, SessionChange, StoreError};
+use super::{log_kind, outcome_code, rollup, KeypadNote, Rules, SessionChange, StoreError};
 
 /// The session changes of the running write job, handed to the store's subscribers only once
 /// the job's transaction has committed (and dropped when it rolls back). One writer thread runs
@@ -1118,44 +1118,38 @@ pub fn log_keypad(
     c: &mut AnyConnection,
     now: Millis,
     counter: &str,
-    detail: &str,
+    note: &KeypadNote,
 ) -> Result<(), StoreError> {
     let mut entry = NewLog {
         at: now,
         kind: log_kind::KEYPAD,
         counter_id: counter.to_string(),
-        detail: detail.to_string(),
         ..NewLog::default()
     };
-    keypad_facts(&mut entry);
-    append_log(c, entry)
-}
-
-/// The typed facts of a keypad-health entry. The keypad layer hands over its own note (see
-/// `keypad_link`: "keypad online (serial 1234, firmware 1.4)", "keypad offline", "keypad
-/// rebooted (boot count 3)"); until it passes them typed, they are read back here, next to where
-/// the entry is written, so that no client ever reads the note.
-fn keypad_facts(e: &mut NewLog) {
-    let d = e.detail.as_str();
-    let inside = |prefix: &str| {
-        d.strip_prefix(prefix)
-            .and_then(|r| r.strip_suffix(')'))
-            .map(str::to_string)
-    };
-    if d == "keypad offline" {
-        e.reason = log_reason::KEYPAD_OFFLINE;
-    } else if let Some(n) = inside("keypad rebooted (boot count ") {
-        e.reason = log_reason::KEYPAD_REBOOTED;
-        e.figure_a = n.trim().parse().unwrap_or(0);
-    } else if let Some(rest) = inside("keypad online (serial ") {
-        e.reason = log_reason::KEYPAD_ONLINE;
-        if let Some((serial, fw)) = rest.split_once(", firmware ") {
-            e.fact_text = serial.trim().to_string();
-            let (major, minor) = fw.split_once('.').unwrap_or((fw, "0"));
-            e.figure_a = major.trim().parse().unwrap_or(0);
-            e.figure_b = minor.trim().parse().unwrap_or(0);
+    // The typed facts are what clients word; `detail` stays for older clients.
+    match *note {
+        KeypadNote::Online {
+            serial_no,
+            firmware,
+        } => {
+            entry.reason = log_reason::KEYPAD_ONLINE;
+            entry.fact_text = serial_no.to_string();
+            entry.figure_a = i64::from(firmware.0);
+            entry.figure_b = i64::from(firmware.1);
+            entry.detail = format!(
+                "keypad online (serial {serial_no}, firmware {}.{})",
+                firmware.0, firmware.1
+            );
         }
-    } else if d.starts_with("keypad online") {
-        e.reason = log_reason::KEYPAD_ONLINE;
+        KeypadNote::Offline => {
+            entry.reason = log_reason::KEYPAD_OFFLINE;
+            entry.detail = "keypad offline".into();
+        }
+        KeypadNote::Rebooted { boot_count } => {
+            entry.reason = log_reason::KEYPAD_REBOOTED;
+            entry.figure_a = i64::from(boot_count);
+            entry.detail = format!("keypad rebooted (boot count {boot_count})");
+        }
     }
+    append_log(c, entry)
 }
