@@ -350,3 +350,53 @@ mod tests {
         assert_eq!(signed_int(-1200, Lang::It), "\u{2212}1.200");
     }
 }
+
+/// The published page's note on when its figures were computed, and whether the month is still
+/// in progress (its figures then grow until the month ends). `now` and the month's bounds are
+/// in milliseconds; the time is shown in the office's time zone.
+pub fn computed_note(
+    month_end: faccia_domain::Millis,
+    now: faccia_domain::Millis,
+    tz: chrono_tz::Tz,
+    lang: Lang,
+) -> String {
+    use chrono::TimeZone;
+    let at = match tz.timestamp_millis_opt(now).single() {
+        Some(t) => t,
+        None => return String::new(),
+    };
+    let (date, time) = (at.format("%d/%m/%Y"), at.format("%H:%M"));
+    match (now < month_end, lang) {
+        (true, Lang::It) => format!(
+            "Mese in corso: dati parziali, calcolati il {date} alle {time}; il mese si chiude con l'ultimo giorno."
+        ),
+        (true, Lang::En) => format!(
+            "Month in progress: partial figures, computed on {date} at {time}; the month closes with its last day."
+        ),
+        (false, Lang::It) => format!("Dati calcolati il {date} alle {time}."),
+        (false, Lang::En) => format!("Figures computed on {date} at {time}."),
+    }
+}
+
+#[cfg(test)]
+mod computed_note_tests {
+    use super::*;
+
+    #[test]
+    fn a_running_month_says_so_and_when() {
+        let tz = chrono_tz::Europe::Rome;
+        // 2026-12-02 12:00 UTC = 13:00 in Rome; December ends on 2027-01-01 00:00 in Rome
+        let now = 1_796_212_800_000;
+        let end = 1_798_758_000_000;
+        let it = computed_note(end, now, tz, Lang::It);
+        assert_eq!(
+            it,
+            "Mese in corso: dati parziali, calcolati il 02/12/2026 alle 13:00; il mese si chiude con l'ultimo giorno."
+        );
+        assert!(computed_note(end, now, tz, Lang::En).starts_with("Month in progress"));
+        assert_eq!(
+            computed_note(now - 1, now, tz, Lang::It),
+            "Dati calcolati il 02/12/2026 alle 13:00."
+        );
+    }
+}
