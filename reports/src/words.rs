@@ -1,38 +1,22 @@
 //! Number formats, labels and the summary sentence, in Italian and English.
 
-use faccia_domain::figures::{format_decimal, format_share};
+use faccia_domain::figures::{
+    format_decimal, format_int, format_points, format_share, format_signed_int,
+};
 use faccia_domain::{Lang, Share};
 
 use crate::model::{Faces, MonthFigures};
 
-/// The dash shown for a figure that does not exist (no standard, no votes).
-pub const DASH: &str = "—";
+pub use faccia_domain::figures::DASH;
 
-/// An integer with thousands separators: `1.234.567` in Italian, `1,234,567` in English.
+/// An integer with thousands separators (`faccia_domain::figures::format_int`).
 pub fn int(n: u64, lang: Lang) -> String {
-    let digits = n.to_string();
-    let sep = match lang {
-        Lang::It => '.',
-        Lang::En => ',',
-    };
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(sep);
-        }
-        out.push(ch);
-    }
-    out
+    format_int(n, lang)
 }
 
 /// A signed integer change: `+12`, `−3`, `0`.
 pub fn signed_int(n: i64, lang: Lang) -> String {
-    let body = int(n.unsigned_abs(), lang);
-    match n.signum() {
-        1 => format!("+{body}"),
-        -1 => format!("\u{2212}{body}"),
-        _ => body,
-    }
+    format_signed_int(n, lang)
 }
 
 /// A share with its percent sign (`94,4%`), or a dash. Always through `Share::format`.
@@ -50,20 +34,7 @@ pub fn pct_cell(share: Option<Share>, lang: Lang) -> String {
 
 /// A change in tenths of a percentage point: `+1,2`, `−0,4`, `0,0`; a dash when unknown.
 pub fn points(tenths: Option<i64>, lang: Lang) -> String {
-    let Some(t) = tenths else {
-        return DASH.to_string();
-    };
-    let sep = match lang {
-        Lang::It => ',',
-        Lang::En => '.',
-    };
-    let a = t.unsigned_abs();
-    let sign = match t.signum() {
-        1 => "+",
-        -1 => "\u{2212}",
-        _ => "",
-    };
-    format!("{sign}{}{sep}{}", a / 10, a % 10)
+    format_points(tenths, lang)
 }
 
 /// Milliseconds as minutes with one decimal (`12,5`), or a dash.
