@@ -29,11 +29,12 @@ fn config(db: &str, link: &std::path::Path) -> String {
     t
 }
 
-/// Wire time of one status poll while a session is open (the driver then reads the 13 input
-/// registers 0x0002..=0x000E, to see a reboot before the IDLE it causes) at 8N1, plus the two
-/// inter-frame silences Modbus RTU prescribes (1.75 ms each above 19200 baud).
+/// Wire time of one status poll while a session is open (the 7 input registers
+/// 0x0002..=0x0008 the spec asks for; BOOT_COUNT comes with the periodic counters read, or at
+/// once when a status looks like a reboot) at 8N1, plus the two inter-frame silences Modbus RTU
+/// prescribes (1.75 ms each above 19200 baud).
 fn poll_wire_time() -> Duration {
-    let bytes = 8 + (3 + 2 * 13 + 2);
+    let bytes = 8 + (3 + 2 * 7 + 2);
     let char_s = 10.0 / f64::from(BAUD);
     Duration::from_secs_f64(bytes as f64 * char_s + 2.0 * 0.00175)
 }

@@ -15,8 +15,9 @@ const SAMPLE: &str = include_str!("../etc/faccia.toml");
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// Simulated minutes per real second (1 = an office hour in a minute).
-    #[arg(long, default_value_t = 1.0)]
+    /// Simulated seconds per real second, as for `faccia sim queue`: 1 = real time, 60 = a
+    /// simulated minute per second (an office hour in a real minute), 3600 = an hour per second.
+    #[arg(long, default_value_t = 60.0, value_name = "SIM_S_PER_S")]
     pub speed: f64,
     /// Number of counters, each with its keypad (1..=32).
     #[arg(long, default_value_t = 8)]
@@ -36,6 +37,10 @@ pub struct DemoArgs {
     /// Serve Prometheus metrics on this address (default: a free port on 127.0.0.1).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Where the console saves reports (default: `rapporti/` in the demo's temporary
+    /// directory, removed on exit unless --keep).
+    #[arg(long, value_name = "DIR")]
+    pub reports_dir: Option<PathBuf>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -102,12 +107,18 @@ fn counter_ids(config: &Config) -> Vec<(String, u8)> {
         .collect()
 }
 
+/// The fastest demo: 10 simulated hours per real second.
+const MAX_SPEED: f64 = 36_000.0;
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if !(1..=32).contains(&args.counters) {
         anyhow::bail!("--counters must be 1..=32 (one RS-485 bus)");
     }
-    if !(args.speed > 0.0 && args.speed <= 600.0) {
-        anyhow::bail!("--speed must be above 0 and at most 600");
+    if !(args.speed > 0.0 && args.speed <= MAX_SPEED) {
+        anyhow::bail!(
+            "--speed is simulated seconds per real second: above 0 and at most {MAX_SPEED} \
+             (60 = a simulated minute per second)"
+        );
     }
     let tmp = tempfile::Builder::new().prefix("faccia-demo-").tempdir()?;
     let dir = tmp.path().to_path_buf();
@@ -147,7 +158,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     // The server's clock runs with the simulated day, so that waits, windows and "today" agree.
     let start = faccia_sim::model::today_at(chrono::Utc::now(), 8, 30);
-    let factor = args.speed * 60.0;
+    let factor = args.speed;
     let t0 = Instant::now();
     let t0_sim = start.timestamp_millis();
     let clock: faccia_server::storage::Clock =
@@ -160,12 +171,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }));
     let url = format!("http://127.0.0.1:{port}");
 
+    // A busy morning: a crowd at the door at opening and a peak above what the counters can
+    // serve, so queues build and ease, some waits go over the standard and raise alerts.
     let plan = faccia_sim::SimPlan::new(args.seed)
         .counters(counters.iter().map(|(c, _)| c.clone()))
         .services(&services)
         .start(start)
         .tickets(None)
-        .duration(Some(Duration::from_secs(10 * 3600)));
+        .duration(Some(Duration::from_secs(10 * 3600)))
+        .busy_morning();
     let sim = faccia_sim::QueueSim::new(plan)
         .server(url.clone())
         .token(Some("demo-queue-token".into()))
@@ -175,8 +189,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .log(Some(dir.join("queue-sim.jsonl")));
     let traffic = tokio::spawn(async move { sim.run().await });
 
+    let reports_dir = match &args.reports_dir {
+        Some(d) => d.clone(),
+        None => {
+            let d = dir.join("rapporti");
+            std::fs::create_dir_all(&d)?;
+            d
+        }
+    };
     let outcome = match args.headless {
         Some(secs) => {
+            // The address first, for whoever drives the demo (tests, scripts).
+            println!("faccia demo: server on {url}");
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(secs)) => {},
                 _ = tokio::signal::ctrl_c() => {},
@@ -188,10 +214,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             Ok(())
         }
         None => {
+            // The console shows the simulated day's clock, the one its figures run on.
+            let console_clock = faccia_console::Clock(Arc::new(move || {
+                let ms = t0_sim + (t0.elapsed().as_secs_f64() * 1000.0 * factor) as i64;
+                chrono::DateTime::from_timestamp_millis(ms).unwrap_or_else(chrono::Utc::now)
+            }));
             faccia_console::run(faccia_console::ConsoleArgs {
                 server: Some(url.clone()),
                 token: Some("demo-admin-token".into()),
                 lang: args.lang,
+                reports_dir: Some(reports_dir),
+                clock: Some(console_clock),
                 ..Default::default()
             })
             .await

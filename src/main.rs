@@ -62,6 +62,13 @@ enum SimCommand {
     Queue(faccia_sim::QueueSimArgs),
 }
 
+/// Colours only on a terminal: logs that go to a file, a pipe or journald stay plain text
+/// (and `NO_COLOR` turns them off on a terminal too).
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.settings.logging.level));
@@ -70,8 +77,21 @@ fn init_logging(config: &Config) {
         .with_writer(std::io::stderr);
     match config.settings.logging.format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
+        LogFormat::Human => builder.with_ansi(log_colours()).init(),
     }
+}
+
+/// What `check-config` says when it finds no configuration file (exit code 2).
+fn no_config_file() -> String {
+    format!(
+        "no configuration file: {} does not exist in {} and neither --config FILE nor \
+         FACCIA_CONFIG was given; the built-in defaults alone configure no counters and no \
+         tokens. Point --config at the office's file (e.g. /etc/faccia/faccia.toml).",
+        faccia_server::config::DEFAULT_CONFIG_FILE,
+        std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|_| "this directory".into()),
+    )
 }
 
 fn load(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
@@ -110,6 +130,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         faccia_server::config::DatabaseUrl::Sqlite(p) => format!("SQLite {}", p.display()),
         faccia_server::config::DatabaseUrl::Postgres(_) => "PostgreSQL".to_string(),
     };
+    if config.file.is_none() {
+        tracing::warn!(
+            "no configuration file ({} not found, no --config): built-in defaults, no counters, no tokens",
+            faccia_server::config::DEFAULT_CONFIG_FILE
+        );
+    }
     let shared = faccia_server::open(config, faccia_server::storage::system_clock())
         .context("cannot open the database")?;
     let listener = faccia_server::bind(listen).await?;
@@ -134,6 +160,7 @@ fn init_tool_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
         .init();
 }
 
@@ -182,13 +209,27 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Console(_) | Command::Keypad(_) | Command::Demo(_) | Command::Sim(_) => Ok(()),
         Command::CheckConfig(_) => {
+            let Some(file) = &config.file else {
+                eprintln!("faccia: {}", no_config_file());
+                return ExitCode::from(2);
+            };
+            let s = &config.settings;
+            if s.auth.tokens.is_empty() {
+                eprintln!(
+                    "faccia: warning: no [[auth.tokens]] in {}: every call but health checks and \
+                     reflection will be refused",
+                    file.display()
+                );
+            }
+            if s.counters.is_empty() {
+                eprintln!(
+                    "faccia: warning: no [[counters]] in {}: no counter can serve tickets",
+                    file.display()
+                );
+            }
             println!(
                 "configuration OK ({}): site {:?}, {} services, {} counters, {} tokens, listen {}",
-                config
-                    .file
-                    .as_ref()
-                    .map(|f| f.display().to_string())
-                    .unwrap_or_else(|| "built-in defaults".into()),
+                file.display(),
                 config.settings.site.name,
                 config.settings.services.len(),
                 config.settings.counters.len(),

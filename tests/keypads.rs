@@ -207,3 +207,52 @@ async fn served_ticket_lights_its_keypad_and_stores_one_vote() {
     s.stop().await;
     sim.shutdown().await;
 }
+
+/// Presses that do not count (a dark keypad pressed again and again) raise the burst alert for
+/// that counter's keypad, and only for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_ignored_presses_raises_an_alert() {
+    let db = TestDb::new(Backend::Sqlite);
+    let link = db.path().join("kp0");
+    let sim = Simulator::start(SimConfig::new(vec![1, 2, 3, 4], &link))
+        .await
+        .expect("simulator");
+    let keys = sim.handle();
+    let text = common::config_text_keypads(&db.url, "127.0.0.1:0", 60, &link);
+    let s = TestServer::start_text(&db, TestClock::new(T0 + 30 * MIN), &text).await;
+    eventually(10, "keypad 2 online", || async {
+        snapshot(&s)
+            .await
+            .keypads
+            .iter()
+            .any(|k| k.counter_id == "C2" && k.link == v1::KeypadLink::KeypadOnline as i32)
+    })
+    .await;
+    let burst = |snap: &v1::Snapshot| {
+        snap.alerts
+            .iter()
+            .filter(|a| a.kind == v1::AlertKind::AlertIgnoredPresses as i32)
+            .map(|a| (a.subject.clone(), a.value))
+            .collect::<Vec<_>>()
+    };
+    // a few ignored presses are not a burst
+    for _ in 0..3 {
+        keys.press(2, Key::Face(Face::Green)).expect("press");
+    }
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let snap = snapshot(&s).await;
+    assert!(burst(&snap).is_empty(), "{:?}", snap.alerts);
+    assert!(snap
+        .keypads
+        .iter()
+        .any(|k| k.counter_id == "C2" && k.ignored_presses_recent == 3));
+    for _ in 0..9 {
+        keys.press(2, Key::Face(Face::Red)).expect("press");
+    }
+    eventually(12, "the ignored-presses alert for C2", || async {
+        burst(&snapshot(&s).await) == vec![("C2".to_string(), 12.0)]
+    })
+    .await;
+    s.stop().await;
+    sim.shutdown().await;
+}

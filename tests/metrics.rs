@@ -88,10 +88,10 @@ async fn metrics_move_with_the_office() {
     assert_eq!(
         value(
             &after,
-            "faccia_grpc_requests_total{method=\"Publish\",code=\"Ok\"}"
+            "faccia_grpc_requests_total{service=\"faccia.v1.QueueEvents\",method=\"Publish\",code=\"Ok\"}"
         ),
         3.0
     );
-    assert!(after.contains("faccia_grpc_request_seconds_bucket{method=\"Publish\",le=\"+Inf\"} 3"));
+    assert!(after.contains("faccia_grpc_request_seconds_bucket{service=\"faccia.v1.QueueEvents\",method=\"Publish\",le=\"+Inf\"} 3"));
     s.stop().await;
 }

@@ -816,6 +816,12 @@ async fn reflection_lists_services(backend: Backend) {
         names.contains(&"faccia.v1.Monitor".to_string()),
         "{names:?}"
     );
+    for both in [
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        assert!(names.contains(&both.to_string()), "{names:?}");
+    }
     s.stop().await;
 }
 both_backends!(reflection, reflection_lists_services);

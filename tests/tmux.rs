@@ -100,7 +100,7 @@ fn demo_shows_a_living_office_and_quits_cleanly() {
     let metrics = format!("127.0.0.1:{port}");
     let t = Tmux::start(
         "faccia-demo-test",
-        &format!("{bin} demo --speed 3 --metrics {metrics}"),
+        &format!("{bin} demo --speed 180 --metrics {metrics}"),
     );
     let first = t.wait_for(30, "the Italian overview with a connected server", |s| {
         s.contains("Panoramica") && s.contains("Sportello")
@@ -136,6 +136,51 @@ fn demo_shows_a_living_office_and_quits_cleanly() {
         !end.contains("Panoramica"),
         "the terminal was restored (alternate screen left):\n{end}"
     );
+}
+
+#[test]
+fn demo_morning_builds_a_queue_and_raises_alerts_on_the_simulated_clock() {
+    let bin = env!("CARGO_BIN_EXE_faccia");
+    let reports = tempfile::tempdir().expect("reports dir");
+    let t = Tmux::start(
+        "faccia-demo-morning",
+        &format!("{bin} demo --reports-dir {}", reports.path().display()),
+    );
+    // The office opens at 08:30 on the simulated day, whatever the wall clock says.
+    let first = t.wait_for(30, "the overview on the simulated clock", |s| {
+        s.contains("Panoramica") && s.contains("Sportello")
+    });
+    let header = first.lines().next().unwrap_or_default();
+    assert!(header.contains(" 08:"), "simulated morning clock:\n{first}");
+    t.keys("2");
+    // Within a minute (an hour of the office day) people wait and the wait alert fires.
+    let queue = t.wait_for(60, "people waiting and a wait alert", |s| {
+        s.contains("2 Code")
+            && figure(s, "In attesa").is_some_and(|n| n > 0)
+            && s.contains("oltre lo standard")
+    });
+    assert!(!queue.contains("Nessun avviso"), "{queue}");
+    // Saving a report writes into the chosen directory, not the working tree.
+    t.keys("6");
+    t.wait_for(30, "the Reports view", |s| {
+        s.contains("6 Rapporti") && s.contains("Serviti")
+    });
+    t.keys("c");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let saved = std::fs::read_dir(reports.path())
+            .expect("reports dir")
+            .filter_map(Result::ok)
+            .any(|e| e.path().extension().is_some_and(|x| x == "csv"));
+        if saved {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no CSV saved:\n{}", t.screen());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    t.keys("q");
+    let end = t.wait_for(20, "the demo to exit", |s| s.contains("FACCIA-EXITED"));
+    assert!(end.contains("FACCIA-EXITED 0"), "clean exit:\n{end}");
 }
 
 #[test]

@@ -87,6 +87,7 @@ fn office(base: i64) -> Snapshot {
             firmware: "1.4".into(),
             serial_no: format!("FK3-{i:06}"),
             polls: 0,
+            ignored_presses_recent: 0,
         })
         .collect();
     let alerts = (0..40u32)
@@ -163,6 +164,7 @@ fn event(i: u64, base: i64) -> LogEvent {
         session_id: format!("s-{i}"),
         outcome: (i % 6 + 1) as i32,
         detail: String::new(),
+        facts: None,
     }
 }
 

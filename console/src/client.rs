@@ -389,7 +389,7 @@ pub async fn keypad_command(mut api: Api, counter_id: String, action: KeypadActi
         action: action as i32,
     };
     match timed(api.keypad_command(req)).await {
-        Ok(reply) => Msg::CommandDone(Ok(reply.detail)),
+        Ok(reply) => Msg::CommandDone(Ok(reply.result())),
         Err(status) => Msg::CommandDone(Err(api_error(&status))),
     }
 }

@@ -92,6 +92,18 @@ pub struct Settings {
     pub refresh: Duration,
     /// Where the Reports view saves documents.
     pub reports_dir: PathBuf,
+    /// The clock of the header and of every "since"; the wall clock when `None`.
+    pub clock: Option<crate::Clock>,
+}
+
+impl Settings {
+    /// Now, by the console's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        match &self.clock {
+            Some(c) => c.now(),
+            None => chrono::Utc::now(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -105,6 +117,7 @@ impl Default for Settings {
             event_capacity: DEFAULT_EVENT_CAPACITY,
             refresh: DEFAULT_REFRESH,
             reports_dir: PathBuf::from("."),
+            clock: None,
         }
     }
 }
@@ -168,6 +181,7 @@ impl Settings {
                 .or(file.reports_dir)
                 .filter(|d| !d.as_os_str().is_empty())
                 .unwrap_or_else(|| PathBuf::from(".")),
+            clock: args.clock.clone(),
         })
     }
 }
@@ -202,6 +216,7 @@ red = "#aa0000"
             token: Some("t".into()),
             config: None,
             reports_dir: None,
+            clock: None,
         };
         let s = Settings::merge(&args, file).unwrap();
         assert_eq!(s.server, "http://127.0.0.1:1");

@@ -14,9 +14,9 @@ use std::time::Duration;
 use faccia_proto::v1::monitor_server::{Monitor, MonitorServer};
 use faccia_proto::v1::reports_server::{Reports, ReportsServer};
 use faccia_proto::v1::{
-    Document, KeypadCommandReply, KeypadCommandRequest, LogEvent, MonthlyReport, MonthlyRequest,
-    RenderRequest, ReportFormat, ReportKind, Satisfaction, SatisfactionRequest, Snapshot,
-    SnapshotRequest, WatchRequest,
+    Document, KeypadAction, KeypadCommandReply, KeypadCommandRequest, KeypadCommandResult,
+    LogEvent, MonthlyReport, MonthlyRequest, RenderRequest, ReportFormat, ReportKind, Satisfaction,
+    SatisfactionRequest, Snapshot, SnapshotRequest, WatchRequest,
 };
 use futures::Stream;
 use tokio::net::TcpListener;
@@ -420,8 +420,15 @@ impl Monitor for FakeMonitor {
         }
         let r = req.into_inner();
         let detail = format!("keypad of counter {} acknowledged", r.counter_id);
+        let result = match r.action() {
+            KeypadAction::KeypadSelfTest => KeypadCommandResult::KeypadSelfTestStarted,
+            _ => KeypadCommandResult::KeypadBlinking,
+        };
         self.lock().keypad_commands.push(r);
-        Ok(Response::new(KeypadCommandReply { detail }))
+        Ok(Response::new(KeypadCommandReply {
+            detail,
+            result: result as i32,
+        }))
     }
 }
 

@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::Tz;
-use faccia_domain::figures::{format_decimal, format_share, Share};
+use faccia_domain::figures::{decimal_sep, format_decimal, format_points, format_share, Share};
 use faccia_domain::Lang;
 use faccia_proto::v1::FaceCounts;
 
-pub const DASH: &str = "–";
+pub use faccia_domain::figures::DASH;
 
 /// Minutes with one decimal from seconds: 504.0 -> "8,4 min".
 pub fn minutes(secs: Option<f64>, lang: Lang) -> String {
@@ -86,28 +86,10 @@ pub fn tenths(v: Option<u32>, lang: Lang) -> String {
     }
 }
 
-/// A change in tenths of a percentage point, with its sign: 12 -> "+1,2", -4 -> "-0,4", 0 ->
-/// "0,0"; a dash when absent.
+/// A change in tenths of a percentage point, with its sign: 12 -> "+1,2", -4 -> "−0,4", 0 ->
+/// "0,0"; a dash when absent (`faccia_domain::figures::format_points`).
 pub fn points(v: Option<i32>, lang: Lang) -> String {
-    match v {
-        Some(v) => {
-            let sign = match v.signum() {
-                1 => "+",
-                -1 => "-",
-                _ => "",
-            };
-            let a = v.unsigned_abs();
-            format!("{sign}{}{}{}", a / 10, decimal_sep(lang), a % 10)
-        }
-        None => DASH.to_string(),
-    }
-}
-
-fn decimal_sep(lang: Lang) -> char {
-    match lang {
-        Lang::It => ',',
-        Lang::En => '.',
-    }
+    format_points(v.map(i64::from), lang)
 }
 
 /// Votes of a face count.
@@ -178,6 +160,29 @@ pub fn cut(s: &str, max: usize) -> String {
     out
 }
 
+/// Cuts a sentence to at most `max` characters at a word boundary, with an ellipsis when cut,
+/// so that no figure is ever shown in part ("attesa di 2…" never happens).
+pub fn fit(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let head: String = s.chars().take(max - 1).collect();
+    // The first word after the cut starts at the next char: keep the head only up to a space.
+    let whole = s.chars().nth(max - 1).is_some_and(char::is_whitespace);
+    let kept = if whole {
+        head.trim_end().to_string()
+    } else {
+        match head.rfind(' ') {
+            Some(i) => head[..i].trim_end_matches([' ', ',', ':', ';']).to_string(),
+            None => head,
+        }
+    };
+    format!("{kept} …")
+}
+
 /// A sparkline as text, one block character per value, scaled to the maximum.
 pub fn spark(values: &[u32]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -230,16 +235,16 @@ mod tests {
         assert_eq!(number(34.5, 1, Lang::It), "34,5");
         assert_eq!(number(f64::INFINITY, 1, Lang::It), DASH);
         assert_eq!(share(255, 270, Lang::It), "94,4%");
-        assert_eq!(share(1, 0, Lang::It), "–");
+        assert_eq!(share(1, 0, Lang::It), DASH);
         assert_eq!(tenths(Some(944), Lang::It), "94,4%");
         assert_eq!(tenths(Some(1000), Lang::En), "100.0%");
         assert_eq!(tenths(Some(5), Lang::It), "0,5%");
         assert_eq!(tenths(None, Lang::It), DASH);
         assert_eq!(tenths(Some(u32::MAX), Lang::It), "429496729,5%");
         assert_eq!(points(Some(12), Lang::It), "+1,2");
-        assert_eq!(points(Some(-4), Lang::En), "-0.4");
+        assert_eq!(points(Some(-4), Lang::En), "\u{2212}0.4");
         assert_eq!(points(Some(0), Lang::It), "0,0");
-        assert_eq!(points(Some(i32::MIN), Lang::It), "-214748364,8");
+        assert_eq!(points(Some(i32::MIN), Lang::It), "\u{2212}214748364,8");
         assert_eq!(points(None, Lang::It), DASH);
         assert_eq!(whole_minutes(u64::MAX), format!("{} h", u64::MAX / 3600));
         assert_eq!(age(-5, Lang::It), "0 s");

@@ -2,8 +2,10 @@
 //! ask [`tr`] for the table of the user's language, or call the wording functions below.
 
 use faccia_domain::Lang;
+use faccia_proto::v1::vote_session::KeypadState;
 use faccia_proto::v1::{
-    AlertKind, EventType, KeypadAction, KeypadLink, LogKind, Period, SessionOutcome,
+    AlertKind, EventType, KeypadAction, KeypadCommandResult, KeypadLink, LogKind, LogReason,
+    Period, SessionOutcome,
 };
 
 use crate::keymap::Action;
@@ -522,6 +524,7 @@ pub fn describe_event(lang: Lang, e: &faccia_proto::v1::LogEvent) -> String {
         Lang::En => ("counter", "service", "ticket"),
     };
     let mut parts: Vec<String> = Vec::new();
+    let facts = e.facts.as_ref();
     let at_counter = |parts: &mut Vec<String>| {
         if !e.counter_id.is_empty() {
             parts.push(format!("{counter} {}", e.counter_id));
@@ -559,6 +562,9 @@ pub fn describe_event(lang: Lang, e: &faccia_proto::v1::LogEvent) -> String {
             if !e.display_number.is_empty() {
                 parts.push(format!("{ticket} {}", e.display_number));
             }
+            if let Some(k) = facts.and_then(|f| keypad_state(lang, f.keypad())) {
+                parts.push(k.to_string());
+            }
         }
         LogKind::LogSessionEnded => {
             parts.push(match lang {
@@ -566,6 +572,9 @@ pub fn describe_event(lang: Lang, e: &faccia_proto::v1::LogEvent) -> String {
                 Lang::En => format!("session ended: {}", outcome(lang, e.outcome())),
             });
             at_counter(&mut parts);
+            if let Some(why) = facts.and_then(|f| reason(lang, f.reason())) {
+                parts.push(why.to_string());
+            }
         }
         LogKind::LogVoteRecorded => {
             parts.push(match lang {
@@ -573,7 +582,6 @@ pub fn describe_event(lang: Lang, e: &faccia_proto::v1::LogEvent) -> String {
                 Lang::En => "vote recorded".to_string(),
             });
             at_counter(&mut parts);
-            return parts.join(", ");
         }
         LogKind::LogOrphanVote => {
             parts.push(match lang {
@@ -581,18 +589,38 @@ pub fn describe_event(lang: Lang, e: &faccia_proto::v1::LogEvent) -> String {
                 Lang::En => "vote without a session, not counted".to_string(),
             });
             at_counter(&mut parts);
-            return parts.join(", ");
-        }
-        LogKind::LogCounter => {
-            parts.push(log_kind(lang, LogKind::LogCounter).to_string());
-            if !e.counter_id.is_empty() {
-                parts[0] = format!("{counter} {}", e.counter_id);
+            if let Some(why) = facts.and_then(|f| reason(lang, f.reason())) {
+                parts.push(why.to_string());
             }
         }
-        LogKind::LogDayReset => parts.push(match lang {
-            Lang::It => "nuova giornata: contatori azzerati".to_string(),
-            Lang::En => "new day: counts reset".to_string(),
-        }),
+        LogKind::LogCounter => {
+            let verb = match e.ticket_event() {
+                EventType::CounterOpened | EventType::CounterClosed => {
+                    ticket_verb(lang, e.ticket_event())
+                }
+                _ => log_kind(lang, LogKind::LogCounter),
+            };
+            parts.push(verb.to_string());
+            at_counter(&mut parts);
+        }
+        LogKind::LogDayReset => {
+            parts.push(match lang {
+                Lang::It => "nuova giornata: contatori azzerati".to_string(),
+                Lang::En => "new day: counts reset".to_string(),
+            });
+            if let Some(f) = facts {
+                parts.push(match lang {
+                    Lang::It => format!(
+                        "{} biglietti aperti chiusi, {} sessioni annullate",
+                        f.tickets_closed, f.sessions_cancelled
+                    ),
+                    Lang::En => format!(
+                        "{} open tickets closed, {} sessions cancelled",
+                        f.tickets_closed, f.sessions_cancelled
+                    ),
+                });
+            }
+        }
         LogKind::LogReconcile => {
             parts.push(match lang {
                 Lang::It => "riallineamento con l'eliminacode".to_string(),
@@ -601,34 +629,148 @@ pub fn describe_event(lang: Lang, e: &faccia_proto::v1::LogEvent) -> String {
             if !e.source_id.is_empty() {
                 parts.push(e.source_id.clone());
             }
+            at_counter(&mut parts);
+            if let Some(f) = facts {
+                let ticket_word = ticket;
+                let state = |open: bool, ticket: &str| {
+                    let word = match (lang, open) {
+                        (Lang::It, true) => "aperto",
+                        (Lang::It, false) => "chiuso",
+                        (Lang::En, true) => "open",
+                        (Lang::En, false) => "closed",
+                    };
+                    if ticket.is_empty() {
+                        word.to_string()
+                    } else {
+                        format!("{word} ({ticket_word} {ticket})")
+                    }
+                };
+                let (was, now) = match lang {
+                    Lang::It => ("era", "ora"),
+                    Lang::En => ("was", "now"),
+                };
+                parts.push(format!(
+                    "{was} {}, {now} {}",
+                    state(f.was_open, &f.was_ticket),
+                    state(f.now_open, &e.ticket_id)
+                ));
+            }
         }
         LogKind::LogKeypad => {
             parts.push(match lang {
                 Lang::It => format!("pulsantiera {counter} {}", e.counter_id),
                 Lang::En => format!("keypad at {counter} {}", e.counter_id),
             });
+            if let Some(f) = facts {
+                match f.reason() {
+                    LogReason::ReasonKeypadArming => {
+                        let k = match (lang, f.keypad()) {
+                            (Lang::It, KeypadState::Armed) => Some("accesa per il giudizio"),
+                            (Lang::It, KeypadState::Pending) => Some("in attesa di accendersi"),
+                            (Lang::En, KeypadState::Armed) => Some("lit for the vote"),
+                            (Lang::En, KeypadState::Pending) => Some("waiting to light up"),
+                            _ => keypad_state(lang, f.keypad()),
+                        };
+                        parts.extend(k.map(str::to_string));
+                    }
+                    LogReason::ReasonKeypadOnline if !f.serial_no.is_empty() => {
+                        parts.push(match lang {
+                            Lang::It => format!(
+                                "raggiungibile (matricola {}, firmware {})",
+                                f.serial_no, f.firmware
+                            ),
+                            Lang::En => {
+                                format!("online (serial {}, firmware {})", f.serial_no, f.firmware)
+                            }
+                        });
+                    }
+                    LogReason::ReasonKeypadRebooted => parts.push(match lang {
+                        Lang::It => format!("riavviata (avvio n. {})", f.boot_count),
+                        Lang::En => format!("rebooted (boot {})", f.boot_count),
+                    }),
+                    other => {
+                        if let Some(why) = reason(lang, other) {
+                            parts.push(why.to_string());
+                        }
+                    }
+                }
+            }
         }
         LogKind::Unspecified => parts.push("?".to_string()),
     }
-    // A ticket event is fully worded above; other kinds carry their news in `detail`.
-    if !e.detail.is_empty() && e.kind() != LogKind::LogTicketEvent {
-        parts.push(detail(lang, &e.detail));
-    }
+    // The server's free-text `detail` is its own English note: it is never shown nor read.
     parts.join(", ")
 }
 
-/// The server's detail text, translated where it is one of the known phrases.
-fn detail(lang: Lang, d: &str) -> String {
-    let it = match d {
-        "counter opened" => "sportello aperto",
-        "counter closed" => "sportello chiuso",
-        "keypad online" => "pulsantiera raggiungibile",
-        "keypad offline" => "pulsantiera non raggiungibile",
-        _ => d,
-    };
-    match lang {
-        Lang::It => it.to_string(),
-        Lang::En => d.to_string(),
+/// What a counter's keypad does for a session.
+pub fn keypad_state(lang: Lang, k: KeypadState) -> Option<&'static str> {
+    Some(match (lang, k) {
+        (Lang::It, KeypadState::Armed) => "pulsantiera accesa",
+        (Lang::It, KeypadState::Pending) => "pulsantiera in attesa",
+        (Lang::It, KeypadState::NoKeypad) => "nessuna pulsantiera",
+        (Lang::En, KeypadState::Armed) => "keypad lit",
+        (Lang::En, KeypadState::Pending) => "keypad pending",
+        (Lang::En, KeypadState::NoKeypad) => "no keypad",
+        (_, KeypadState::Unspecified) => return None,
+    })
+}
+
+/// Why something in the log happened.
+pub fn reason(lang: Lang, r: LogReason) -> Option<&'static str> {
+    Some(match (lang, r) {
+        (Lang::It, LogReason::ReasonNextCalled) => "chiamato il biglietto successivo",
+        (Lang::It, LogReason::ReasonNextServed) => "servito il biglietto successivo",
+        (Lang::It, LogReason::ReasonOtherCalledFirst) => {
+            "allo sportello era già stato chiamato un altro biglietto"
+        }
+        (Lang::It, LogReason::ReasonLaterSessionOpen) => {
+            "allo sportello è aperta la sessione di un biglietto successivo"
+        }
+        (Lang::It, LogReason::ReasonDayReset) => "azzeramento giornaliero",
+        (Lang::It, LogReason::ReasonWindowRanOut) => "tempo per il giudizio scaduto",
+        (Lang::It, LogReason::ReasonNoSession) => "nessuna sessione corrisponde",
+        (Lang::It, LogReason::ReasonOtherCounter) => "la sessione è di un altro sportello",
+        (Lang::It, LogReason::ReasonNeverArmed) => {
+            "la sessione era finita senza che la pulsantiera si accendesse"
+        }
+        (Lang::It, LogReason::ReasonKeypadOnline) => "raggiungibile",
+        (Lang::It, LogReason::ReasonKeypadOffline) => "non raggiungibile",
+        (Lang::It, LogReason::ReasonKeypadRebooted) => "riavviata",
+        (Lang::En, LogReason::ReasonNextCalled) => "the next ticket was called",
+        (Lang::En, LogReason::ReasonNextServed) => "the next ticket was served",
+        (Lang::En, LogReason::ReasonOtherCalledFirst) => {
+            "another ticket had already been called at the counter"
+        }
+        (Lang::En, LogReason::ReasonLaterSessionOpen) => {
+            "a later ticket's session is open at the counter"
+        }
+        (Lang::En, LogReason::ReasonDayReset) => "daily reset",
+        (Lang::En, LogReason::ReasonWindowRanOut) => "the vote window ran out",
+        (Lang::En, LogReason::ReasonNoSession) => "it matches no session",
+        (Lang::En, LogReason::ReasonOtherCounter) => "the session is another counter's",
+        (Lang::En, LogReason::ReasonNeverArmed) => "the session ended and was never armed",
+        (Lang::En, LogReason::ReasonKeypadOnline) => "online",
+        (Lang::En, LogReason::ReasonKeypadOffline) => "offline",
+        (Lang::En, LogReason::ReasonKeypadRebooted) => "rebooted",
+        (_, LogReason::ReasonKeypadArming | LogReason::Unspecified) => return None,
+    })
+}
+
+/// What a keypad command did.
+pub fn keypad_result(lang: Lang, r: KeypadCommandResult) -> &'static str {
+    match (lang, r) {
+        (Lang::It, KeypadCommandResult::KeypadBlinking) => {
+            "Identificazione: la pulsantiera lampeggia per 10 s"
+        }
+        (Lang::It, KeypadCommandResult::KeypadSelfTestStarted) => {
+            "Autotest avviato: le luci si accendono a turno; i guasti vengono aggiornati"
+        }
+        (Lang::It, KeypadCommandResult::Unspecified) => "Comando eseguito",
+        (Lang::En, KeypadCommandResult::KeypadBlinking) => "Identify: the keypad blinks for 10 s",
+        (Lang::En, KeypadCommandResult::KeypadSelfTestStarted) => {
+            "Self-test started: each light turns on in turn; faults are updated"
+        }
+        (Lang::En, KeypadCommandResult::Unspecified) => "Command done",
     }
 }
 

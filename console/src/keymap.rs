@@ -334,7 +334,7 @@ impl Keymap {
                 .map(|k| k.to_string())
                 .collect::<Vec<_>>()
                 .join("/"),
-            _ => "–".to_string(),
+            _ => crate::format::DASH.to_string(),
         }
     }
 

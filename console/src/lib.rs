@@ -57,6 +57,25 @@ pub struct ConsoleArgs {
     /// current directory).
     #[arg(long, env = "FACCIA_REPORTS_DIR", value_name = "DIR")]
     pub reports_dir: Option<PathBuf>,
+    /// The clock to show (the demo's simulated day); the wall clock when `None`.
+    #[arg(skip)]
+    pub clock: Option<Clock>,
+}
+
+/// A clock for the console: the header shows its time and every "since" counts from it.
+#[derive(Clone)]
+pub struct Clock(pub std::sync::Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>);
+
+impl Clock {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock(..)")
+    }
 }
 
 /// Runs the console until the user quits. Restores the terminal on every exit, panics included.

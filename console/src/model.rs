@@ -13,7 +13,8 @@ use chrono_tz::Tz;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use faccia_domain::Lang;
 use faccia_proto::v1::{
-    Counter, Keypad, KeypadAction, LogEvent, MonthlyReport, Period, Satisfaction, Service, Snapshot,
+    Counter, Keypad, KeypadAction, KeypadCommandResult, LogEvent, MonthlyReport, Period,
+    Satisfaction, Service, Snapshot,
 };
 
 use crate::config::Settings;
@@ -159,7 +160,8 @@ pub enum Msg {
         attempt: u32,
         error: ApiError,
     },
-    CommandDone(Result<String, ApiError>),
+    /// A keypad command's typed result (worded by `i18n::keypad_result`), or why it failed.
+    CommandDone(Result<KeypadCommandResult, ApiError>),
     /// The answer to `Reports.GetMonthly` for `month`.
     Monthly {
         month: YearMonth,
@@ -572,16 +574,8 @@ impl App {
             }
             Msg::CommandDone(result) => {
                 self.notice = Some(match result {
-                    Ok(detail) => Notice {
-                        text: if detail.is_empty() {
-                            tr(self.lang).command_sent.to_string()
-                        } else {
-                            format!(
-                                "{}: {}",
-                                tr(self.lang).command_sent,
-                                format::cut(&detail, 200)
-                            )
-                        },
+                    Ok(done) => Notice {
+                        text: i18n::keypad_result(self.lang, done).to_string(),
                         error: false,
                     },
                     Err(e) => Notice {

@@ -182,7 +182,12 @@ async fn failed(handles: &mut [JoinHandle<()>]) -> anyhow::Error {
     }
 }
 
-fn until_next_minute() -> Duration {
+/// Until the header clock shows the next minute: by the wall clock, or every second with the
+/// console's own clock (the demo's day runs faster than the wall clock).
+fn until_next_minute(settings: &Settings) -> Duration {
+    if settings.clock.is_some() {
+        return Duration::from_secs(1);
+    }
     let now = Utc::now();
     let into = u64::from(now.second()) * 1000 + u64::from(now.timestamp_subsec_millis() % 1000);
     Duration::from_millis(60_000u64.saturating_sub(into).max(1) + 20)
@@ -203,7 +208,7 @@ async fn event_loop(
     clients: &Clients,
 ) -> anyhow::Result<()> {
     let mut tasks = Tasks::start(&clients.monitor, settings.refresh, Backoff::default());
-    let mut app = App::new(settings, Utc::now());
+    let mut app = App::new(settings, settings.now());
     let mut input = EventStream::new();
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -211,7 +216,7 @@ async fn event_loop(
     let mut last_draw = Instant::now() - FRAME;
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
-            app.tick(Utc::now());
+            app.tick(settings.now());
             terminal.draw(|f| views::render(f, &app))?;
             last_draw = Instant::now();
             dirty = false;
@@ -241,7 +246,7 @@ async fn event_loop(
                 None => return Ok(()),
             },
             Some(msg) = tasks.rx.recv() => {
-                app.tick(Utc::now());
+                app.tick(settings.now());
                 dirty |= app.apply(msg);
                 // Take whatever else is waiting before drawing.
                 let mut n = 0;
@@ -253,7 +258,7 @@ async fn event_loop(
                     n += 1;
                 }
             }
-            _ = tokio::time::sleep(until_next_minute()) => dirty = true,
+            _ = tokio::time::sleep(until_next_minute(settings)) => dirty = true,
             _ = tokio::time::sleep(frame_wait), if dirty => {}
             _ = terminated => return Ok(()),
             err = failed(&mut tasks.handles) => return Err(err),

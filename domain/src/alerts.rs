@@ -31,9 +31,53 @@ pub fn ignored_burst_alert(ignored_in_window: u64) -> bool {
     ignored_in_window >= IGNORED_BURST
 }
 
+/// Ignored presses of one keypad over the last [`IGNORED_WINDOW_MS`], for the burst rule.
+#[derive(Debug, Clone, Default)]
+pub struct IgnoredPresses {
+    recent: std::collections::VecDeque<(Millis, u64)>,
+}
+
+impl IgnoredPresses {
+    /// `delta` more presses that did not count, seen at `now`.
+    pub fn add(&mut self, now: Millis, delta: u64) {
+        if delta > 0 {
+            self.recent.push_back((now, delta));
+        }
+        self.forget(now);
+    }
+
+    /// How many within the window ending at `now`.
+    pub fn in_window(&mut self, now: Millis) -> u64 {
+        self.forget(now);
+        self.recent.iter().map(|(_, d)| d).sum()
+    }
+
+    fn forget(&mut self, now: Millis) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| *t <= now - IGNORED_WINDOW_MS)
+        {
+            self.recent.pop_front();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignored_presses_window() {
+        let mut w = IgnoredPresses::default();
+        w.add(0, 4);
+        w.add(60_000, 6);
+        assert_eq!(w.in_window(60_000), 10);
+        assert!(ignored_burst_alert(w.in_window(60_000)));
+        assert_eq!(w.in_window(IGNORED_WINDOW_MS + 1), 6);
+        assert!(!ignored_burst_alert(w.in_window(IGNORED_WINDOW_MS + 1)));
+        assert_eq!(w.in_window(60_000 + IGNORED_WINDOW_MS), 0);
+    }
 
     #[test]
     fn red_share() {

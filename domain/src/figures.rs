@@ -57,8 +57,65 @@ impl fmt::Display for Share {
 pub fn format_share(share: Option<Share>, lang: Lang) -> String {
     match share {
         Some(s) => format!("{}%", s.format(lang)),
-        None => "–".to_string(),
+        None => DASH.to_string(),
     }
+}
+
+// The one set of number conventions of the console, the reports and the technician tool.
+
+/// The dash shown for a figure that does not exist (no standard, no votes, not measured).
+pub const DASH: &str = "\u{2014}";
+/// The minus sign of negative figures (U+2212, not the hyphen).
+pub const MINUS: &str = "\u{2212}";
+
+/// The decimal separator: comma in Italian, point in English.
+pub fn decimal_sep(lang: Lang) -> char {
+    match lang {
+        Lang::It => ',',
+        Lang::En => '.',
+    }
+}
+
+/// An integer with thousands separators: `1.234.567` in Italian, `1,234,567` in English.
+pub fn format_int(n: u64, lang: Lang) -> String {
+    let digits = n.to_string();
+    let sep = match lang {
+        Lang::It => '.',
+        Lang::En => ',',
+    };
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(sep);
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// A signed integer change: `+12`, `−3`, `0`.
+pub fn format_signed_int(n: i64, lang: Lang) -> String {
+    let body = format_int(n.unsigned_abs(), lang);
+    match n.signum() {
+        1 => format!("+{body}"),
+        -1 => format!("{MINUS}{body}"),
+        _ => body,
+    }
+}
+
+/// A change in tenths of a percentage point, with its sign: `+1,2`, `−0,4`, `0,0`; a dash when
+/// unknown.
+pub fn format_points(tenths: Option<i64>, lang: Lang) -> String {
+    let Some(t) = tenths else {
+        return DASH.to_string();
+    };
+    let a = t.unsigned_abs();
+    let sign = match t.signum() {
+        1 => "+",
+        -1 => MINUS,
+        _ => "",
+    };
+    format!("{sign}{}{}{}", a / 10, decimal_sep(lang), a % 10)
 }
 
 /// The two languages of the product. Italian is the default.
@@ -86,16 +143,35 @@ impl std::str::FromStr for Lang {
 /// Formats a decimal number with `decimals` digits in the language's convention
 /// (decimal comma in Italian), for averages and times.
 pub fn format_decimal(value: f64, decimals: usize, lang: Lang) -> String {
-    let s = format!("{value:.decimals$}");
-    match lang {
+    let s = format!("{:.decimals$}", value.abs());
+    let s = match lang {
         Lang::It => s.replace('.', ","),
         Lang::En => s,
+    };
+    // a true minus sign, and no "−0,0" for a value that rounds to zero
+    if value < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        format!("{MINUS}{s}")
+    } else {
+        s
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_set_of_conventions() {
+        assert_eq!(format_int(1_234_567, Lang::It), "1.234.567");
+        assert_eq!(format_int(1_234_567, Lang::En), "1,234,567");
+        assert_eq!(format_signed_int(-3, Lang::It), "\u{2212}3");
+        assert_eq!(format_points(Some(-4), Lang::It), "\u{2212}0,4");
+        assert_eq!(format_points(Some(12), Lang::En), "+1.2");
+        assert_eq!(format_points(None, Lang::It), DASH);
+        assert_eq!(format_decimal(-3.5, 1, Lang::It), "\u{2212}3,5");
+        assert_eq!(format_decimal(-0.01, 1, Lang::It), "0,0");
+        assert_eq!(format_share(None, Lang::It), DASH);
+    }
 
     #[test]
     fn sassuolo_july() {

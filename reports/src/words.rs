@@ -1,38 +1,22 @@
 //! Number formats, labels and the summary sentence, in Italian and English.
 
-use faccia_domain::figures::{format_decimal, format_share};
+use faccia_domain::figures::{
+    format_decimal, format_int, format_points, format_share, format_signed_int,
+};
 use faccia_domain::{Lang, Share};
 
 use crate::model::{Faces, MonthFigures};
 
-/// The dash shown for a figure that does not exist (no standard, no votes).
-pub const DASH: &str = "—";
+pub use faccia_domain::figures::DASH;
 
-/// An integer with thousands separators: `1.234.567` in Italian, `1,234,567` in English.
+/// An integer with thousands separators (`faccia_domain::figures::format_int`).
 pub fn int(n: u64, lang: Lang) -> String {
-    let digits = n.to_string();
-    let sep = match lang {
-        Lang::It => '.',
-        Lang::En => ',',
-    };
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(sep);
-        }
-        out.push(ch);
-    }
-    out
+    format_int(n, lang)
 }
 
 /// A signed integer change: `+12`, `−3`, `0`.
 pub fn signed_int(n: i64, lang: Lang) -> String {
-    let body = int(n.unsigned_abs(), lang);
-    match n.signum() {
-        1 => format!("+{body}"),
-        -1 => format!("\u{2212}{body}"),
-        _ => body,
-    }
+    format_signed_int(n, lang)
 }
 
 /// A share with its percent sign (`94,4%`), or a dash. Always through `Share::format`.
@@ -50,20 +34,7 @@ pub fn pct_cell(share: Option<Share>, lang: Lang) -> String {
 
 /// A change in tenths of a percentage point: `+1,2`, `−0,4`, `0,0`; a dash when unknown.
 pub fn points(tenths: Option<i64>, lang: Lang) -> String {
-    let Some(t) = tenths else {
-        return DASH.to_string();
-    };
-    let sep = match lang {
-        Lang::It => ',',
-        Lang::En => '.',
-    };
-    let a = t.unsigned_abs();
-    let sign = match t.signum() {
-        1 => "+",
-        -1 => "\u{2212}",
-        _ => "",
-    };
-    format!("{sign}{}{sep}{}", a / 10, a % 10)
+    format_points(tenths, lang)
 }
 
 /// Milliseconds as minutes with one decimal (`12,5`), or a dash.
@@ -230,7 +201,7 @@ pub const IT: Labels = Labels {
     p90_wait: "90° percentile (min)",
     standard: "Standard (min)",
     within: "Entro lo standard",
-    counted: "Ticket considerati",
+    counted: "Biglietti considerati",
     left_out: "Esclusi",
     change_title: "Confronto con il mese precedente",
     previous_month: "Mese precedente",
@@ -348,5 +319,55 @@ mod tests {
         assert_eq!(points(None, Lang::En), DASH);
         assert_eq!(minutes(Some(750_000.0), Lang::It), "12,5");
         assert_eq!(signed_int(-1200, Lang::It), "\u{2212}1.200");
+    }
+}
+
+/// The published page's note on when its figures were computed, and whether the month is still
+/// in progress (its figures then grow until the month ends). `now` and the month's bounds are
+/// in milliseconds; the time is shown in the office's time zone.
+pub fn computed_note(
+    month_end: faccia_domain::Millis,
+    now: faccia_domain::Millis,
+    tz: chrono_tz::Tz,
+    lang: Lang,
+) -> String {
+    use chrono::TimeZone;
+    let at = match tz.timestamp_millis_opt(now).single() {
+        Some(t) => t,
+        None => return String::new(),
+    };
+    let (date, time) = (at.format("%d/%m/%Y"), at.format("%H:%M"));
+    match (now < month_end, lang) {
+        (true, Lang::It) => format!(
+            "Mese in corso: dati parziali, calcolati il {date} alle {time}; il mese si chiude con l'ultimo giorno."
+        ),
+        (true, Lang::En) => format!(
+            "Month in progress: partial figures, computed on {date} at {time}; the month closes with its last day."
+        ),
+        (false, Lang::It) => format!("Dati calcolati il {date} alle {time}."),
+        (false, Lang::En) => format!("Figures computed on {date} at {time}."),
+    }
+}
+
+#[cfg(test)]
+mod computed_note_tests {
+    use super::*;
+
+    #[test]
+    fn a_running_month_says_so_and_when() {
+        let tz = chrono_tz::Europe::Rome;
+        // 2026-12-02 12:00 UTC = 13:00 in Rome; December ends on 2027-01-01 00:00 in Rome
+        let now = 1_796_212_800_000;
+        let end = 1_798_758_000_000;
+        let it = computed_note(end, now, tz, Lang::It);
+        assert_eq!(
+            it,
+            "Mese in corso: dati parziali, calcolati il 02/12/2026 alle 13:00; il mese si chiude con l'ultimo giorno."
+        );
+        assert!(computed_note(end, now, tz, Lang::En).starts_with("Month in progress"));
+        assert_eq!(
+            computed_note(now - 1, now, tz, Lang::It),
+            "Dati calcolati il 02/12/2026 alle 13:00."
+        );
     }
 }

@@ -181,6 +181,12 @@ fn sassuolo_july(b: Backend) {
     assert!(html.contains("255 positivi (94,4%)"));
     assert!(html.contains("role=\"img\"") && html.contains("<title id=\"chart-faces-t\">"));
     assert!(!html.contains("<script"));
+    // July 2026 is over: the page says when it was computed, not that it is in progress
+    assert!(
+        html.contains("<p class=\"computed\">Dati calcolati il "),
+        "{html}"
+    );
+    assert!(!html.contains("Mese in corso"));
     no_private_data(&all_formats(&r));
 }
 

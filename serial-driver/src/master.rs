@@ -88,7 +88,9 @@ pub fn open_port(path: &Path, baud: u32) -> Result<tokio_serial::SerialStream, K
 fn classify_open_error(e: &tokio_serial::Error) -> OpenErrorKind {
     use tokio_serial::ErrorKind;
     match e.kind {
-        ErrorKind::NoDevice => OpenErrorKind::NotFound,
+        // The serial crate reports EBUSY from open(2) (another opener set TIOCEXCL) and a failed
+        // exclusive flock as `NoDevice`: the port is there, held by another process.
+        ErrorKind::NoDevice => OpenErrorKind::Busy,
         ErrorKind::Io(std::io::ErrorKind::NotFound) => OpenErrorKind::NotFound,
         ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => OpenErrorKind::PermissionDenied,
         _ => {

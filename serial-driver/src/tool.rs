@@ -57,8 +57,8 @@ pub struct PortArgs {
     /// Serial port, e.g. /dev/ttyUSB0.
     #[arg(long)]
     pub port: PathBuf,
-    /// Baud rate (factory default 19200).
-    #[arg(long, default_value_t = 19200)]
+    /// Baud rate: 9600, 19200 (factory default), 38400, 57600 or 115200.
+    #[arg(long, default_value_t = 19200, value_parser = parse_baud)]
     pub baud: u32,
     /// Answer timeout in milliseconds.
     #[arg(long, default_value_t = 200)]
@@ -69,8 +69,8 @@ pub struct PortArgs {
 pub struct ScanArgs {
     #[arg(long)]
     pub port: PathBuf,
-    /// Baud rate to scan at (default 19200).
-    #[arg(long, conflicts_with = "all_bauds")]
+    /// Baud rate to scan at: 9600, 19200 (default), 38400, 57600 or 115200.
+    #[arg(long, conflicts_with = "all_bauds", value_parser = parse_baud)]
     pub baud: Option<u32>,
     /// Try every baud rate the keypad supports.
     #[arg(long)]
@@ -139,7 +139,7 @@ pub struct SetBaudArgs {
     #[command(flatten)]
     pub unit: UnitArgs,
     /// New baud rate: 9600, 19200, 38400, 57600 or 115200.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_baud)]
     pub new_baud: u32,
 }
 
@@ -151,7 +151,8 @@ pub struct SimulateArgs {
     /// Path of the symlink to the pseudo-terminal (open it as the serial port).
     #[arg(long, default_value = "/tmp/faccia-kp0")]
     pub link: PathBuf,
-    #[arg(long, default_value_t = 19200)]
+    /// Baud rate: 9600, 19200 (default), 38400, 57600 or 115200.
+    #[arg(long, default_value_t = 19200, value_parser = parse_baud)]
     pub baud: u32,
     /// Time the answers as on a real wire at this baud rate.
     #[arg(long)]
@@ -247,11 +248,13 @@ pub fn explain(l: Lang, e: &KeypadError, port: &Path, unit: u8, baud: u32) -> St
              (sudo usermod -aG dialout $USER) and log in again"
         ),
         (KeypadError::Open { kind: OpenErrorKind::Busy, .. }, Lang::It) => format!(
-            "porta {p} occupata da un altro programma (il server faccia?): fermarlo e riprovare"
+            "porta {p} occupata: un altro processo (faccia serve?) la tiene aperta; fermarlo \
+             (sudo systemctl stop faccia) e riprovare"
         ),
-        (KeypadError::Open { kind: OpenErrorKind::Busy, .. }, Lang::En) => {
-            format!("port {p} is busy (used by another program, the faccia server?): stop it and retry")
-        }
+        (KeypadError::Open { kind: OpenErrorKind::Busy, .. }, Lang::En) => format!(
+            "port {p} busy: another process (faccia serve?) holds it; stop it \
+             (sudo systemctl stop faccia) and retry"
+        ),
         (KeypadError::Timeout, Lang::It) => format!(
             "nessuna risposta dall'unità {unit} a {baud} baud: controllare velocità (scan --all-bauds), \
              fili A/B invertiti, terminazione 120 Ω, unit id (scan)"
@@ -284,6 +287,24 @@ pub fn explain(l: Lang, e: &KeypadError, port: &Path, unit: u8, baud: u32) -> St
         }
         (e, Lang::It) => format!("unità {unit}: {e}"),
         (e, Lang::En) => format!("unit {unit}: {e}"),
+    }
+}
+
+/// A baud rate the FK-3 supports; anything else is refused when the arguments are parsed.
+pub fn parse_baud(s: &str) -> Result<u32, String> {
+    let allowed = || {
+        BAUD_RATES
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match s.trim().parse::<u32>() {
+        Ok(b) if BAUD_RATES.contains(&b) => Ok(b),
+        _ => Err(format!(
+            "{s:?} is not a baud rate of the FK-3 keypad: use one of {}",
+            allowed()
+        )),
     }
 }
 

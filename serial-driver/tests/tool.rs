@@ -391,3 +391,56 @@ async fn list_ports_runs() {
         "{out}"
     );
 }
+
+/// A port another process (the server) holds is reported as busy, not as missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_held_by_another_opener_is_busy() {
+    let env = common::sim(vec![1], 19200, false).await;
+    let held = faccia_serial::open_port(&env.link, 19200).expect("first opener");
+    let link = env.link.display().to_string();
+    let (r, _) = run(&["scan", "--port", &link, "--ids", "1", "--lang", "en"]).await;
+    let e = format!("{:#}", r.expect_err("the port is held"));
+    assert!(
+        e.contains(&format!(
+            "port {link} busy: another process (faccia serve?) holds it"
+        )),
+        "{e}"
+    );
+    assert!(!e.contains("not found"), "{e}");
+    drop(held);
+    // Once it is free again the same scan finds the keypad.
+    let (r, out) = run(&["scan", "--port", &link, "--ids", "1", "--lang", "en"]).await;
+    r.expect("scan after the port is free");
+    assert!(out.contains("unit 1 @ 19200: FK-3"), "{out}");
+    // A port that does not exist is still "not found".
+    let missing = env.dir.path().join("nope").display().to_string();
+    let (r, _) = run(&["scan", "--port", &missing, "--lang", "en"]).await;
+    let e = format!("{:#}", r.expect_err("no such port"));
+    assert!(e.contains("not found: check the USB cable"), "{e}");
+    env.sim.shutdown().await;
+}
+
+/// A baud rate the keypad does not support is refused while parsing, with the list.
+#[test]
+fn an_unsupported_baud_rate_is_refused() {
+    for v in [
+        &["scan", "--port", "/dev/null", "--baud", "12345"][..],
+        &["show", "--port", "/dev/null", "--baud", "12345"],
+        &["set-baud", "--port", "/dev/null", "--new-baud", "4800"],
+        &["simulate", "--baud", "fast"],
+    ] {
+        let mut all = vec!["faccia-keypad"];
+        all.extend_from_slice(v);
+        let e = match Cli::try_parse_from(all) {
+            Ok(_) => panic!("{v:?} accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains("is not a baud rate of the FK-3 keypad: use one of 9600, 19200, 38400, 57600, 115200"),
+            "{v:?}: {e}"
+        );
+    }
+    for b in ["9600", "19200", "38400", "57600", "115200"] {
+        args(&["show", "--port", "/dev/null", "--baud", b]);
+    }
+}

@@ -1,12 +1,63 @@
-//! Bearer tokens with roles. Tokens are kept only as SHA-256 digests and compared in constant
-//! time; health checking and reflection stay open.
+//! Bearer tokens with roles, and who may call what: one table, [`METHODS`], that the gRPC
+//! layer ([`crate::grpc::calls`]) applies to every call before any handler runs. Tokens are kept
+//! only as SHA-256 digests and compared in constant time; health checking and reflection stay
+//! open.
 
+use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tonic::metadata::MetadataMap;
 use tonic::Status;
 
 use crate::config::{Role, TokenSettings};
+
+/// Who may call a method. `admin` may always call a method that needs a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials needed (health checking, reflection).
+    Open,
+    /// A bearer token with one of these roles (or `admin`).
+    Roles(&'static [Role]),
+}
+
+pub const QUEUE_EVENTS: &str = "faccia.v1.QueueEvents";
+pub const MONITOR: &str = "faccia.v1.Monitor";
+pub const REPORTS: &str = "faccia.v1.Reports";
+pub const HEALTH: &str = "grpc.health.v1.Health";
+pub const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+pub const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+const QUEUE: Access = Access::Roles(&[Role::Queue]);
+const VIEWER: Access = Access::Roles(&[Role::Viewer]);
+const ADMIN: Access = Access::Roles(&[Role::Admin]);
+
+/// Every method served: (service, method, who may call it). A path not in this table needs the
+/// `admin` role (fail closed: a method added to the API without a rule here is not open) and
+/// is not counted in the metrics (unknown paths must not make new series).
+pub const METHODS: &[(&str, &str, Access)] = &[
+    (QUEUE_EVENTS, "Publish", QUEUE),
+    (QUEUE_EVENTS, "Stream", QUEUE),
+    (QUEUE_EVENTS, "Reconcile", QUEUE),
+    (MONITOR, "GetSnapshot", VIEWER),
+    (MONITOR, "GetSatisfaction", VIEWER),
+    (MONITOR, "WatchEvents", VIEWER),
+    (MONITOR, "KeypadCommand", ADMIN),
+    (REPORTS, "GetMonthly", VIEWER),
+    (REPORTS, "Render", VIEWER),
+    (HEALTH, "Check", Access::Open),
+    (HEALTH, "Watch", Access::Open),
+    (REFLECTION_V1, "ServerReflectionInfo", Access::Open),
+    (REFLECTION_V1ALPHA, "ServerReflectionInfo", Access::Open),
+];
+
+/// The rule for a request path `/package.Service/Method`: the table's names (static, for the
+/// metrics) and the access, or `None` for a path not in the table.
+pub fn rule(path: &str) -> Option<(&'static str, &'static str, Access)> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    METHODS
+        .iter()
+        .find(|(s, m, _)| *s == service && *m == method)
+        .copied()
+}
 
 /// Who is calling, once the token is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +105,8 @@ impl Credentials {
     }
 
     /// Checks the `authorization: Bearer <token>` header and that the caller's role is allowed.
-    pub fn check(&self, metadata: &MetadataMap, allowed: &[Role]) -> Result<Caller, Status> {
-        let header = metadata
+    pub fn check(&self, headers: &HeaderMap, allowed: &[Role]) -> Result<Caller, Status> {
+        let header = headers
             .get("authorization")
             .ok_or_else(|| {
                 Status::unauthenticated(
@@ -88,6 +139,7 @@ impl Credentials {
                 role_name(entry.role),
                 allowed
                     .iter()
+                    .filter(|r| **r != Role::Admin)
                     .chain(std::iter::once(&Role::Admin))
                     .map(|r| format!("`{}`", role_name(*r)))
                     .collect::<Vec<_>>()
@@ -130,8 +182,8 @@ mod tests {
         ])
     }
 
-    fn md(v: &str) -> MetadataMap {
-        let mut m = MetadataMap::new();
+    fn md(v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
         m.insert("authorization", v.parse().unwrap());
         m
     }
@@ -152,9 +204,57 @@ mod tests {
         assert!(c.check(&md("Bearer admin-secret"), &[Role::Viewer]).is_ok());
         let e = c.check(&md("Bearer nope"), &[Role::Queue]).unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unauthenticated);
-        let e = c.check(&MetadataMap::new(), &[Role::Queue]).unwrap_err();
+        let e = c.check(&HeaderMap::new(), &[Role::Queue]).unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unauthenticated);
         let e = c.check(&md("Basic abc"), &[Role::Queue]).unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        let e = c
+            .check(&md("Bearer queue-secret"), &[Role::Admin])
+            .unwrap_err();
+        assert_eq!(
+            e.message(),
+            "the credential \"q\" has role `queue`; this call needs `admin`"
+        );
+    }
+
+    /// Every method of every service served has a rule, and every rule names a served method.
+    #[test]
+    fn the_table_covers_every_method() {
+        use prost::Message as _;
+        let mut served = Vec::new();
+        for set in [
+            faccia_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ] {
+            let set = prost_types::FileDescriptorSet::decode(set).expect("descriptor set");
+            for file in set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        served.push(format!(
+                            "/{}.{}/{}",
+                            file.package(),
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
+        }
+        for path in &served {
+            assert!(rule(path).is_some(), "no access rule for {path}");
+        }
+        for (s, m, _) in METHODS {
+            let path = format!("/{s}/{m}");
+            assert!(served.contains(&path), "{path} is not served");
+        }
+        assert_eq!(served.len(), METHODS.len(), "{served:?}");
+        assert_eq!(
+            rule("/faccia.v1.Monitor/KeypadCommand").map(|r| r.2),
+            Some(ADMIN)
+        );
+        assert_eq!(rule("/faccia.v1.Monitor"), None);
+        assert_eq!(rule("/faccia.v1.Nope/Publish"), None);
     }
 }

@@ -11,6 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use faccia_domain::alerts::IgnoredPresses;
 use faccia_domain::keypad::{
     CommandResult, CounterKeypad, Effect, EndCause, Input, KeypadRules, OpenSession, PadState,
 };
@@ -24,7 +25,7 @@ use tonic::Status;
 use crate::config::Config;
 use crate::grpc::convert::timestamp;
 use crate::keypads::KeypadGateway;
-use crate::storage::{read, SessionChange, SessionInfo, Store, VoteOutcome};
+use crate::storage::{read, KeypadNote, SessionChange, SessionInfo, Store, VoteOutcome};
 
 /// How long the queue event's answer waits for the keypad to be armed.
 const ARM_WAIT: Duration = Duration::from_millis(400);
@@ -61,6 +62,8 @@ pub struct SerialKeypads {
     /// counter -> its task
     tasks: HashMap<String, mpsc::UnboundedSender<Msg>>,
     health: Mutex<Vec<v1::Keypad>>,
+    /// counter -> presses that did not count, recently (the burst alert)
+    ignored: Mutex<HashMap<String, IgnoredPresses>>,
 }
 
 fn open_session(s: &SessionInfo) -> OpenSession {
@@ -152,12 +155,13 @@ impl SerialKeypads {
             where_is,
             tasks,
             health: Mutex::new(Vec::new()),
+            ignored: Mutex::new(HashMap::new()),
         });
         for (i, rx) in receivers.into_iter().enumerate() {
             tokio::spawn(Arc::clone(&this).bus_events(i, rx, store.clone()));
         }
+        tokio::spawn(Arc::clone(&this).health_loop(store.clone()));
         tokio::spawn(Arc::clone(&this).follow_store(store, changes));
-        tokio::spawn(Arc::clone(&this).health_loop());
         this
     }
 
@@ -275,10 +279,7 @@ impl SerialKeypads {
                     tracing::warn!(counter, unit, boot_count, "keypad rebooted");
                     self.send(&counter, Msg::Input(Input::Rebooted { lost_token }));
                     let _ = store
-                        .log_keypad(
-                            counter,
-                            format!("keypad rebooted (boot count {boot_count})"),
-                        )
+                        .log_keypad(counter, KeypadNote::Rebooted { boot_count })
                         .await;
                 }
                 BusEvent::Online { unit, ident } => {
@@ -287,10 +288,10 @@ impl SerialKeypads {
                     let _ = store
                         .log_keypad(
                             counter,
-                            format!(
-                                "keypad online (serial {}, firmware {}.{})",
-                                ident.serial_no, ident.firmware.0, ident.firmware.1
-                            ),
+                            KeypadNote::Online {
+                                serial_no: ident.serial_no,
+                                firmware: ident.firmware,
+                            },
                         )
                         .await;
                 }
@@ -298,17 +299,23 @@ impl SerialKeypads {
                     let counter = self.counter_of(bus, unit);
                     tracing::warn!(counter, unit, %since, "keypad offline");
                     self.send(&counter, Msg::Input(Input::Unreachable));
-                    let _ = store
-                        .log_keypad(counter, "keypad offline".to_string())
-                        .await;
+                    let _ = store.log_keypad(counter, KeypadNote::Offline).await;
                 }
-                BusEvent::IgnoredPresses { .. } => {}
+                BusEvent::IgnoredPresses { unit, delta } => {
+                    let counter = self.counter_of(bus, unit);
+                    if let Ok(mut m) = self.ignored.lock() {
+                        m.entry(counter)
+                            .or_default()
+                            .add(store.now(), u64::from(delta));
+                    }
+                }
             }
         }
     }
 
-    async fn health_loop(self: Arc<Self>) {
+    async fn health_loop(self: Arc<Self>, store: Store) {
         loop {
+            let now = store.now();
             let mut out = Vec::new();
             for (i, b) in self.buses.iter().enumerate() {
                 for h in b.handle.health().await {
@@ -318,7 +325,13 @@ impl SerialKeypads {
                             self.send(counter, Msg::Input(Input::Unreachable));
                         }
                     }
-                    out.push(self.keypad_view(i, b, &h));
+                    let mut view = self.keypad_view(i, b, &h);
+                    if let Ok(mut m) = self.ignored.lock() {
+                        if let Some(w) = m.get_mut(&view.counter_id) {
+                            view.ignored_presses_recent = w.in_window(now);
+                        }
+                    }
+                    out.push(view);
                 }
             }
             out.sort_by(|a, b| a.counter_id.cmp(&b.counter_id));
@@ -358,6 +371,7 @@ impl SerialKeypads {
                 .unwrap_or_default(),
             serial_no: h.serial_no.map(|s| s.to_string()).unwrap_or_default(),
             polls: h.polls,
+            ignored_presses_recent: 0,
         }
     }
 }

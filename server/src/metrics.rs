@@ -28,8 +28,9 @@ struct Histogram {
 #[derive(Default)]
 struct Inner {
     events: BTreeMap<(&'static str, &'static str), u64>,
-    calls: BTreeMap<(&'static str, String), u64>,
-    latency: BTreeMap<&'static str, Histogram>,
+    /// (service, method, status code) -> calls.
+    calls: BTreeMap<(&'static str, &'static str, i32), u64>,
+    latency: BTreeMap<(&'static str, &'static str), Histogram>,
     sessions_opened: u64,
     sessions_ended: BTreeMap<i32, u64>,
     votes_recorded: u64,
@@ -37,35 +38,39 @@ struct Inner {
 }
 
 /// Counters kept by the running process (they start at zero with it, as Prometheus expects).
-#[derive(Default)]
+/// Clones share the same counters.
+#[derive(Default, Clone)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
 }
 
-/// Times one gRPC call; records it when dropped or finished.
-pub struct CallTimer<'a> {
-    metrics: &'a Metrics,
+/// Times one gRPC call, from its request to its final status (for a streaming call: the whole
+/// stream); records it once, when finished or dropped (a call dropped unfinished, because the
+/// client went away, counts as `Cancelled`).
+pub struct CallTimer {
+    metrics: Metrics,
+    service: &'static str,
     method: &'static str,
     start: Instant,
     code: Option<tonic::Code>,
 }
 
-impl CallTimer<'_> {
-    pub fn finish<T>(mut self, r: &Result<T, tonic::Status>) {
-        self.code = Some(match r {
-            Ok(_) => tonic::Code::Ok,
-            Err(s) => s.code(),
-        });
+impl CallTimer {
+    /// Records the call with its final status code.
+    pub fn finish(mut self, code: tonic::Code) {
+        self.code = Some(code);
     }
 }
 
-impl Drop for CallTimer<'_> {
+impl Drop for CallTimer {
     fn drop(&mut self) {
         let secs = self.start.elapsed().as_secs_f64();
-        let code = format!("{:?}", self.code.unwrap_or(tonic::Code::Cancelled));
+        let code = self.code.unwrap_or(tonic::Code::Cancelled);
         if let Ok(mut m) = self.metrics.inner.lock() {
-            *m.calls.entry((self.method, code)).or_default() += 1;
-            let h = m.latency.entry(self.method).or_default();
+            *m.calls
+                .entry((self.service, self.method, code as i32))
+                .or_default() += 1;
+            let h = m.latency.entry((self.service, self.method)).or_default();
             for (i, b) in BUCKETS.iter().enumerate() {
                 if secs <= *b {
                     h.counts[i] += 1;
@@ -90,9 +95,11 @@ fn outcome_name(code: i32) -> &'static str {
 }
 
 impl Metrics {
-    pub fn call(&self, method: &'static str) -> CallTimer<'_> {
+    /// Starts timing a call of `service`/`method` (names from the method table: a bounded set).
+    pub fn call(&self, service: &'static str, method: &'static str) -> CallTimer {
         CallTimer {
-            metrics: self,
+            metrics: self.clone(),
+            service,
             method,
             start: Instant::now(),
             code: None,
@@ -212,38 +219,36 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP faccia_grpc_requests_total gRPC calls by method and status code."
+            "# HELP faccia_grpc_requests_total gRPC calls by service, method and final status code."
         );
         let _ = writeln!(out, "# TYPE faccia_grpc_requests_total counter");
-        for ((method, code), n) in &m.calls {
+        for ((service, method, code), n) in &m.calls {
             let _ = writeln!(
                 out,
-                "faccia_grpc_requests_total{{method=\"{method}\",code=\"{code}\"}} {n}"
+                "faccia_grpc_requests_total{{service=\"{service}\",method=\"{method}\",code=\"{:?}\"}} {n}",
+                tonic::Code::from_i32(*code)
             );
         }
-        let _ = writeln!(out, "# HELP faccia_grpc_request_seconds gRPC call latency.");
+        let _ = writeln!(out, "# HELP faccia_grpc_request_seconds gRPC call duration, from the request to the final status (a streaming call: the whole stream).");
         let _ = writeln!(out, "# TYPE faccia_grpc_request_seconds histogram");
-        for (method, h) in &m.latency {
+        for ((service, method), h) in &m.latency {
+            let labels = format!("service=\"{service}\",method=\"{method}\"");
             for (i, b) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "faccia_grpc_request_seconds_bucket{{method=\"{method}\",le=\"{b}\"}} {}",
+                    "faccia_grpc_request_seconds_bucket{{{labels},le=\"{b}\"}} {}",
                     h.counts[i]
                 );
             }
             let _ = writeln!(
                 out,
-                "faccia_grpc_request_seconds_bucket{{method=\"{method}\",le=\"+Inf\"}} {}",
+                "faccia_grpc_request_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                 h.total
             );
+            let _ = writeln!(out, "faccia_grpc_request_seconds_sum{{{labels}}} {}", h.sum);
             let _ = writeln!(
                 out,
-                "faccia_grpc_request_seconds_sum{{method=\"{method}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "faccia_grpc_request_seconds_count{{method=\"{method}\"}} {}",
+                "faccia_grpc_request_seconds_count{{{labels}}} {}",
                 h.total
             );
         }

@@ -285,6 +285,17 @@ pub fn snapshot_of(
                 ..Default::default()
             });
         }
+        if alerts::ignored_burst_alert(k.ignored_presses_recent) {
+            // Someone keeps pressing a dark or thanked keypad: a stuck key, a confused
+            // citizen, or a keypad that should have been lit.
+            alerts_out.push(v1::Alert {
+                kind: v1::AlertKind::AlertIgnoredPresses as i32,
+                subject: k.counter_id.clone(),
+                since: Some(timestamp(now - alerts::IGNORED_WINDOW_MS)),
+                value: k.ignored_presses_recent as f64,
+                threshold: alerts::IGNORED_BURST as f64,
+            });
+        }
     }
 
     let served_today = today.iter().filter(|t| served_since(t, day_start)).count() as u32;

@@ -148,6 +148,14 @@ pub struct SimPlan {
     pub faces: FaceMix,
     /// Reconcile every this many simulated seconds (uniform between the two).
     pub reconcile_every_s: (f64, f64),
+    /// Citizens already at the door when the office opens: they take a ticket in the first
+    /// five minutes, on top of the arrivals by time of day.
+    pub opening_crowd: u32,
+    /// A citizen who waited longer than this (simulated seconds, first call) votes with
+    /// [`SimPlan::impatient_faces`] instead of [`SimPlan::faces`]; `None` = waiting never
+    /// changes the vote.
+    pub impatient_after_s: Option<f64>,
+    pub impatient_faces: FaceMix,
 }
 
 /// The sample office of `etc/faccia.toml`: counters S01..S08.
@@ -192,7 +200,43 @@ impl SimPlan {
             rates: Rates::default(),
             faces: FaceMix::default(),
             reconcile_every_s: (10.0, 30.0),
+            opening_crowd: 0,
+            impatient_after_s: None,
+            impatient_faces: FaceMix {
+                green: 30.0,
+                yellow: 20.0,
+                red: 50.0,
+            },
         }
+    }
+
+    /// Citizens waiting at the door at the start (see [`SimPlan::opening_crowd`]).
+    pub fn opening_crowd(mut self, n: u32) -> Self {
+        self.opening_crowd = n;
+        self
+    }
+
+    /// A busy morning, as the demo shows it: 40 citizens at the door at opening, arrivals at
+    /// the peak a little above what the counters can serve (so the queue builds by mid-morning
+    /// and eases at lunch), and citizens who waited over 15 minutes voting mostly red.
+    pub fn busy_morning(mut self) -> Self {
+        let capacity = self.peak_rate() / 0.9;
+        self.peak_arrivals_per_hour = Some(1.2 * capacity);
+        self.opening_crowd(40).impatience(
+            Some(15.0 * 60.0),
+            FaceMix {
+                green: 20.0,
+                yellow: 20.0,
+                red: 60.0,
+            },
+        )
+    }
+
+    /// After waiting longer than `after_s`, citizens vote with `faces`.
+    pub fn impatience(mut self, after_s: Option<f64>, faces: FaceMix) -> Self {
+        self.impatient_after_s = after_s;
+        self.impatient_faces = faces;
+        self
     }
 
     pub fn seed(mut self, seed: u64) -> Self {
@@ -506,6 +550,8 @@ impl Plan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     Arrival,
+    /// One of the opening crowd takes a ticket (no next arrival follows from it).
+    CrowdArrival,
     Abandon(usize),
     Step(usize),
     CounterFree(usize),
@@ -543,6 +589,9 @@ struct Ticket {
     rng: Rng,
     /// Remaining steps of the current visit: (delay before it in s, step).
     visit: VecDeque<(f64, VisitStep)>,
+    /// Simulated ms of the ticket's issue and of its first call.
+    issued_ms: i64,
+    first_called_ms: Option<i64>,
 }
 
 struct Counter {
@@ -678,6 +727,10 @@ impl<'a> Des<'a> {
         }
         if self.arrivals_open {
             self.schedule_arrival(0);
+            for _ in 0..self.p.opening_crowd {
+                let at = self.rng.uniform(0.0, 300.0);
+                self.schedule(Self::secs(at), Ev::CrowdArrival);
+            }
         }
         let first = self
             .rng
@@ -694,6 +747,11 @@ impl<'a> Des<'a> {
             }
             match ev {
                 Ev::Arrival => self.arrival(),
+                Ev::CrowdArrival => {
+                    if self.arrivals_open {
+                        self.issue();
+                    }
+                }
                 Ev::Abandon(t) => self.abandon(t),
                 Ev::Requeue(t) => self.requeue(t),
                 Ev::Step(t) => self.step(t),
@@ -743,6 +801,21 @@ impl<'a> Des<'a> {
         if !self.arrivals_open {
             return;
         }
+        self.issue();
+        if self
+            .p
+            .tickets
+            .is_some_and(|max| self.tickets.len() as u32 >= max)
+        {
+            self.arrivals_open = false;
+        } else {
+            self.schedule_arrival(self.now);
+        }
+        self.dispatch();
+    }
+
+    /// A citizen takes a ticket.
+    fn issue(&mut self) {
         let weights: Vec<f64> = self.p.services.iter().map(|s| s.weight).collect();
         let service = self.rng.weighted(&weights);
         let n = self.tickets.len() + 1;
@@ -761,6 +834,8 @@ impl<'a> Des<'a> {
             requeued: false,
             rng,
             visit: VecDeque::new(),
+            issued_ms: self.now,
+            first_called_ms: None,
         });
         let t = n - 1;
         self.emit_event(EventType::Issued, Some(t), None);
@@ -776,8 +851,6 @@ impl<'a> Des<'a> {
             .is_some_and(|max| self.tickets.len() as u32 >= max)
         {
             self.arrivals_open = false;
-        } else {
-            self.schedule_arrival(self.now);
         }
         self.dispatch();
     }
@@ -822,6 +895,8 @@ impl<'a> Des<'a> {
         self.counters[c].ticket = Some(t);
         self.counters[c].state = Some(EventType::Called);
         self.tickets[t].state = TState::AtCounter(c);
+        let now = self.now;
+        self.tickets[t].first_called_ms.get_or_insert(now);
         self.emit_event(EventType::Called, Some(t), Some(c));
         let rates = &self.p.rates;
         let n_services = self.p.services.len();
@@ -932,8 +1007,12 @@ impl<'a> Des<'a> {
         self.counters[c].state = Some(EventType::Served);
         self.tickets[t].state = TState::Done;
         let rates = &self.p.rates;
-        let faces = self.p.faces;
         let tk = &mut self.tickets[t];
+        let waited_s = (tk.first_called_ms.unwrap_or(self.now) - tk.issued_ms) as f64 / 1000.0;
+        let faces = match self.p.impatient_after_s {
+            Some(limit) if waited_s > limit => self.p.impatient_faces,
+            _ => self.p.faces,
+        };
         let r = &mut tk.rng;
         let (delay, choice, busy_after) = if r.chance(rates.vote) {
             let face = match r.weighted(&[faces.green, faces.yellow, faces.red]) {
@@ -1222,6 +1301,64 @@ mod tests {
             "a served ticket without a citizen"
         );
         (served.len(), tickets.len())
+    }
+
+    /// The longest wait (s) of any ticket called, and the share of red among votes.
+    fn waits_and_red(p: &Plan) -> (f64, f64) {
+        let mut issued = std::collections::HashMap::new();
+        let mut longest = 0.0f64;
+        for e in p.events() {
+            match e.kind {
+                EventType::Issued => {
+                    issued.insert(e.ticket_id.clone(), e.occurred_at);
+                }
+                EventType::Called => {
+                    if let Some(at) = issued.remove(&e.ticket_id) {
+                        longest = longest.max((e.occurred_at - at).num_seconds() as f64);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (mut red, mut votes) = (0.0f64, 0.0f64);
+        for c in p.citizens() {
+            if let CitizenChoice::Vote { face, .. } = &c.choice {
+                votes += 1.0;
+                if *face == Face::Red {
+                    red += 1.0;
+                }
+            }
+        }
+        (longest, red / votes.max(1.0))
+    }
+
+    #[test]
+    fn an_opening_crowd_builds_a_queue_and_long_waits_bring_red_votes() {
+        let calm = SimPlan::new(5)
+            .start(start())
+            .tickets(None)
+            .duration(Some(Duration::from_secs(2 * 3600)))
+            .plan()
+            .expect("plan");
+        let morning = SimPlan::new(5)
+            .start(start())
+            .tickets(None)
+            .duration(Some(Duration::from_secs(2 * 3600)))
+            .busy_morning()
+            .plan()
+            .expect("plan");
+        let (calm_wait, calm_red) = waits_and_red(&calm);
+        let (wait, red) = waits_and_red(&morning);
+        assert!(
+            morning.tickets >= calm.tickets + 25,
+            "{} {}",
+            morning.tickets,
+            calm.tickets
+        );
+        assert!(wait > 20.0 * 60.0, "longest wait {wait} s");
+        assert!(calm_wait < 15.0 * 60.0, "calm longest wait {calm_wait} s");
+        assert!(wait > calm_wait, "{wait} > {calm_wait}");
+        assert!(red > calm_red, "red share {red} > {calm_red}");
     }
 
     #[test]

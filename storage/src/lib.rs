@@ -104,6 +104,14 @@ pub struct Rules {
     pub keypad_counters: Vec<String>,
 }
 
+/// What the keypad layer writes to the event log about a keypad's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeypadNote {
+    Online { serial_no: u32, firmware: (u8, u8) },
+    Offline,
+    Rebooted { boot_count: u16 },
+}
+
 /// A committed change of a vote session, for the keypad layer: it learns of every session that
 /// opens or ends, in commit order, whichever request caused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -615,8 +623,8 @@ impl Store {
     }
 
     /// Appends a keypad-health entry (online, offline, reboot...) to the event log.
-    pub async fn log_keypad(&self, counter_id: String, detail: String) -> Result<(), StoreError> {
-        self.write(move |c, _rules, now| ops::log_keypad(c, now, &counter_id, &detail))
+    pub async fn log_keypad(&self, counter_id: String, note: KeypadNote) -> Result<(), StoreError> {
+        self.write(move |c, _rules, now| ops::log_keypad(c, now, &counter_id, &note))
             .await
     }
 }

@@ -139,6 +139,13 @@ pub struct LogRow {
     pub session_id: String,
     pub outcome: i32,
     pub detail: String,
+    /// The typed facts (`faccia.v1.LogFacts`): a [`log_reason`], a keypad state (the numbers
+    /// of `VoteSession.KeypadState`), two figures and a text whose meaning the reason gives.
+    pub reason: i32,
+    pub keypad_state: i32,
+    pub figure_a: i64,
+    pub figure_b: i64,
+    pub fact_text: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Insertable)]
@@ -155,4 +162,43 @@ pub struct NewLog {
     pub session_id: String,
     pub outcome: i32,
     pub detail: String,
+    /// The typed facts (`faccia.v1.LogFacts`): a [`log_reason`], a keypad state (the numbers
+    /// of `VoteSession.KeypadState`), two figures and a text whose meaning the reason gives.
+    pub reason: i32,
+    pub keypad_state: i32,
+    pub figure_a: i64,
+    pub figure_b: i64,
+    pub fact_text: String,
+}
+
+/// Why an event-log entry happened (the numbers of `faccia.v1.LogReason`), and what its figures
+/// and text mean.
+pub mod log_reason {
+    pub const NEXT_CALLED: i32 = 1;
+    pub const NEXT_SERVED: i32 = 2;
+    pub const OTHER_CALLED_FIRST: i32 = 3;
+    pub const LATER_SESSION_OPEN: i32 = 4;
+    pub const DAY_RESET: i32 = 5;
+    pub const WINDOW_RAN_OUT: i32 = 6;
+    /// Orphan votes: `figure_a` is the token.
+    pub const NO_SESSION: i32 = 7;
+    pub const OTHER_COUNTER: i32 = 8;
+    pub const NEVER_ARMED: i32 = 9;
+    /// `fact_text` is the serial number, `figure_a` the firmware major, `figure_b` the minor.
+    pub const KEYPAD_ONLINE: i32 = 10;
+    pub const KEYPAD_OFFLINE: i32 = 11;
+    /// `figure_a` is the boot count.
+    pub const KEYPAD_REBOOTED: i32 = 12;
+    /// `keypad_state` says what the keypad does for the session.
+    pub const KEYPAD_ARMING: i32 = 13;
+}
+
+/// Keypad states in the event log (the numbers of `faccia.v1.VoteSession.KeypadState`).
+pub fn keypad_code(k: faccia_domain::session::KeypadArming) -> i32 {
+    use faccia_domain::session::KeypadArming;
+    match k {
+        KeypadArming::Armed => 1,
+        KeypadArming::Pending => 2,
+        KeypadArming::NoKeypad => 3,
+    }
 }

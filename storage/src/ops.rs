@@ -13,7 +13,7 @@ use faccia_domain::{EventKind, Millis, TicketEvent, DAY_MS};
 use super::conn::AnyConnection;
 use super::models::*;
 use super::schema::*;
-use super::{log_kind, outcome_code, rollup, Rules, SessionChange, StoreError};
+use super::{log_kind, outcome_code, rollup, KeypadNote, Rules, SessionChange, StoreError};
 
 /// The session changes of the running write job, handed to the store's subscribers only once
 /// the job's transaction has committed (and dropped when it rolls back). One writer thread runs
@@ -497,7 +497,10 @@ fn supersede_at_counter(
                 now,
                 &open,
                 SessionState::Superseded,
-                "the next ticket was called at the counter",
+                (
+                    log_reason::NEXT_CALLED,
+                    "the next ticket was called at the counter",
+                ),
             )?;
         }
     }
@@ -509,7 +512,7 @@ fn end_session(
     now: Millis,
     row: &SessionRow,
     state: SessionState,
-    detail: &str,
+    (reason, detail): (i32, &str),
 ) -> Result<(), StoreError> {
     diesel::update(vote_sessions::table.find(&row.session_id))
         .set((
@@ -522,7 +525,7 @@ fn end_session(
         counter_id: row.counter_id.clone(),
         state,
     });
-    log_session_end(c, now, row, state, detail)
+    log_session_end(c, now, row, state, (reason, detail))
 }
 
 /// The event-log entry of a session's end.
@@ -531,7 +534,7 @@ fn log_session_end(
     now: Millis,
     row: &SessionRow,
     state: SessionState,
-    detail: &str,
+    (reason, detail): (i32, &str),
 ) -> Result<(), StoreError> {
     append_log(
         c,
@@ -545,6 +548,7 @@ fn log_session_end(
             session_id: row.session_id.clone(),
             outcome: outcome_code(state),
             detail: detail.to_string(),
+            reason,
             ..NewLog::default()
         },
     )
@@ -590,13 +594,16 @@ fn open_session(
     }
     let served_at = ev.occurred_at;
     let mut state = SessionState::Open;
-    let mut why = "";
+    let mut why = (0, "");
     if let Some(counter) = load_counter(c, &ev.counter_id)? {
         if counter.last_call_at.is_some_and(|l| l > served_at)
             && counter.last_call_ticket != ev.ticket_id
         {
             state = SessionState::Superseded;
-            why = "another ticket had already been called at the counter";
+            why = (
+                log_reason::OTHER_CALLED_FIRST,
+                "another ticket had already been called at the counter",
+            );
         }
     }
     if let Some(open) = open_session_at(c, &ev.counter_id)? {
@@ -606,11 +613,17 @@ fn open_session(
                 now,
                 &open,
                 SessionState::Superseded,
-                "the next ticket was served at the counter",
+                (
+                    log_reason::NEXT_SERVED,
+                    "the next ticket was served at the counter",
+                ),
             )?;
         } else {
             state = SessionState::Superseded;
-            why = "a later ticket's session is open at the counter";
+            why = (
+                log_reason::LATER_SESSION_OPEN,
+                "a later ticket's session is open at the counter",
+            );
         }
     }
     let token = free_token(c, now, token_seed(&ev.source_id, &ev.ticket_id))?;
@@ -652,6 +665,7 @@ fn open_session(
             session_id: row.session_id.clone(),
             outcome: outcome_code(SessionState::Open),
             detail: format!("keypad {}", keypad.as_str()),
+            keypad_state: keypad_code(keypad),
             ..NewLog::default()
         },
     )?;
@@ -682,7 +696,7 @@ fn day_reset(
         .filter(tickets::state.eq_any(open_states))
         .select(TicketRow::as_select())
         .load(c)?;
-    let mut closed = 0;
+    let mut closed: i64 = 0;
     for t in &open {
         let rows = history(c, &t.source_id, &t.ticket_id)?;
         let hist = rows.iter().map(step_of).collect::<Result<Vec<_>, _>>()?;
@@ -727,7 +741,13 @@ fn day_reset(
         .select(SessionRow::as_select())
         .load(c)?;
     for s in &sessions {
-        end_session(c, now, s, SessionState::Cancelled, "DAY_RESET")?;
+        end_session(
+            c,
+            now,
+            s,
+            SessionState::Cancelled,
+            (log_reason::DAY_RESET, "DAY_RESET"),
+        )?;
     }
     let held: Vec<CounterRow> = counters::table
         .filter(counters::source_id.eq(&ev.source_id))
@@ -756,6 +776,8 @@ fn day_reset(
             source_id: ev.source_id.clone(),
             ticket_event: EventKind::DayReset.code(),
             detail: detail.clone(),
+            figure_a: closed,
+            figure_b: sessions.len() as i64,
             ..NewLog::default()
         },
     )?;
@@ -843,6 +865,7 @@ pub fn reconcile(
         if same {
             continue;
         }
+        let (was_open, was_ticket) = (row.open, row.ticket_id.clone());
         let before = format!(
             "{} {} {}",
             if row.open { "open" } else { "closed" },
@@ -873,6 +896,9 @@ pub fn reconcile(
                 )
                 .trim()
                 .to_string(),
+                figure_a: i64::from(was_open),
+                figure_b: i64::from(claim.open),
+                fact_text: was_ticket,
                 ..NewLog::default()
             },
         )?;
@@ -893,7 +919,13 @@ pub fn expire_due(c: &mut AnyConnection, rules: &Rules, now: Millis) -> Result<u
         let keypad = KeypadArming::parse(&s.keypad)
             .ok_or_else(|| StoreError::Corrupt(format!("keypad state {:?}", s.keypad)))?;
         if store_expiry(keypad, s.expires_at, rules.grace_ms, rules.reason_window_ms) <= now {
-            end_session(c, now, &s, SessionState::Expired, "the vote window ran out")?;
+            end_session(
+                c,
+                now,
+                &s,
+                SessionState::Expired,
+                (log_reason::WINDOW_RAN_OUT, "the vote window ran out"),
+            )?;
             n += 1;
         }
     }
@@ -939,12 +971,15 @@ pub fn record_vote(
         (Admission::Accept, Some(s)) => s,
         (Admission::AlreadyVoted, Some(s)) => return Ok(VoteOutcome::AlreadyStored(s.session_id)),
         (admission, _) => {
-            let why = match admission {
-                Admission::Refuse(Refusal::OtherCounter) => "is a session of another counter",
-                Admission::Refuse(Refusal::NeverArmed) => {
-                    "is a session that has ended and was never armed"
+            let (reason, why) = match admission {
+                Admission::Refuse(Refusal::OtherCounter) => {
+                    (log_reason::OTHER_COUNTER, "is a session of another counter")
                 }
-                _ => "matches no session",
+                Admission::Refuse(Refusal::NeverArmed) => (
+                    log_reason::NEVER_ARMED,
+                    "is a session that has ended and was never armed",
+                ),
+                _ => (log_reason::NO_SESSION, "matches no session"),
             };
             append_log(
                 c,
@@ -955,6 +990,8 @@ pub fn record_vote(
                     detail: format!(
                         "a keypad reported a vote with token {token} that {why}: acknowledged and discarded"
                     ),
+                    reason,
+                    figure_a: i64::from(token),
                     ..NewLog::default()
                 },
             )?;
@@ -1051,6 +1088,8 @@ pub fn set_arming(
                     session_id: r.session_id.clone(),
                     outcome: outcome_code(SessionState::Open),
                     detail: format!("keypad {}", arming.as_str()),
+                    reason: log_reason::KEYPAD_ARMING,
+                    keypad_state: keypad_code(arming),
                     ..NewLog::default()
                 },
             )?;
@@ -1074,7 +1113,7 @@ pub fn end_session_by_id(
         .optional()?;
     match row {
         Some(r) => {
-            end_session(c, now, &r, state, detail)?;
+            end_session(c, now, &r, state, (0, detail))?;
             Ok(true)
         }
         None => Ok(false),
@@ -1085,16 +1124,38 @@ pub fn log_keypad(
     c: &mut AnyConnection,
     now: Millis,
     counter: &str,
-    detail: &str,
+    note: &KeypadNote,
 ) -> Result<(), StoreError> {
-    append_log(
-        c,
-        NewLog {
-            at: now,
-            kind: log_kind::KEYPAD,
-            counter_id: counter.to_string(),
-            detail: detail.to_string(),
-            ..NewLog::default()
-        },
-    )
+    let mut entry = NewLog {
+        at: now,
+        kind: log_kind::KEYPAD,
+        counter_id: counter.to_string(),
+        ..NewLog::default()
+    };
+    // The typed facts are what clients word; `detail` stays for older clients.
+    match *note {
+        KeypadNote::Online {
+            serial_no,
+            firmware,
+        } => {
+            entry.reason = log_reason::KEYPAD_ONLINE;
+            entry.fact_text = serial_no.to_string();
+            entry.figure_a = i64::from(firmware.0);
+            entry.figure_b = i64::from(firmware.1);
+            entry.detail = format!(
+                "keypad online (serial {serial_no}, firmware {}.{})",
+                firmware.0, firmware.1
+            );
+        }
+        KeypadNote::Offline => {
+            entry.reason = log_reason::KEYPAD_OFFLINE;
+            entry.detail = "keypad offline".into();
+        }
+        KeypadNote::Rebooted { boot_count } => {
+            entry.reason = log_reason::KEYPAD_REBOOTED;
+            entry.figure_a = i64::from(boot_count);
+            entry.detail = format!("keypad rebooted (boot count {boot_count})");
+        }
+    }
+    append_log(c, entry)
 }

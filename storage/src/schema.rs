@@ -119,6 +119,11 @@ diesel::table! {
         session_id -> Text,
         outcome -> Integer,
         detail -> Text,
+        reason -> Integer,
+        keypad_state -> Integer,
+        figure_a -> BigInt,
+        figure_b -> BigInt,
+        fact_text -> Text,
     }
 }
 

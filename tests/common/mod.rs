@@ -1,6 +1,8 @@
 //! Test harness: real servers on loopback, real SQLite files, real PostgreSQL databases.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -356,4 +358,329 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real processes: `faccia serve` and `faccia keypad simulate`, the simulator's control socket.
+
+/// The `faccia` binary built for this test or bench.
+pub fn faccia_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_faccia")
+}
+
+/// `faccia keypad simulate` on its own pty link, with a control socket and a vote log.
+pub struct KeypadSimProcess {
+    pub child: std::process::Child,
+    pub link: PathBuf,
+    pub control: String,
+    pub vote_log: PathBuf,
+}
+
+impl KeypadSimProcess {
+    /// Units 1..=`units` at 19200 baud in `dir` (files named after `name`); `pace` times the
+    /// answers as on a real wire. Waits until the link and the control socket are up.
+    pub fn spawn(dir: &Path, name: &str, units: u8, pace: bool) -> KeypadSimProcess {
+        let link = dir.join(format!("{name}-link"));
+        let vote_log = dir.join(format!("{name}-votes.jsonl"));
+        let control = format!("127.0.0.1:{}", free_port());
+        let mut cmd = std::process::Command::new(faccia_bin());
+        cmd.args(["keypad", "simulate", "--no-stdin", "--baud", "19200"])
+            .args(["--units", &format!("1-{units}"), "--control", &control])
+            .arg("--link")
+            .arg(&link)
+            .arg("--vote-log")
+            .arg(&vote_log)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if pace {
+            cmd.arg("--pace");
+        }
+        let child = cmd.spawn().expect("faccia keypad simulate");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !link.exists() || std::net::TcpStream::connect(&control).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the keypad simulator {name} did not come up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        KeypadSimProcess {
+            child,
+            link,
+            control,
+            vote_log,
+        }
+    }
+}
+
+impl Drop for KeypadSimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An office whose counters S01, S02, ... have keypads: `buses` lists each bus's link and its
+/// number of units (1..=n); counters are numbered across the buses in order.
+pub fn config_text_buses(
+    db_url: &str,
+    listen: &str,
+    vote_window_s: u32,
+    buses: &[(&Path, u8)],
+) -> String {
+    let mut text = format!(
+        "[server]\nlisten = \"{listen}\"\n[database]\nurl = \"{db_url}\"\n[site]\nid = \"e2e\"\nname = \"E2E\"\ntime_zone = \"Europe/Rome\"\n[sessions]\nvote_window_s = {vote_window_s}\nreason_window_s = 5\ngrace_s = 5\n[[services]]\ncode = \"A\"\nname = \"A\"\nstandard_wait_min = 20\n[[auth.tokens]]\nname = \"q\"\nrole = \"queue\"\ntoken = \"{QUEUE_TOKEN}\"\n[[auth.tokens]]\nname = \"v\"\nrole = \"viewer\"\ntoken = \"{VIEWER_TOKEN}\"\n"
+    );
+    let mut n = 0;
+    for (link, units) in buses {
+        for unit in 1..=*units {
+            n += 1;
+            text.push_str(&format!(
+                "[[counters]]\nid = \"S{n:02}\"\nname = \"Sportello {n}\"\nkeypad = {{ port = \"{}\", unit = {unit} }}\n",
+                link.display()
+            ));
+        }
+    }
+    text
+}
+
+/// `faccia serve --config CONFIG`, its stderr appended to `log` (RUST_LOG as given).
+pub fn spawn_serve(config: &Path, log: &Path, rust_log: &str) -> std::process::Child {
+    let err = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("server log");
+    std::process::Command::new(faccia_bin())
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", rust_log)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("faccia serve")
+}
+
+/// SIGTERM, then wait: a clean stop.
+pub fn terminate(mut child: std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+/// The queue API of a server that may be down for a while: the channel reconnects by itself.
+pub fn lazy_queue_client(
+    url: &str,
+) -> QueueEventsClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
+    let ch = Channel::from_shared(url.to_string())
+        .expect("url")
+        .connect_timeout(std::time::Duration::from_millis(500))
+        .timeout(std::time::Duration::from_secs(5))
+        .connect_lazy();
+    QueueEventsClient::with_interceptor(ch, Bearer(QUEUE_TOKEN.into()))
+}
+
+/// Publishes `ev` until the server acknowledges it (a killed server is restarted meanwhile):
+/// the same event id every time, as the queue contract asks. Panics after `within`.
+pub async fn publish_until_acked(
+    q: &mut QueueEventsClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>,
+    ev: &v1::TicketEvent,
+    within: std::time::Duration,
+) -> v1::EventAck {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match q.publish(ev.clone()).await {
+            Ok(r) => return r.into_inner(),
+            Err(s) => {
+                assert!(
+                    matches!(
+                        s.code(),
+                        tonic::Code::Unavailable
+                            | tonic::Code::Unknown
+                            | tonic::Code::Cancelled
+                            | tonic::Code::DeadlineExceeded
+                            | tonic::Code::Internal
+                    ),
+                    "{}: {s}",
+                    ev.event_id
+                );
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{}: no ack within {within:?}: {s}",
+                    ev.event_id
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// A keypad state change made by the master, as the simulator saw it (`transitions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub unit: u8,
+    pub from: String,
+    pub from_token: u32,
+    pub to: String,
+    pub to_token: u32,
+    /// Wall clock, microseconds since the Unix epoch.
+    pub time_us: i64,
+}
+
+/// What a press found on the keypad (`press-seen`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PressSeen {
+    pub counted: bool,
+    pub state: String,
+    pub token: u32,
+    pub time_us: i64,
+}
+
+/// A connection to the control socket of `faccia keypad simulate`.
+pub struct SimControl {
+    addr: String,
+    conn: Option<(
+        tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+        tokio::net::tcp::OwnedWriteHalf,
+    )>,
+}
+
+const SIM_SYNC: &str = "faccia-test-sync";
+
+impl SimControl {
+    pub fn new(addr: &str) -> SimControl {
+        SimControl {
+            addr: addr.to_string(),
+            conn: None,
+        }
+    }
+
+    /// Sends `cmd` and a sync line (answered with an error naming it) and returns the answer's
+    /// lines before that.
+    pub async fn command(&mut self, cmd: &str) -> Vec<String> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        if self.conn.is_none() {
+            let s = tokio::net::TcpStream::connect(&self.addr)
+                .await
+                .expect("simulator control socket");
+            s.set_nodelay(true).expect("nodelay");
+            let (r, w) = s.into_split();
+            self.conn = Some((tokio::io::BufReader::new(r), w));
+        }
+        let Some((r, w)) = self.conn.as_mut() else {
+            unreachable!()
+        };
+        w.write_all(format!("{cmd}\n{SIM_SYNC}\n").as_bytes())
+            .await
+            .expect("control write");
+        let mut out = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = r.read_line(&mut line).await.expect("control read");
+            assert!(n > 0, "the keypad simulator closed its control socket");
+            let line = line.trim_end();
+            if line.contains(SIM_SYNC) {
+                return out;
+            }
+            if !line.is_empty() {
+                out.push(line.to_string());
+            }
+        }
+    }
+
+    /// State changes made by the master from the `from`-th on.
+    pub async fn transitions(&mut self, from: usize) -> Vec<Transition> {
+        let lines = self.command(&format!("transitions {from}")).await;
+        assert!(
+            lines.first().is_some_and(|l| l.starts_with("OK ")),
+            "transitions: {lines:?}"
+        );
+        lines[1..]
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("transition json");
+                let s = |k: &str| v[k].as_str().unwrap_or_default().to_ascii_uppercase();
+                let n = |k: &str| v[k].as_u64().unwrap_or_default();
+                Transition {
+                    unit: n("unit") as u8,
+                    from: s("from"),
+                    from_token: n("from_token") as u32,
+                    to: s("to"),
+                    to_token: n("to_token") as u32,
+                    time_us: v["time_us"].as_i64().unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// Presses `key` (`green`, `reason 2`, ...) on `unit`: what the press found.
+    pub async fn press_seen(&mut self, unit: u8, key: &str) -> PressSeen {
+        let lines = self.command(&format!("press-seen {unit} {key}")).await;
+        let words: Vec<&str> = lines
+            .first()
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_default();
+        match words.as_slice() {
+            ["OK", counted, state, token, time] => PressSeen {
+                counted: *counted == "counted",
+                state: state.to_string(),
+                token: token.parse().expect("token"),
+                time_us: time.parse().expect("time"),
+            },
+            _ => panic!("press-seen {unit} {key}: {lines:?}"),
+        }
+    }
+
+    /// The unit's state name (`IDLE`, `ARMED`, `REASON`, `LATCHED`).
+    pub async fn state(&mut self, unit: u8) -> String {
+        let prefix = format!("unit {unit} ");
+        self.command("status")
+            .await
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no unit {unit} in the simulator's status"))
+    }
+}
+
+/// Follows a simulator's transitions on a task: the list so far, refreshed every 5 ms.
+pub fn follow_transitions(
+    addr: &str,
+) -> (
+    Arc<std::sync::Mutex<Vec<Transition>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let list = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = list.clone();
+    let mut ctl = SimControl::new(addr);
+    let task = tokio::spawn(async move {
+        loop {
+            let from = l.lock().map(|v| v.len()).unwrap_or(0);
+            let new = ctl.transitions(from).await;
+            if let Ok(mut v) = l.lock() {
+                v.extend(new);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    });
+    (list, task)
+}
+
+/// Wall clock now, microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// The `p`-th percentile (nearest rank) of `v`, which it sorts.
+pub fn percentile<T: Ord + Copy + Default>(v: &mut [T], p: f64) -> T {
+    if v.is_empty() {
+        return T::default();
+    }
+    v.sort_unstable();
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
 }

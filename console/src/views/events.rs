@@ -49,6 +49,14 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let (start, end) = window(len, selected, rows_room);
     let zone = app.zone();
     let wide = area.width >= 120;
+    // The description takes what the other columns leave (7 + 8 + kind, counter, service and
+    // the spaces between them).
+    let fixed: u16 = if wide {
+        7 + 8 + 16 + 16 + 9 + 5
+    } else {
+        7 + 8 + 14 + 3
+    };
+    let desc_w = area.width.saturating_sub(fixed).max(10);
     let rows = app
         .events
         .newest_first()
@@ -69,7 +77,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 cells.push(Cell::from(app.counter_name(&e.counter_id)));
                 cells.push(Cell::from(e.service_code.clone()));
             }
-            cells.push(Cell::from(i18n::describe_event(lang, e)));
+            cells.push(Cell::from(format::fit(
+                &i18n::describe_event(lang, e),
+                usize::from(desc_w),
+            )));
             let row = Row::new(cells);
             if start + i == selected {
                 row.style(th.selected())

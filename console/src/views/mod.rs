@@ -77,6 +77,43 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
 }
 
+/// Label-and-value items packed into at most `max_lines` lines of `width` cells, two spaces
+/// apart, never splitting an item: an item that does not fit on the last line is left out
+/// whole rather than shown cut.
+pub(crate) fn pack_items<'a>(
+    items: Vec<Vec<Span<'a>>>,
+    width: usize,
+    max_lines: usize,
+) -> Vec<Line<'a>> {
+    let mut lines: Vec<Line<'a>> = Vec::new();
+    let mut current: Vec<Span<'a>> = Vec::new();
+    let mut used = 0usize;
+    for item in items {
+        let w: usize = item.iter().map(|s| s.content.chars().count()).sum();
+        let need = if current.is_empty() { w } else { w + 2 };
+        if used + need > width && !current.is_empty() {
+            lines.push(Line::from(std::mem::take(&mut current)));
+            used = 0;
+            if lines.len() >= max_lines {
+                return lines;
+            }
+        }
+        if w > width {
+            continue;
+        }
+        if !current.is_empty() {
+            current.push(Span::raw("  "));
+            used += 2;
+        }
+        used += w;
+        current.extend(item);
+    }
+    if !current.is_empty() && lines.len() < max_lines {
+        lines.push(Line::from(current));
+    }
+    lines
+}
+
 /// First and one-past-last row to show of `len` rows in `rows` lines, keeping `selected` visible.
 pub(crate) fn window(len: usize, selected: usize, rows: usize) -> (usize, usize) {
     if rows == 0 || len == 0 {
@@ -196,34 +233,38 @@ fn render_header(frame: &mut Frame, app: &App, area: Rect) {
     let votes = format::votes(&v);
     let label = |s: &str| Span::styled(format!("{s} "), th.dim());
     let value = |s: String| Span::styled(s, th.bold());
-    let sep = || Span::raw("  ");
-    let line = Line::from(vec![
-        label(t.served),
-        value(today.served.to_string()),
-        sep(),
-        label(t.waiting_now),
-        value(today.waiting_now.to_string()),
-        sep(),
-        label(t.avg_wait),
-        value(format::minutes(today.avg_wait_s, lang)),
-        sep(),
-        label(t.votes),
-        value(votes.to_string()),
-        sep(),
-        label(t.participation),
-        value(format::share(votes, u64::from(today.served), lang)),
-        sep(),
-        label(t.faces[0]),
-        Span::styled(format::share(u64::from(v.green), votes, lang), th.green()),
-        sep(),
-        label(t.faces[1]),
-        Span::styled(format::share(u64::from(v.yellow), votes, lang), th.yellow()),
-        sep(),
-        label(t.faces[2]),
-        Span::styled(format::share(u64::from(v.red), votes, lang), th.red()),
-    ]);
+    let items = vec![
+        vec![label(t.served), value(today.served.to_string())],
+        vec![label(t.waiting_now), value(today.waiting_now.to_string())],
+        vec![
+            label(t.avg_wait),
+            value(format::minutes(today.avg_wait_s, lang)),
+        ],
+        vec![label(t.votes), value(votes.to_string())],
+        vec![
+            label(t.participation),
+            value(format::share(votes, u64::from(today.served), lang)),
+        ],
+        vec![
+            label(t.faces[0]),
+            Span::styled(format::share(u64::from(v.green), votes, lang), th.green()),
+        ],
+        vec![
+            label(t.faces[1]),
+            Span::styled(format::share(u64::from(v.yellow), votes, lang), th.yellow()),
+        ],
+        vec![
+            label(t.faces[2]),
+            Span::styled(format::share(u64::from(v.red), votes, lang), th.red()),
+        ],
+    ];
     let [_, rest] = Layout::horizontal([Constraint::Length(1), Constraint::Min(0)]).areas(rest);
-    frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), rest);
+    let lines = pack_items(
+        items,
+        usize::from(rest.width.saturating_sub(1)),
+        usize::from(rest.height),
+    );
+    frame.render_widget(Paragraph::new(lines), rest);
 }
 
 fn render_tabs(frame: &mut Frame, app: &App, area: Rect) {
@@ -314,11 +355,17 @@ fn render_alert_lines(frame: &mut Frame, app: &App, area: Rect) {
             app.keymap.first_key(Action::Alerts),
             t.more_alerts_hint
         );
+        let width = usize::from(area.width);
         if room == 1 || n == 1 {
+            let tail = if n > 1 { hint.chars().count() } else { 0 };
+            let room_w = width.saturating_sub(count.chars().count() + 2 + tail + 1);
             let mut spans = vec![
                 Span::styled(count, th.warn()),
                 Span::styled(": ", th.warn()),
-                Span::styled(alert_sentence(app, &alerts[0]), th.warn()),
+                Span::styled(
+                    format::fit(&alert_sentence(app, &alerts[0]), room_w),
+                    th.warn(),
+                ),
             ];
             if n > 1 {
                 spans.push(Span::styled(hint, th.dim()));
@@ -336,8 +383,12 @@ fn render_alert_lines(frame: &mut Frame, app: &App, area: Rect) {
                 } else {
                     String::new()
                 };
+                let room_w = width.saturating_sub(5 + more.chars().count() + 1);
                 lines.push(Line::from(vec![
-                    Span::styled(format!("   • {}", alert_sentence(app, a)), th.warn()),
+                    Span::styled(
+                        format!("   • {}", format::fit(&alert_sentence(app, a), room_w)),
+                        th.warn(),
+                    ),
                     Span::styled(more, th.dim()),
                 ]));
             }

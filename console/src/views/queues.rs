@@ -28,8 +28,25 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let selected = app.selected_row(View::Queues, services.len());
     let (start, end) = window(services.len(), selected, rows_room);
     let wide = area.width >= 120;
-    let name_w: u16 = if wide { 26 } else { 14 };
-    let spark_w = usize::from(area.width.saturating_sub(if wide { 110 } else { 200 }));
+    // Wide: the names as long as they are (up to 40), the day's queue gets the rest.
+    let longest_name = services
+        .iter()
+        .map(|s| s.code.chars().count() + 1 + s.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let name_w: u16 = if wide {
+        u16::try_from(longest_name.clamp(14, 40)).unwrap_or(40)
+    } else {
+        14
+    };
+    let spark_w = if wide {
+        usize::from(
+            area.width
+                .saturating_sub(name_w + 9 + 4 * 10 + 8 + 7 + 8 + 2),
+        )
+    } else {
+        0
+    };
     let rows = services[start..end].iter().enumerate().map(|(i, s)| {
         let label = if s.name.is_empty() {
             s.code.clone()
@@ -172,7 +189,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             }
         }
     }
-    let peak = format!(" max {max}");
+    let peak = format!(" max {max} ");
     let mut axis_line: String = axis_text.into_iter().collect();
     if axis_line.chars().count() > peak.chars().count() {
         let keep = axis_line.chars().count() - peak.chars().count();

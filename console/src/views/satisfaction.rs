@@ -14,7 +14,8 @@ use crate::model::{App, View};
 
 enum Item<'a> {
     Section(&'static str),
-    Row(&'a KeyedFaces),
+    /// A row, and whether it is a channel (named by its code, in the user's language).
+    Row(&'a KeyedFaces, bool),
 }
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
@@ -49,14 +50,15 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     if let Some(s) = sat {
         if let (Some(from), Some(to)) = (format::ts(s.from.as_ref()), format::ts(s.to.as_ref())) {
             let zone = app.zone();
+            // The period's end is exclusive: show its last day, and one day as one date.
+            let first = format::date(from, zone);
+            let last = format::date(to - chrono::Duration::milliseconds(1), zone);
             spans.push(Span::styled(
-                format!(
-                    "  {} {} {} {}",
-                    t.from_to[0],
-                    format::date(from, zone),
-                    t.from_to[1],
-                    format::date(to, zone)
-                ),
+                if first == last {
+                    format!("  {first}")
+                } else {
+                    format!("  {} {first} {} {last}", t.from_to[0], t.from_to[1])
+                },
                 th.dim(),
             ));
         }
@@ -75,34 +77,50 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let total = s.total.clone().unwrap_or_default();
     let votes = format::votes(&total);
     let label = |x: &str| Span::styled(format!("{x} "), th.dim());
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::raw(" "),
-            label(t.votes),
-            Span::styled(votes.to_string(), th.bold()),
-            Span::raw("  "),
+    // The participation's short label when the whole line would not fit otherwise.
+    let part_label = if totals.width < 90 {
+        t.short[10]
+    } else {
+        t.participation
+    };
+    let items = vec![
+        vec![label(t.votes), Span::styled(votes.to_string(), th.bold())],
+        vec![
             label(t.served),
             Span::styled(s.served.to_string(), th.bold()),
-            Span::raw("  "),
-            label(t.participation),
+        ],
+        vec![
+            label(part_label),
             Span::styled(format::share(votes, u64::from(s.served), lang), th.bold()),
-            Span::raw("  "),
+        ],
+        vec![
             label(t.faces[0]),
             Span::styled(
                 format::share(u64::from(total.green), votes, lang),
                 th.green(),
             ),
-            Span::raw("  "),
+        ],
+        vec![
             label(t.faces[1]),
             Span::styled(
                 format::share(u64::from(total.yellow), votes, lang),
                 th.yellow(),
             ),
-            Span::raw("  "),
+        ],
+        vec![
             label(t.faces[2]),
             Span::styled(format::share(u64::from(total.red), votes, lang), th.red()),
-        ])),
-        totals,
+        ],
+    ];
+    let [_, totals_in] =
+        Layout::horizontal([Constraint::Length(1), Constraint::Min(0)]).areas(totals);
+    frame.render_widget(
+        Paragraph::new(super::pack_items(
+            items,
+            usize::from(totals_in.width.saturating_sub(1)),
+            usize::from(totals_in.height.max(1)),
+        )),
+        totals_in,
     );
     let mut bar_spans = vec![Span::raw(" ")];
     bar_spans.extend(face_bar(
@@ -127,19 +145,30 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
 
     // Faces by counter, service and channel as one scrolling list with section titles.
     let mut items: Vec<Item> = Vec::new();
-    for (title, list) in [
-        (t.by_counter, &s.by_counter),
-        (t.by_service, &s.by_service),
-        (t.by_channel, &s.by_channel),
+    for (title, list, channel) in [
+        (t.by_counter, &s.by_counter, false),
+        (t.by_service, &s.by_service, false),
+        (t.by_channel, &s.by_channel, true),
     ] {
         items.push(Item::Section(title));
-        items.extend(list.iter().map(Item::Row));
+        items.extend(list.iter().map(|k| Item::Row(k, channel)));
     }
     let rows_room = usize::from(list_area.height.saturating_sub(1));
     app.page_rows.set(rows_room.max(1));
     let selected = app.selected_row(View::Satisfaction, items.len());
     let (start, end) = window(items.len(), selected, rows_room);
-    let name_w = if wide { 22 } else { 14 };
+    // Names as long as they are, within reason; the bar takes what is left.
+    let longest_name = items
+        .iter()
+        .map(|i| match i {
+            Item::Row(k, true) => i18n::channel(lang, &k.key).chars().count(),
+            Item::Row(k, false) if k.name.is_empty() => k.key.chars().count(),
+            Item::Row(k, false) => k.name.chars().count(),
+            Item::Section(_) => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let name_w = (longest_name + 2).clamp(14, if wide { 32 } else { 22 });
     let bar_w = usize::from(list_area.width)
         .saturating_sub(name_w + 6 + 3 * 7 + 8 + 4)
         .clamp(0, 40);
@@ -161,13 +190,19 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         let sel = start + i == selected;
         let mut line = match item {
             Item::Section(title) => Line::from(Span::styled(format!(" {title}"), th.accent())),
-            Item::Row(k) => {
+            Item::Row(k, channel) => {
                 let f = k.faces.clone().unwrap_or_default();
                 let n = format::votes(&f);
-                let name = if k.name.is_empty() { &k.key } else { &k.name };
+                let name = if *channel {
+                    i18n::channel(lang, &k.key)
+                } else if k.name.is_empty() {
+                    k.key.clone()
+                } else {
+                    k.name.clone()
+                };
                 let mut spans = vec![Span::raw(format!(
                     "   {:<w$} {:>5} ",
-                    format::cut(name, name_w - 2),
+                    format::cut(&name, name_w - 2),
                     n,
                     w = name_w - 2
                 ))];

@@ -6,6 +6,7 @@ use faccia_console::config::Settings;
 use faccia_console::model::{App, ConnState, Msg, YearMonth};
 use faccia_console::views;
 use faccia_console::Lang;
+use faccia_proto::v1::vote_session::KeypadState;
 use faccia_proto::v1::*;
 use faccia_proto::Timestamp;
 use ratatui::backend::TestBackend;
@@ -234,6 +235,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: "1.4".into(),
                 serial_no: "FK3-001234".into(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
             Keypad {
                 counter_id: "2".into(),
@@ -253,6 +255,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: "1.4".into(),
                 serial_no: "FK3-001235".into(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
             Keypad {
                 counter_id: "4".into(),
@@ -272,6 +275,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: "1.3".into(),
                 serial_no: "FK3-000987".into(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
             Keypad {
                 counter_id: "5".into(),
@@ -291,6 +295,7 @@ pub fn snapshot() -> Snapshot {
                 firmware: String::new(),
                 serial_no: String::new(),
                 polls: 0,
+                ignored_presses_recent: 0,
             },
         ],
         alerts: vec![
@@ -349,13 +354,21 @@ pub fn satisfaction(period: Period) -> Satisfaction {
         Period::Month => 21,
         _ => 1,
     };
+    // As the server sends them: [start, end) of the day, the week and the month.
+    // Local midnight of 23/11 (local(1, 0, 0) is 01:00), plus whole days.
+    let day_after = |t: Option<Timestamp>, days: i64| {
+        t.map(|t| Timestamp {
+            seconds: t.seconds - 3_600 + days * 86_400,
+            nanos: 0,
+        })
+    };
     let (from, to) = match period {
         Period::Week => (
             local(1, 0, 0).map(|t| Timestamp {
                 seconds: t.seconds,
                 nanos: 0,
             }),
-            local(11, 15, 0),
+            day_after(local(1, 0, 0), 7),
         ),
         Period::Month => (
             Some(Timestamp {
@@ -366,9 +379,16 @@ pub fn satisfaction(period: Period) -> Satisfaction {
                     .timestamp(),
                 nanos: 0,
             }),
-            local(11, 15, 0),
+            Some(Timestamp {
+                seconds: Utc
+                    .with_ymd_and_hms(2026, 11, 30, 23, 0, 0)
+                    .single()
+                    .expect("valid")
+                    .timestamp(),
+                nanos: 0,
+            }),
         ),
-        _ => (local(1, 0, 0), local(11, 15, 0)),
+        _ => (local(1, 0, 0), day_after(local(1, 0, 0), 1)),
     };
     Satisfaction {
         period: period as i32,
@@ -442,6 +462,12 @@ pub fn events() -> Vec<LogEvent> {
     e.counter_id = "2".into();
     e.display_number = "B016".into();
     e.session_id = "s-88".into();
+    // The server's English note is never shown: the typed facts are.
+    e.detail = "keypad ARMED".into();
+    e.facts = Some(LogFacts {
+        keypad: KeypadState::Armed as i32,
+        ..Default::default()
+    });
     out.push(e);
     let mut e = ev(1225, local(11, 12, 19), LogKind::LogVoteRecorded);
     e.counter_id = "2".into();
@@ -454,17 +480,33 @@ pub fn events() -> Vec<LogEvent> {
     out.push(e);
     let mut e = ev(1227, local(11, 13, 0), LogKind::LogKeypad);
     e.counter_id = "4".into();
-    e.detail = "offline: 3 timeouts".into();
+    e.detail = "keypad offline".into();
+    e.facts = Some(LogFacts {
+        reason: LogReason::ReasonKeypadOffline as i32,
+        ..Default::default()
+    });
     out.push(e);
     let mut e = ev(1228, local(11, 13, 30), LogKind::LogTicketEvent);
     e.ticket_event = EventType::CounterClosed as i32;
     e.counter_id = "5".into();
     out.push(e);
     let mut e = ev(1229, local(11, 14, 0), LogKind::LogReconcile);
-    e.detail = "1 counter repaired".into();
+    e.detail = "repaired from the queue system's snapshot: was open, now closed".into();
+    e.counter_id = "6".into();
+    e.facts = Some(LogFacts {
+        was_open: true,
+        now_open: false,
+        ..Default::default()
+    });
     out.push(e);
     let mut e = ev(1230, local(11, 14, 30), LogKind::LogOrphanVote);
     e.counter_id = "3".into();
+    e.detail = "a keypad reported a vote with token 7 that matches no session".into();
+    e.facts = Some(LogFacts {
+        reason: LogReason::ReasonNoSession as i32,
+        token: 7,
+        ..Default::default()
+    });
     out.push(e);
     let mut e = ev(1231, local(11, 14, 45), LogKind::LogTicketEvent);
     e.ticket_event = EventType::NoShow as i32;
@@ -475,6 +517,11 @@ pub fn events() -> Vec<LogEvent> {
     let mut e = ev(1232, local(11, 14, 50), LogKind::LogSessionEnded);
     e.counter_id = "1".into();
     e.outcome = SessionOutcome::SessionExpired as i32;
+    e.detail = "the vote window ran out".into();
+    e.facts = Some(LogFacts {
+        reason: LogReason::ReasonWindowRanOut as i32,
+        ..Default::default()
+    });
     out.push(e);
     out
 }

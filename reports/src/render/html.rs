@@ -281,6 +281,17 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         esc(&words::summary_sentence(c, lang)),
         esc(&words::participation_sentence(c, lang))
     );
+    // Whether the month is still running, and when these figures were computed.
+    if let Ok(tz) = r.time_zone.parse::<chrono_tz::Tz>() {
+        if let Ok((_, end)) = c.month.bounds(tz) {
+            let now = chrono::Utc::now().timestamp_millis();
+            let _ = writeln!(
+                out,
+                "<p class=\"computed\">{}</p>",
+                esc(&words::computed_note(end, now, tz, lang))
+            );
+        }
+    }
 
     section(&mut out, "giudizi", l.satisfaction_title);
     faces_bar(&mut out, "chart-faces", &c.faces, lang);

@@ -10,6 +10,9 @@
 //! Latched and acknowledged votes go to an in-memory list and optionally a JSON-lines file.
 //! The requests the bus receives can be watched with [`SimHandle::watch_requests`] (what a
 //! master reads and writes, for tests).
+//! Every change of a unit's state or session token made by a master's request (ARM, DISARM,
+//! ACK) is kept with the moment the keypad took it ([`SimHandle::transitions`], control command
+//! `transitions [FROM]`), so tests can see when a keypad lit up and went dark.
 
 pub mod fk3;
 
@@ -25,7 +28,7 @@ use tokio_serial::SerialPort;
 
 pub use fk3::{Fk3, Fk3Event, Key};
 
-use crate::regs::{baud_code, baud_from_code, faults, Face, KeypadState};
+use crate::regs::{baud_code, baud_from_code, faults, input, Face, KeypadState};
 use crate::rtu;
 
 /// Errors of the simulator.
@@ -100,6 +103,31 @@ pub struct SimVote {
     pub face: Face,
     pub reason: u8,
     pub time: chrono::DateTime<chrono::Utc>,
+}
+
+/// A change of a unit's state or session token made by a master's request (ARM, DISARM, ACK),
+/// as the keypad saw it. Window expiry and presses are not master requests and are not listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimTransition {
+    pub unit: u8,
+    pub from: KeypadState,
+    pub from_token: u32,
+    pub to: KeypadState,
+    pub to_token: u32,
+    /// When the keypad took the request, in microseconds since the Unix epoch (wall clock).
+    /// With `pace`, the moment the request's last byte arrives on the modelled wire.
+    pub time_us: i64,
+}
+
+/// What a press found on the keypad: whether it counted, and the state and session token the
+/// keypad had at the moment of the press.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PressSeen {
+    pub counted: bool,
+    pub state: KeypadState,
+    pub token: u32,
+    /// When the press happened, in microseconds since the Unix epoch (wall clock).
+    pub time_us: i64,
 }
 
 /// Counters of the slave side.
@@ -177,6 +205,7 @@ struct SimState {
     vote_log: Option<std::fs::File>,
     rng: u64,
     requests: Option<mpsc::UnboundedSender<SimRequest>>,
+    transitions: Vec<SimTransition>,
 }
 
 struct Shared {
@@ -241,6 +270,7 @@ impl Simulator {
                 vote_log,
                 rng: 0x9E37_79B9_7F4A_7C15,
                 requests: None,
+                transitions: Vec::new(),
             }),
             epoch,
             ctl: ctl_tx,
@@ -321,6 +351,28 @@ impl SimHandle {
     /// Presses a key on `unit`; true when the press counted.
     pub fn press(&self, unit: u8, key: Key) -> Result<bool, SimError> {
         self.with_unit(unit, |u, now| u.kp.press(key, now))
+    }
+
+    /// Presses a key on `unit` and tells what the press found: the keypad's state and session
+    /// token at that moment (read in the same step as the press).
+    pub fn press_seen(&self, unit: u8, key: Key) -> Result<PressSeen, SimError> {
+        self.with_unit(unit, |u, now| {
+            let (state, token) = state_token(&mut u.kp, now);
+            let time_us = chrono::Utc::now().timestamp_micros();
+            let counted = u.kp.press(key, now);
+            PressSeen {
+                counted,
+                state,
+                token,
+                time_us,
+            }
+        })
+    }
+
+    /// The state changes made by master requests, from the `from`-th on (0: all of them).
+    pub fn transitions(&self, from: usize) -> Vec<SimTransition> {
+        let st = lock(&self.shared.state);
+        st.transitions.get(from..).unwrap_or_default().to_vec()
     }
 
     /// Injects a communication fault.
@@ -408,8 +460,10 @@ impl SimHandle {
     }
 
     /// Runs one text command and returns the answer (control socket and stdin):
-    /// `press U green|yellow|red|reason N`, `fault U silent|garbage|badcrc|stuck [KEY]|led|
-    /// brownout|reboot|ok`, `status`, `votes`, `unplug`, `replug`, `help`.
+    /// `press U green|yellow|red|reason N`, `press-seen U KEY` (answers `OK counted|ignored
+    /// STATE TOKEN TIME_US`: what the press found), `fault U silent|garbage|badcrc|stuck [KEY]|
+    /// led|brownout|reboot|ok`, `status`, `votes`, `transitions [FROM]` (answers `OK N`, then N
+    /// JSON lines), `unplug`, `replug`, `help`.
     pub fn command(&self, line: &str) -> String {
         match self.command_inner(line) {
             Ok(s) => s,
@@ -428,12 +482,34 @@ impl SimHandle {
         };
         match words.first().copied() {
             None => Ok(String::new()),
-            Some("help") => Ok("press U green|yellow|red|reason N; fault U silent|garbage|badcrc|stuck [green|yellow|red|reason]|led|brownout|reboot|ok; noise [N]; status; votes; unplug; replug".into()),
+            Some("help") => Ok("press U green|yellow|red|reason N; press-seen U KEY; transitions [FROM]; fault U silent|garbage|badcrc|stuck [green|yellow|red|reason]|led|brownout|reboot|ok; noise [N]; status; votes; unplug; replug".into()),
             Some("press") => {
                 let u = unit(1)?;
                 let key: Key = words[2..].join(" ").parse().map_err(SimError::BadCommand)?;
                 let counted = self.press(u, key)?;
                 Ok(format!("OK {}", if counted { "counted" } else { "ignored" }))
+            }
+            Some("press-seen") => {
+                let u = unit(1)?;
+                let key: Key = words[2..].join(" ").parse().map_err(SimError::BadCommand)?;
+                let p = self.press_seen(u, key)?;
+                Ok(format!(
+                    "OK {} {} {} {}",
+                    if p.counted { "counted" } else { "ignored" },
+                    p.state.name(),
+                    p.token,
+                    p.time_us
+                ))
+            }
+            Some("transitions") => {
+                let from = match words.get(1) {
+                    Some(w) => w.parse::<usize>().map_err(|_| bad("transitions [FROM]"))?,
+                    None => 0,
+                };
+                let list = self.transitions(from);
+                let mut out = vec![format!("OK {}", list.len())];
+                out.extend(list.iter().map(|t| serde_json::to_string(t).unwrap_or_default()));
+                Ok(out.join("\n"))
             }
             Some("fault") => {
                 let u = unit(1)?;
@@ -742,6 +818,14 @@ fn clear_exclusive(slave: &tokio_serial::SerialStream) {
     }
 }
 
+/// The keypad's state and session token now.
+fn state_token(kp: &mut Fk3, now: u64) -> (KeypadState, u32) {
+    let state = kp.state(now);
+    let reg = |kp: &mut Fk3, a| u32::from(kp.input_reg(a, now).unwrap_or(0));
+    let token = (reg(kp, input::SESSION_TOKEN_HI) << 16) | reg(kp, input::SESSION_TOKEN_LO);
+    (state, token)
+}
+
 fn next_rand(st: &mut SimState) -> u64 {
     st.rng ^= st.rng << 13;
     st.rng ^= st.rng >> 7;
@@ -788,7 +872,28 @@ async fn answer(
         if fault == Fault::Silent {
             return Ok(());
         }
+        let before = state_token(&mut st.units[idx].kp, now);
         let reply = st.units[idx].kp.handle_pdu(&frame[1..frame.len() - 2], now);
+        let after = state_token(&mut st.units[idx].kp, now);
+        if before != after {
+            // the moment the keypad has the whole request: now, or on the paced wire, when
+            // its last byte arrives (as computed below for the answer)
+            let took = if cfg.pace {
+                let t35 = rtu::char_time(unit_baud) * 7 / 2;
+                rx_start.max(*bus_free_at + t35) + rtu::wire_time(frame.len(), unit_baud)
+            } else {
+                Instant::now()
+            };
+            let ahead = took.saturating_duration_since(Instant::now()).as_micros() as i64;
+            st.transitions.push(SimTransition {
+                unit: addr,
+                from: before.0,
+                from_token: before.1,
+                to: after.0,
+                to_token: after.1,
+                time_us: chrono::Utc::now().timestamp_micros() + ahead,
+            });
+        }
         flush_events(&mut st);
         let mut out = rtu::frame(addr, &reply.pdu);
         match fault {
@@ -827,4 +932,64 @@ async fn answer(
         flush_events(&mut st);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{open_port, Master};
+
+    #[tokio::test]
+    async fn transitions_and_press_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join("kp");
+        let mut cfg = SimConfig::new(vec![2], &link);
+        cfg.pace = true;
+        let sim = Simulator::start(cfg).await.expect("simulator");
+        let h = sim.handle();
+        let mut m = Master::new(
+            open_port(&link, 19200).expect("open pty"),
+            19200,
+            Duration::from_millis(200),
+        );
+        assert!(h
+            .command("press-seen 2 green")
+            .starts_with("OK ignored IDLE 0 "));
+        let before = chrono::Utc::now().timestamp_micros();
+        m.arm(2, 0x0001_0002, 30, 0).await.expect("arm");
+        m.disarm(2).await.expect("disarm");
+        m.arm(2, 77, 30, 0).await.expect("arm");
+        let p = h.press_seen(2, Key::Face(Face::Yellow)).expect("press");
+        assert_eq!(
+            (p.counted, p.state, p.token),
+            (true, KeypadState::Armed, 77)
+        );
+        m.ack(2, 1).await.expect("ack");
+        let t = h.transitions(0);
+        let steps: Vec<_> = t.iter().map(|t| (t.from, t.to, t.to_token)).collect();
+        use KeypadState::*;
+        assert_eq!(
+            steps,
+            vec![
+                (Idle, Armed, 0x0001_0002),
+                (Armed, Idle, 0),
+                (Idle, Armed, 77),
+                (Latched, Idle, 0)
+            ]
+        );
+        assert!(t.windows(2).all(|w| w[0].time_us <= w[1].time_us));
+        assert!(t[0].time_us >= before);
+        assert!(p.time_us >= t[2].time_us);
+        assert_eq!(h.transitions(3).len(), 1);
+        let answer = h.command("transitions 2");
+        let lines: Vec<&str> = answer.lines().collect();
+        assert_eq!(lines[0], "OK 2");
+        let v: serde_json::Value = serde_json::from_str(lines[1]).expect("json");
+        assert_eq!(
+            (v["unit"].as_u64(), v["to"].as_str()),
+            (Some(2), Some("Armed"))
+        );
+        assert_eq!(h.command("transitions 9"), "OK 0");
+        sim.shutdown().await;
+    }
 }

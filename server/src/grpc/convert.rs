@@ -6,7 +6,8 @@ use faccia_proto::v1;
 use prost_types::Timestamp;
 use tonic::Status;
 
-use crate::storage::{Ack, AckStatus, SessionInfo, StoreError};
+use crate::storage::models::{log_reason, LogRow};
+use crate::storage::{log_kind, Ack, AckStatus, SessionInfo, StoreError};
 
 /// A protobuf timestamp in milliseconds, or why not.
 pub fn millis(ts: &Timestamp) -> Result<Millis, String> {
@@ -81,6 +82,45 @@ pub fn outcome(s: SessionState) -> v1::SessionOutcome {
         SessionState::Superseded => v1::SessionOutcome::SessionSuperseded,
         SessionState::Cancelled => v1::SessionOutcome::SessionCancelled,
         SessionState::KeypadRebooted => v1::SessionOutcome::SessionKeypadRebooted,
+    }
+}
+
+/// The typed facts of an event-log entry, or `None` for an entry with none (written before the
+/// server stored them, or an entry whose kind and outcome say it all).
+pub fn log_facts(r: &LogRow) -> Option<v1::LogFacts> {
+    let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+    let mut f = v1::LogFacts {
+        reason: r.reason,
+        keypad: r.keypad_state,
+        ..Default::default()
+    };
+    match (r.kind, r.reason) {
+        (log_kind::DAY_RESET, _) => {
+            f.tickets_closed = count(r.figure_a);
+            f.sessions_cancelled = count(r.figure_b);
+        }
+        (log_kind::RECONCILE, _) => {
+            f.was_open = r.figure_a != 0;
+            f.now_open = r.figure_b != 0;
+            f.was_ticket = r.fact_text.clone();
+        }
+        (log_kind::ORPHAN_VOTE, _) => f.token = count(r.figure_a),
+        (_, log_reason::KEYPAD_REBOOTED) => f.boot_count = count(r.figure_a),
+        (_, log_reason::KEYPAD_ONLINE) if !r.fact_text.is_empty() => {
+            f.serial_no = r.fact_text.clone();
+            f.firmware = format!("{}.{}", r.figure_a, r.figure_b);
+        }
+        _ => {}
+    }
+    (f != v1::LogFacts::default()).then_some(f)
+}
+
+/// The result of a keypad command that succeeded, for the console to word.
+pub fn keypad_result(action: v1::KeypadAction) -> v1::KeypadCommandResult {
+    match action {
+        v1::KeypadAction::KeypadSelfTest => v1::KeypadCommandResult::KeypadSelfTestStarted,
+        v1::KeypadAction::KeypadIdentify => v1::KeypadCommandResult::KeypadBlinking,
+        v1::KeypadAction::Unspecified => v1::KeypadCommandResult::Unspecified,
     }
 }
 

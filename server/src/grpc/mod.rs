@@ -1,6 +1,8 @@
-//! The gRPC server: QueueEvents, Monitor, Reports, standard health checking and reflection,
-//! optional TLS.
+//! The gRPC server: QueueEvents, Monitor, Reports, standard health checking and reflection
+//! (v1 and v1alpha), optional TLS. Tokens and metrics are applied to every call by one layer
+//! ([`calls`]), never in the handlers.
 
+pub mod calls;
 pub mod convert;
 pub mod monitor;
 pub mod queue;
@@ -79,10 +81,24 @@ pub async fn serve(
     health_reporter
         .set_serving::<ReportsServer<reports::ReportsService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(faccia_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both reflection versions: grpcurl and current clients speak v1; the Python reflection
+    // client, older grpcurl and several GUI clients only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(faccia_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // Each lists both reflection services, as both are served.
+            .include_reflection_service(false)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
 
     // Sessions whose window has passed end on the server's clock.
@@ -137,8 +153,10 @@ pub async fn serve(
         stopping.stopping.send_replace(true);
     };
     let result = builder
+        .layer(calls::CallLayer::new(shared.clone()))
         .add_service(health)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(QueueEventsServer::new(queue::QueueService {
             shared: shared.clone(),
         }))
