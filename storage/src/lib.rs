@@ -663,7 +663,8 @@ mod tests {
     ) -> impl FnMut(&mut AnyConnection, &Rules, Millis) -> Result<u32, StoreError> + Send + 'static
     {
         move |c, _rules, now| {
-            ops::log_keypad(c, now, "C1", &format!("job {n}"))?;
+            let boot_count = u16::try_from(n).unwrap_or(u16::MAX);
+            ops::log_keypad(c, now, "C1", &KeypadNote::Rebooted { boot_count })?;
             ops::changes::push(ended(n));
             if fail {
                 return Err(StoreError::Conflict(format!("job {n} fails")));
@@ -742,7 +743,9 @@ mod tests {
         assert_eq!(Store::answer(f).await.expect("job 6"), 6);
         assert_eq!(
             logged(&store),
-            vec!["job 7", "job 8", "job 1", "job 3", "job 6"]
+            [7, 8, 1, 3, 6]
+                .map(|n| format!("keypad rebooted (boot count {n})"))
+                .to_vec()
         );
         let last = *seq.borrow();
         let mut c = connect(&store.url, 1000).expect("connect");
