@@ -342,7 +342,7 @@ impl Keymap {
     pub fn first_key(&self, action: Action) -> String {
         match self.bindings.get(&action).and_then(|k| k.first()) {
             Some(k) => k.to_string(),
-            None => "–".to_string(),
+            None => crate::format::DASH.to_string(),
         }
     }
 }

@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(Share::of(1, 3).map(Share::tenths), Some(333));
         assert_eq!(Share::of(2, 3).map(Share::tenths), Some(667));
         assert_eq!(Share::of(0, 0), None);
-        assert_eq!(format_share(None, Lang::It), "–");
+        assert_eq!(format_share(None, Lang::It), DASH);
         assert_eq!(
             Share::of(5, 5).map(|s| s.to_string()).as_deref(),
             Some("100.0%")

@@ -591,6 +591,20 @@ mod tests {
         k
     }
 
+    /// Session "a" (token 7, window to 60 s) open and armed at 10 ms.
+    fn armed_a7() -> CounterKeypad {
+        let mut k = loaded();
+        k.step(0, Input::Opened(session("a", 7, 60_000)));
+        k.step(
+            10,
+            Input::ArmDone {
+                token: 7,
+                result: CommandResult::Done,
+            },
+        );
+        k
+    }
+
     fn seen(state: PadState, token: u32, w: u16) -> Input {
         Input::Observed {
             state,
@@ -629,15 +643,7 @@ mod tests {
 
     #[test]
     fn never_disarms_while_a_session_is_open_even_on_a_stale_poll() {
-        let mut k = loaded();
-        k.step(0, Input::Opened(session("a", 7, 60_000)));
-        k.step(
-            10,
-            Input::ArmDone {
-                token: 7,
-                result: CommandResult::Done,
-            },
-        );
+        let mut k = armed_a7();
         // a poll made before the ARM, still showing the previous session's token
         let fx = k.step(20, seen(PadState::Armed, 3, 40));
         assert!(!fx.iter().any(|e| matches!(e, Effect::Disarm { .. })));
@@ -647,15 +653,7 @@ mod tests {
 
     #[test]
     fn disarms_an_ended_sessions_keypad_only_when_nothing_is_open() {
-        let mut k = loaded();
-        k.step(0, Input::Opened(session("a", 7, 60_000)));
-        k.step(
-            10,
-            Input::ArmDone {
-                token: 7,
-                result: CommandResult::Done,
-            },
-        );
+        let mut k = armed_a7();
         let fx = k.step(
             5_000,
             Input::Ended {
@@ -678,15 +676,7 @@ mod tests {
 
     #[test]
     fn reason_is_never_disarmed() {
-        let mut k = loaded();
-        k.step(0, Input::Opened(session("a", 7, 60_000)));
-        k.step(
-            10,
-            Input::ArmDone {
-                token: 7,
-                result: CommandResult::Done,
-            },
-        );
+        let mut k = armed_a7();
         k.step(1_000, seen(PadState::Reason, 7, 0));
         let fx = k.step(
             1_100,
@@ -700,15 +690,7 @@ mod tests {
 
     #[test]
     fn idle_before_the_window_ends_rearms_and_after_it_expires() {
-        let mut k = loaded();
-        k.step(0, Input::Opened(session("a", 7, 60_000)));
-        k.step(
-            10,
-            Input::ArmDone {
-                token: 7,
-                result: CommandResult::Done,
-            },
-        );
+        let mut k = armed_a7();
         let fx = k.step(5_000, seen(PadState::Idle, 0, 0));
         assert!(!fx.iter().any(|e| matches!(e, Effect::End { .. })));
         assert!(fx.iter().any(|e| matches!(e, Effect::Arm { token: 7, .. })));
@@ -732,15 +714,7 @@ mod tests {
 
     #[test]
     fn unreachable_keypad_expires_after_window_and_grace() {
-        let mut k = loaded();
-        k.step(0, Input::Opened(session("a", 7, 60_000)));
-        k.step(
-            10,
-            Input::ArmDone {
-                token: 7,
-                result: CommandResult::Done,
-            },
-        );
+        let mut k = armed_a7();
         k.step(1_000, Input::Unreachable);
         assert!(k.step(69_000, Input::Tick).is_empty());
         assert_eq!(
@@ -754,15 +728,7 @@ mod tests {
 
     #[test]
     fn votes_are_stored_then_acknowledged() {
-        let mut k = loaded();
-        k.step(0, Input::Opened(session("a", 7, 60_000)));
-        k.step(
-            10,
-            Input::ArmDone {
-                token: 7,
-                result: CommandResult::Done,
-            },
-        );
+        let mut k = armed_a7();
         let fx = k.step(2_000, Input::Latched { token: 7, seq: 1 });
         assert_eq!(fx, vec![Effect::StoreVote { token: 7, seq: 1 }]);
         // the repeat while the store works is not offered twice
@@ -791,15 +757,7 @@ mod tests {
 
     #[test]
     fn reboot_ends_the_session_it_held() {
-        let mut k = loaded();
-        k.step(0, Input::Opened(session("a", 7, 60_000)));
-        k.step(
-            10,
-            Input::ArmDone {
-                token: 7,
-                result: CommandResult::Done,
-            },
-        );
+        let mut k = armed_a7();
         let fx = k.step(
             3_000,
             Input::Rebooted {

@@ -361,13 +361,9 @@ fn ticket_event(
     let first_at = rows
         .first()
         .map_or(ev.occurred_at, |r| r.occurred_at.min(ev.occurred_at));
-    // A ticket row is written only with (after) a step of the ticket: no steps, no row, and one
-    // round trip less for the first event of every ticket.
-    let previous = if rows.is_empty() {
-        None
-    } else {
-        load_ticket(c, &ev.source_id, &ev.ticket_id)?
-    };
+    // Loaded even for a ticket's first event: a row written around the store (a restore, an
+    // import) must be replaced, not collide (reports/tests/rollups.rs).
+    let previous = load_ticket(c, &ev.source_id, &ev.ticket_id)?;
     let previous_operator = previous.as_ref().and_then(|t| t.operator_ref.clone());
     let row = ticket_row(
         &ev.source_id,
