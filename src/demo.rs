@@ -207,10 +207,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 _ = tokio::time::sleep(Duration::from_secs(secs)) => {},
                 _ = tokio::signal::ctrl_c() => {},
             }
-            println!(
-                "faccia demo ran {secs} s on {url}; files in {}",
-                dir.display()
-            );
+            if args.keep {
+                println!(
+                    "faccia demo ran {secs} s on {url}; files in {}",
+                    dir.display()
+                );
+            } else {
+                println!(
+                    "faccia demo ran {secs} s on {url}; its temporary files are removed (--keep keeps them)"
+                );
+            }
             Ok(())
         }
         None => {
