@@ -57,22 +57,11 @@ pub fn office_data(c: &mut AnyConnection, since: Millis) -> Result<OfficeData, S
             )
             .select(TicketRow::as_select())
             .load(c)?;
-        let counters = counters::table.select(CounterRow::as_select()).load(c)?;
-        let open_sessions = vote_sessions::table
-            .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
-            .select(SessionRow::as_select())
-            .load(c)?;
-        let votes = votes::table
-            .filter(votes::voted_at.ge(since))
-            .select(VoteRow::as_select())
-            .load(c)?;
         let last_seq = last_seq(c)?;
         Ok(OfficeData {
             tickets,
-            counters,
-            open_sessions,
-            votes,
             last_seq,
+            ..office_rest(c, since)?
         })
     })
 }
