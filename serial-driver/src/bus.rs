@@ -115,7 +115,8 @@ impl BusConfig {
 pub enum BusEvent {
     /// The keypad answered with IDENT = 0xFACE (first contact or back from offline).
     Online { unit: u8, ident: KeypadInfo },
-    /// The keypad has not answered for `offline_after`.
+    /// The keypad has not answered for `offline_after` (also sent once for a keypad that has
+    /// not answered at all since the bus started).
     Offline { unit: u8, since: DateTime<Utc> },
     /// BOOT_COUNT moved. `lost_token` is the session that was ARMED/REASON/LATCHED before the
     /// reboot (its vote, if any, is lost on the keypad). Sent before the `StateChanged` (to
@@ -320,6 +321,10 @@ const RTT_SAMPLES: usize = 512;
 
 struct Unit {
     id: u8,
+    /// When the bus started polling it.
+    started: Instant,
+    /// `Offline` was sent for a unit that has never answered since the bus started.
+    silence_reported: bool,
     online: bool,
     since: DateTime<Utc>,
     last_ok: Option<Instant>,
@@ -353,6 +358,8 @@ impl Unit {
     fn new(id: u8, now: Instant) -> Self {
         Unit {
             id,
+            started: now,
+            silence_reported: false,
             online: false,
             since: Utc::now(),
             last_ok: None,
@@ -585,6 +592,19 @@ impl BusTask {
         let after = self.cfg.timing.offline_after;
         let mut evs = Vec::new();
         for u in &mut self.units {
+            // Never answered since the bus started: say so once, as for one that stopped.
+            if !u.online
+                && u.last_ok.is_none()
+                && !u.silence_reported
+                && now.duration_since(u.started) >= after
+            {
+                u.silence_reported = true;
+                evs.push(BusEvent::Offline {
+                    unit: u.id,
+                    since: u.since,
+                });
+                continue;
+            }
             if u.online && u.last_ok.is_none_or(|t| now.duration_since(t) >= after) {
                 u.online = false;
                 u.since = Utc::now();

@@ -892,3 +892,26 @@ async fn state_changed_carries_the_keypads_window() {
     bus.shutdown().await;
     env.sim.shutdown().await;
 }
+
+/// A keypad that never answers since the bus started is reported offline once (so that whoever
+/// waits on it learns it is unreachable), not again while it stays silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keypad_that_never_answers_is_reported_offline_once() {
+    let env = common::sim(vec![1], 19200, false).await;
+    let (bus, mut rx) = spawn(&env, vec![1, 9]);
+    let evs = collect_until(&mut rx, Duration::from_secs(3), |_| false).await;
+    let offline: Vec<u8> = evs
+        .iter()
+        .filter_map(|e| match e {
+            BusEvent::Offline { unit, .. } => Some(*unit),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offline, vec![9], "{evs:?}");
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, BusEvent::Online { unit: 1, .. })),
+        "{evs:?}"
+    );
+    bus.shutdown().await;
+}

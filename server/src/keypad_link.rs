@@ -319,12 +319,6 @@ impl SerialKeypads {
             let mut out = Vec::new();
             for (i, b) in self.buses.iter().enumerate() {
                 for h in b.handle.health().await {
-                    if !h.online {
-                        // never answered since start (no Offline event comes for those)
-                        if let Some(counter) = b.counters.get(&h.unit) {
-                            self.send(counter, Msg::Input(Input::Unreachable));
-                        }
-                    }
                     let mut view = self.keypad_view(i, b, &h);
                     if let Ok(mut m) = self.ignored.lock() {
                         if let Some(w) = m.get_mut(&view.counter_id) {
