@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{KeypadSimProcess, SimControl, Transition};
+use common::{SimControl, Transition};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use faccia_proto::v1::{self, vote_session::KeypadState as AckKeypad, EventType as E};
@@ -184,18 +184,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         let dir = tempfile::tempdir()?;
-        let sims: Vec<KeypadSimProcess> = (0..BUSES)
-            .map(|b| KeypadSimProcess::spawn(dir.path(), &format!("bus{}", b + 1), UNITS, true))
-            .collect();
-        let db_path = dir.path().join("bench.db");
-        let db = format!("sqlite://{}", db_path.display());
-        let port = common::free_port();
-        let buses: Vec<(&Path, u8)> = sims.iter().map(|s| (s.link.as_path(), UNITS)).collect();
-        let config = dir.path().join("faccia.toml");
-        std::fs::write(
-            &config,
-            common::config_text_buses(&db, &format!("127.0.0.1:{port}"), 60, &buses),
-        )?;
+        let (sims, config, db_path, port) =
+            common::paced_office(dir.path(), BUSES, UNITS, "bench.db")?;
         let server = common::spawn_serve(&config, &dir.path().join("serve.log"), "warn");
         let url = format!("http://127.0.0.1:{port}");
         drop(common::connect(&url).await);

@@ -28,7 +28,7 @@ use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{KeypadSimProcess, PressSeen, SimControl, Transition};
+use common::{PressSeen, SimControl, Transition};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use faccia_proto::v1::{self, event_ack::Status as AckStatus, EventType as E};
@@ -413,19 +413,8 @@ async fn every_citizen_who_presses_a_lit_keypad_votes() {
             dir.path().display()
         );
     }
-    let sims: Vec<KeypadSimProcess> = (0..BUSES)
-        .map(|b| KeypadSimProcess::spawn(dir.path(), &format!("bus{}", b + 1), UNITS, true))
-        .collect();
-    let db_path = dir.path().join("faccia.db");
-    let db = format!("sqlite://{}", db_path.display());
-    let port = common::free_port();
-    let buses: Vec<(&Path, u8)> = sims.iter().map(|s| (s.link.as_path(), UNITS)).collect();
-    let config = dir.path().join("faccia.toml");
-    std::fs::write(
-        &config,
-        common::config_text_buses(&db, &format!("127.0.0.1:{port}"), 60, &buses),
-    )
-    .expect("config");
+    let (sims, config, db_path, port) =
+        common::paced_office(dir.path(), BUSES, UNITS, "faccia.db").expect("office");
     let server = Arc::new(Mutex::new(Server {
         config,
         log: dir.path().join("serve.log"),

@@ -49,20 +49,13 @@ fn votes_at(snap: &v1::Snapshot, counter: &str) -> (u32, u32, u32, Vec<u32>) {
     (f.green, f.yellow, f.red, f.reasons)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn served_ticket_lights_its_keypad_and_stores_one_vote() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
+/// A server with counters C1..C4 on a bus of four simulated keypads, all online.
+async fn office() -> (TestDb, Simulator, TestServer) {
     let db = TestDb::new(Backend::Sqlite);
     let link = db.path().join("kp0");
     let sim = Simulator::start(SimConfig::new(vec![1, 2, 3, 4], &link))
         .await
         .expect("simulator");
-    let keys = sim.handle();
     let text = common::config_text_keypads(&db.url, "127.0.0.1:0", 60, &link);
     let s = TestServer::start_text(&db, TestClock::new(T0 + 30 * MIN), &text).await;
     eventually(10, "all four keypads online", || async {
@@ -74,6 +67,19 @@ async fn served_ticket_lights_its_keypad_and_stores_one_vote() {
                 .all(|k| k.link == v1::KeypadLink::KeypadOnline as i32)
     })
     .await;
+    (db, sim, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_ticket_lights_its_keypad_and_stores_one_vote() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let (_db, sim, s) = office().await;
+    let keys = sim.handle();
     let mut q = s.queue().await;
 
     // C1: SERVED arms the keypad with the session's token; green is stored once.
@@ -212,22 +218,8 @@ async fn served_ticket_lights_its_keypad_and_stores_one_vote() {
 /// that counter's keypad, and only for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_ignored_presses_raises_an_alert() {
-    let db = TestDb::new(Backend::Sqlite);
-    let link = db.path().join("kp0");
-    let sim = Simulator::start(SimConfig::new(vec![1, 2, 3, 4], &link))
-        .await
-        .expect("simulator");
+    let (_db, sim, s) = office().await;
     let keys = sim.handle();
-    let text = common::config_text_keypads(&db.url, "127.0.0.1:0", 60, &link);
-    let s = TestServer::start_text(&db, TestClock::new(T0 + 30 * MIN), &text).await;
-    eventually(10, "keypad 2 online", || async {
-        snapshot(&s)
-            .await
-            .keypads
-            .iter()
-            .any(|k| k.counter_id == "C2" && k.link == v1::KeypadLink::KeypadOnline as i32)
-    })
-    .await;
     let burst = |snap: &v1::Snapshot| {
         snap.alerts
             .iter()

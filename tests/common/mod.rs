@@ -421,6 +421,30 @@ impl Drop for KeypadSimProcess {
     }
 }
 
+/// An office on `buses` paced simulated buses of `units` keypads each, written in `dir`: the
+/// simulator processes, the configuration file, the SQLite file (`db_file` in `dir`) and the
+/// port the server is to listen on.
+pub fn paced_office(
+    dir: &Path,
+    buses: usize,
+    units: u8,
+    db_file: &str,
+) -> std::io::Result<(Vec<KeypadSimProcess>, PathBuf, PathBuf, u16)> {
+    let sims: Vec<KeypadSimProcess> = (0..buses)
+        .map(|b| KeypadSimProcess::spawn(dir, &format!("bus{}", b + 1), units, true))
+        .collect();
+    let db_path = dir.join(db_file);
+    let db = format!("sqlite://{}", db_path.display());
+    let port = free_port();
+    let on: Vec<(&Path, u8)> = sims.iter().map(|s| (s.link.as_path(), units)).collect();
+    let config = dir.join("faccia.toml");
+    std::fs::write(
+        &config,
+        config_text_buses(&db, &format!("127.0.0.1:{port}"), 60, &on),
+    )?;
+    Ok((sims, config, db_path, port))
+}
+
 /// An office whose counters S01, S02, ... have keypads: `buses` lists each bus's link and its
 /// number of units (1..=n); counters are numbered across the buses in order.
 pub fn config_text_buses(
