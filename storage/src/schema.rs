@@ -1,7 +1,8 @@
 //! Diesel schema, the same for SQLite and PostgreSQL (see `migrations/{sqlite,postgres}`).
 
 diesel::table! {
-    received_events (source_id, event_id) {
+    received_events (site_id, source_id, event_id) {
+        site_id -> Text,
         source_id -> Text,
         event_id -> Text,
         fingerprint -> Text,
@@ -17,6 +18,7 @@ diesel::table! {
 
 diesel::table! {
     ticket_steps (id) {
+        site_id -> Text,
         id -> BigInt,
         source_id -> Text,
         ticket_id -> Text,
@@ -32,7 +34,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    tickets (source_id, ticket_id) {
+    tickets (site_id, source_id, ticket_id) {
+        site_id -> Text,
         source_id -> Text,
         ticket_id -> Text,
         display_number -> Text,
@@ -58,7 +61,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    counters (counter_id) {
+    counters (site_id, counter_id) {
+        site_id -> Text,
         counter_id -> Text,
         open -> Bool,
         source_id -> Text,
@@ -73,6 +77,7 @@ diesel::table! {
 
 diesel::table! {
     vote_sessions (session_id) {
+        site_id -> Text,
         session_id -> Text,
         source_id -> Text,
         ticket_id -> Text,
@@ -91,6 +96,7 @@ diesel::table! {
 
 diesel::table! {
     votes (session_id) {
+        site_id -> Text,
         session_id -> Text,
         source_id -> Text,
         ticket_id -> Text,
@@ -107,6 +113,7 @@ diesel::table! {
 
 diesel::table! {
     event_log (seq) {
+        site_id -> Text,
         seq -> BigInt,
         at -> BigInt,
         kind -> Integer,
@@ -129,7 +136,8 @@ diesel::table! {
 
 diesel::table! {
     /// Votes by local month (YYYYMM), counter, service, channel, face and reason (0: none).
-    report_votes (month, counter_id, service_code, channel, face, reason) {
+    report_votes (site_id, month, counter_id, service_code, channel, face, reason) {
+        site_id -> Text,
         month -> Integer,
         counter_id -> Text,
         service_code -> Text,
@@ -142,7 +150,8 @@ diesel::table! {
 
 diesel::table! {
     /// Served tickets by local month (YYYYMM), counter and service, with the waiting sums.
-    report_tickets (month, counter_id, service_code) {
+    report_tickets (site_id, month, counter_id, service_code) {
+        site_id -> Text,
         month -> Integer,
         counter_id -> Text,
         service_code -> Text,
@@ -155,7 +164,8 @@ diesel::table! {
 
 diesel::table! {
     /// The counted waiting times by local month and service, in whole seconds rounded up.
-    report_waits (month, service_code, wait_s) {
+    report_waits (site_id, month, service_code, wait_s) {
+        site_id -> Text,
         month -> Integer,
         service_code -> Text,
         wait_s -> BigInt,
@@ -165,9 +175,30 @@ diesel::table! {
 
 diesel::table! {
     /// What the rollups were built with (`time_zone`, `version`).
-    report_meta (key) {
+    report_meta (site_id, key) {
+        site_id -> Text,
         key -> Text,
         value -> Text,
+    }
+}
+
+diesel::table! {
+    sites (site_id) {
+        site_id -> Text,
+        name -> Text,
+        time_zone -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    site_copies (site_id, step) {
+        site_id -> Text,
+        source -> Text,
+        step -> Text,
+        last_key -> Text,
+        done -> Bool,
+        updated_at -> BigInt,
     }
 }
 
@@ -185,4 +216,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_tickets,
     report_waits,
     report_meta,
+    sites,
+    site_copies,
 );
