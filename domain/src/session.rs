@@ -168,10 +168,17 @@ fn digest(source_id: &str, ticket_id: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The session id of a ticket: derived from (source, ticket), so that a ticket can only ever
-/// have one and a replay of the same events gives the same ids.
-pub fn session_id(source_id: &str, ticket_id: &str) -> String {
-    format!("vs-{}", hex::encode(&digest(source_id, ticket_id)[..10]))
+/// The session id of a ticket: derived from (site, source, ticket), so that a ticket can only
+/// ever have one, a replay of the same events gives the same ids, and two offices of one
+/// database with the same source and ticket ids never share one. (Sessions stored before sites
+/// keep the ids they were given from (source, ticket).)
+pub fn session_id(site_id: &str, source_id: &str, ticket_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update((site_id.len() as u64).to_le_bytes());
+    h.update(site_id.as_bytes());
+    h.update(digest(source_id, ticket_id));
+    let d: [u8; 32] = h.finalize().into();
+    format!("vs-{}", hex::encode(&d[..10]))
 }
 
 /// The first keypad token to try for a ticket's session (never 0). Callers probe upwards
@@ -310,9 +317,11 @@ mod tests {
 
     #[test]
     fn ids_are_stable_and_distinct() {
-        assert_eq!(session_id("s", "t1"), session_id("s", "t1"));
-        assert_ne!(session_id("s", "t1"), session_id("s", "t2"));
-        assert_ne!(session_id("s1", "t"), session_id("s", "1t"));
+        assert_eq!(session_id("a", "s", "t1"), session_id("a", "s", "t1"));
+        assert_ne!(session_id("a", "s", "t1"), session_id("a", "s", "t2"));
+        assert_ne!(session_id("a", "s1", "t"), session_id("a", "s", "1t"));
+        assert_ne!(session_id("a", "s", "t"), session_id("b", "s", "t"));
+        assert_ne!(session_id("ab", "s", "t"), session_id("a", "bs", "t"));
         assert_ne!(token_seed("s", "t1"), 0);
         assert_eq!(next_token(u32::MAX), 1);
     }

@@ -22,12 +22,12 @@ listen = "127.0.0.1:50051"
 
 [database]
 url = "sqlite://var/faccia.db"
-
-[site]
-id = "ufficio"
-name = "Ufficio"
-time_zone = "Europe/Rome"
 "#;
+
+/// The site when the configuration names none.
+const DEFAULT_SITE_ID: &str = "ufficio";
+const DEFAULT_SITE_NAME: &str = "Ufficio";
+const DEFAULT_TIME_ZONE: &str = "Europe/Rome";
 
 /// A configuration that cannot be used. The binary exits with code 2 on it.
 #[derive(Debug, Error)]
@@ -47,7 +47,13 @@ pub enum ConfigError {
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
-    pub site: SiteSettings,
+    /// One office: `[site]` with top-level `[[services]]` and `[[counters]]`.
+    #[serde(default)]
+    pub site: Option<SiteHeader>,
+    /// Several offices served by this process: `[[sites]]`, each with its own
+    /// `[[sites.services]]` and `[[sites.counters]]`. Not together with `[site]`.
+    #[serde(default)]
+    pub sites: Vec<SiteSettings>,
     #[serde(default)]
     pub sessions: SessionSettings,
     #[serde(default)]
@@ -135,13 +141,69 @@ fn default_pool_size() -> u32 {
     4
 }
 
+/// `[site]` of a one-office configuration (its services and counters are top-level).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteHeader {
+    pub id: String,
+    pub name: String,
+    /// IANA time zone, e.g. `Europe/Rome`: days, months and midnight are local.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+fn default_time_zone() -> String {
+    DEFAULT_TIME_ZONE.to_string()
+}
+
+/// One office (site): its id is unique in the database (the IPA code of the public body plus
+/// an office code is a good choice, e.g. `c_e001-anagrafe`); counter ids and service codes are
+/// unique within it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteSettings {
     pub id: String,
     pub name: String,
     /// IANA time zone, e.g. `Europe/Rome`: days, months and midnight are local.
+    #[serde(default = "default_time_zone")]
     pub time_zone: String,
+    #[serde(default)]
+    pub services: Vec<ServiceSettings>,
+    #[serde(default)]
+    pub counters: Vec<CounterSettings>,
+}
+
+/// A checked site.
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    pub settings: SiteSettings,
+    pub time_zone: Tz,
+}
+
+impl SiteConfig {
+    pub fn id(&self) -> &str {
+        &self.settings.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    pub fn services(&self) -> &[ServiceSettings] {
+        &self.settings.services
+    }
+
+    pub fn counters(&self) -> &[CounterSettings] {
+        &self.settings.counters
+    }
+
+    pub fn service(&self, code: &str) -> Option<&ServiceSettings> {
+        self.settings.services.iter().find(|s| s.code == code)
+    }
+
+    pub fn counter(&self, id: &str) -> Option<&CounterSettings> {
+        self.settings.counters.iter().find(|c| c.id == id)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +318,10 @@ pub struct TokenSettings {
     /// Hex SHA-256 of the bearer token (recommended in production).
     #[serde(default)]
     pub sha256: Option<String>,
+    /// The sites this token may publish for (queue) or see (viewer). Left out: every site of
+    /// this configuration. An admin token sees every site whatever this says.
+    #[serde(default)]
+    pub sites: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -294,7 +360,8 @@ impl Default for LoggingSettings {
 pub struct Config {
     pub settings: Settings,
     pub listen: SocketAddr,
-    pub time_zone: Tz,
+    /// The offices this process serves, in configuration order (at least one).
+    pub sites: Vec<SiteConfig>,
     pub database: DatabaseUrl,
     /// Where the file layer came from, if any.
     pub file: Option<PathBuf>,
@@ -420,18 +487,6 @@ impl Config {
                 "tls_cert and tls_key must be given together".into(),
             ));
         }
-        let time_zone: Tz = settings.site.time_zone.parse().map_err(|_| {
-            fail(
-                "site.time_zone",
-                format!(
-                    "{:?} is not an IANA time zone such as Europe/Rome",
-                    settings.site.time_zone
-                ),
-            )
-        })?;
-        if settings.site.id.trim().is_empty() {
-            return Err(fail("site.id", "must not be empty".into()));
-        }
         let database =
             DatabaseUrl::parse(&settings.database.url).map_err(|p| fail("database.url", p))?;
         if settings.database.pool_size == 0 {
@@ -464,81 +519,7 @@ impl Config {
                 format!("{} is out of range 0..=600 seconds", s.grace_s),
             ));
         }
-        let mut seen = HashSet::new();
-        for (i, svc) in settings.services.iter().enumerate() {
-            if svc.code.trim().is_empty() {
-                return Err(fail(
-                    &format!("services[{i}].code"),
-                    "must not be empty".into(),
-                ));
-            }
-            if !seen.insert(svc.code.as_str()) {
-                return Err(fail(
-                    &format!("services[{i}].code"),
-                    format!("{:?} is listed twice", svc.code),
-                ));
-            }
-            if svc.standard_wait_min == Some(0) {
-                return Err(fail(
-                    &format!("services[{i}].standard_wait_min"),
-                    "must be at least 1 minute, or left out when the service declares none".into(),
-                ));
-            }
-        }
-        let mut seen = HashSet::new();
-        for (i, c) in settings.counters.iter().enumerate() {
-            if c.id.trim().is_empty() {
-                return Err(fail(
-                    &format!("counters[{i}].id"),
-                    "must not be empty".into(),
-                ));
-            }
-            if !seen.insert(c.id.as_str()) {
-                return Err(fail(
-                    &format!("counters[{i}].id"),
-                    format!("{:?} is listed twice", c.id),
-                ));
-            }
-        }
-        let mut units = std::collections::HashMap::new();
-        let mut bauds = std::collections::HashMap::new();
-        for (i, c) in settings.counters.iter().enumerate() {
-            let Some(k) = &c.keypad else { continue };
-            let key = format!("counters[{i}].keypad");
-            if !(1..=247).contains(&k.unit) {
-                return Err(fail(
-                    &format!("{key}.unit"),
-                    format!("{} is out of range 1..=247", k.unit),
-                ));
-            }
-            if !KEYPAD_BAUDS.contains(&k.baud) {
-                return Err(fail(
-                    &format!("{key}.baud"),
-                    format!("{} is not one of 9600, 19200, 38400, 57600, 115200", k.baud),
-                ));
-            }
-            if let Some(other) = units.insert((k.port.clone(), k.unit), c.id.clone()) {
-                return Err(fail(
-                    &format!("{key}.unit"),
-                    format!(
-                        "unit {} on {} is already the keypad of counter {other:?}",
-                        k.unit,
-                        k.port.display()
-                    ),
-                ));
-            }
-            if let Some(b) = bauds.insert(k.port.clone(), k.baud) {
-                if b != k.baud {
-                    return Err(fail(
-                        &format!("{key}.baud"),
-                        format!(
-                            "every keypad on {} must use the same baud ({b})",
-                            k.port.display()
-                        ),
-                    ));
-                }
-            }
-        }
+        let sites = Config::check_sites(&settings, &fail)?;
         let mut names = HashSet::new();
         for (i, t) in settings.auth.tokens.iter().enumerate() {
             let key = format!("auth.tokens[{i}]");
@@ -569,23 +550,213 @@ impl Config {
                 }
                 _ => {}
             }
+            for (j, site) in t.sites.iter().flatten().enumerate() {
+                if !sites.iter().any(|s| s.id() == site) {
+                    return Err(fail(
+                        &format!("{key}.sites[{j}]"),
+                        format!(
+                            "{site:?} is not a site of this configuration ({})",
+                            site_list(&sites)
+                        ),
+                    ));
+                }
+            }
         }
         Ok(Config {
             settings,
             listen,
-            time_zone,
+            sites,
             database,
             file,
         })
     }
 
-    pub fn service(&self, code: &str) -> Option<&ServiceSettings> {
-        self.settings.services.iter().find(|s| s.code == code)
+    /// The sites from `[site]` + top-level services and counters, or from `[[sites]]`.
+    fn check_sites(
+        settings: &Settings,
+        fail: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<Vec<SiteConfig>, ConfigError> {
+        let (list, prefix): (Vec<SiteSettings>, Option<&str>) = if settings.sites.is_empty() {
+            let header = settings.site.clone().unwrap_or_else(|| SiteHeader {
+                id: DEFAULT_SITE_ID.into(),
+                name: DEFAULT_SITE_NAME.into(),
+                time_zone: DEFAULT_TIME_ZONE.into(),
+            });
+            let one = SiteSettings {
+                id: header.id,
+                name: header.name,
+                time_zone: header.time_zone,
+                services: settings.services.clone(),
+                counters: settings.counters.clone(),
+            };
+            (vec![one], None)
+        } else {
+            if settings.site.is_some() {
+                return Err(fail(
+                    "site",
+                    "give either [site] (one office) or [[sites]] (several), not both".into(),
+                ));
+            }
+            if !settings.services.is_empty() || !settings.counters.is_empty() {
+                let key = if settings.services.is_empty() {
+                    "counters"
+                } else {
+                    "services"
+                };
+                return Err(fail(
+                    key,
+                    "with [[sites]], each site lists its own [[sites.services]] and [[sites.counters]]"
+                        .into(),
+                ));
+            }
+            (settings.sites.clone(), Some("sites"))
+        };
+        let at = |i: usize, key: &str| match prefix {
+            None if key.is_empty() => "site".to_string(),
+            None => {
+                if key.starts_with("services") || key.starts_with("counters") {
+                    key.to_string()
+                } else {
+                    format!("site.{key}")
+                }
+            }
+            Some(p) if key.is_empty() => format!("{p}[{i}]"),
+            Some(p) => format!("{p}[{i}].{key}"),
+        };
+        let mut ids = HashSet::new();
+        let mut units = std::collections::HashMap::new();
+        let mut bauds = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for (si, site) in list.into_iter().enumerate() {
+            if !valid_site_id(&site.id) {
+                return Err(fail(
+                    &at(si, "id"),
+                    format!(
+                        "{:?} is not a site id: use 1 to 64 letters, digits, '-', '_' or '.',                          e.g. the IPA code and an office code such as c_e001-anagrafe",
+                        site.id
+                    ),
+                ));
+            }
+            if !ids.insert(site.id.clone()) {
+                return Err(fail(
+                    &at(si, "id"),
+                    format!("{:?} is listed twice", site.id),
+                ));
+            }
+            let time_zone: Tz = site.time_zone.parse().map_err(|_| {
+                fail(
+                    &at(si, "time_zone"),
+                    format!(
+                        "{:?} is not an IANA time zone such as Europe/Rome",
+                        site.time_zone
+                    ),
+                )
+            })?;
+            let mut seen = HashSet::new();
+            for (i, svc) in site.services.iter().enumerate() {
+                if svc.code.trim().is_empty() {
+                    return Err(fail(
+                        &at(si, &format!("services[{i}].code")),
+                        "must not be empty".into(),
+                    ));
+                }
+                if !seen.insert(svc.code.as_str()) {
+                    return Err(fail(
+                        &at(si, &format!("services[{i}].code")),
+                        format!("{:?} is listed twice", svc.code),
+                    ));
+                }
+                if svc.standard_wait_min == Some(0) {
+                    return Err(fail(
+                        &at(si, &format!("services[{i}].standard_wait_min")),
+                        "must be at least 1 minute, or left out when the service declares none"
+                            .into(),
+                    ));
+                }
+            }
+            let mut seen = HashSet::new();
+            for (i, c) in site.counters.iter().enumerate() {
+                if c.id.trim().is_empty() {
+                    return Err(fail(
+                        &at(si, &format!("counters[{i}].id")),
+                        "must not be empty".into(),
+                    ));
+                }
+                if !seen.insert(c.id.as_str()) {
+                    return Err(fail(
+                        &at(si, &format!("counters[{i}].id")),
+                        format!("{:?} is listed twice", c.id),
+                    ));
+                }
+            }
+            for (i, c) in site.counters.iter().enumerate() {
+                let Some(k) = &c.keypad else { continue };
+                let key = at(si, &format!("counters[{i}].keypad"));
+                if !(1..=247).contains(&k.unit) {
+                    return Err(fail(
+                        &format!("{key}.unit"),
+                        format!("{} is out of range 1..=247", k.unit),
+                    ));
+                }
+                if !KEYPAD_BAUDS.contains(&k.baud) {
+                    return Err(fail(
+                        &format!("{key}.baud"),
+                        format!("{} is not one of 9600, 19200, 38400, 57600, 115200", k.baud),
+                    ));
+                }
+                let owner = format!("{}/{}", site.id, c.id);
+                if let Some(other) = units.insert((k.port.clone(), k.unit), owner) {
+                    return Err(fail(
+                        &format!("{key}.unit"),
+                        format!(
+                            "unit {} on {} is already the keypad of counter {other:?}",
+                            k.unit,
+                            k.port.display()
+                        ),
+                    ));
+                }
+                if let Some(b) = bauds.insert(k.port.clone(), k.baud) {
+                    if b != k.baud {
+                        return Err(fail(
+                            &format!("{key}.baud"),
+                            format!(
+                                "every keypad on {} must use the same baud ({b})",
+                                k.port.display()
+                            ),
+                        ));
+                    }
+                }
+            }
+            out.push(SiteConfig {
+                settings: site,
+                time_zone,
+            });
+        }
+        Ok(out)
     }
 
-    pub fn counter(&self, id: &str) -> Option<&CounterSettings> {
-        self.settings.counters.iter().find(|c| c.id == id)
+    /// The site with this id.
+    pub fn site(&self, id: &str) -> Option<&SiteConfig> {
+        self.sites.iter().find(|s| s.id() == id)
     }
+
+    /// The first (with one office: the only) site.
+    pub fn first_site(&self) -> &SiteConfig {
+        // `check` refuses a configuration without sites.
+        &self.sites[0]
+    }
+}
+
+/// A site id: 1 to 64 ASCII letters, digits, '-', '_' or '.'.
+pub fn valid_site_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn site_list(sites: &[SiteConfig]) -> String {
+    sites.iter().map(|s| s.id()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod ops;
 pub mod read;
 pub mod rollup;
 pub mod schema;
+pub mod sites;
 mod url;
 
 use diesel::Connection;
@@ -72,6 +73,10 @@ pub enum StoreError {
     /// Stored data that breaks the schema's own rules.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The database holds an office's history from before sites, and this opening cannot say
+    /// whose it is.
+    #[error("{0}")]
+    Legacy(String),
 }
 
 impl StoreError {
@@ -90,9 +95,13 @@ impl StoreError {
     }
 }
 
-/// The rules the store applies, from configuration.
+/// The rules the store applies for one site, from configuration.
 #[derive(Debug, Clone)]
 pub struct Rules {
+    /// The site (office) every row this store writes or reads belongs to.
+    pub site_id: String,
+    /// Its name (kept in the `sites` table for reports of the whole body).
+    pub site_name: String,
     pub vote_window_ms: Millis,
     pub grace_ms: Millis,
     /// How long the keypad waits for a reason after red.
@@ -112,8 +121,8 @@ pub enum KeypadNote {
     Rebooted { boot_count: u16 },
 }
 
-/// A committed change of a vote session, for the keypad layer: it learns of every session that
-/// opens or ends, in commit order, whichever request caused it.
+/// A committed change of a vote session of the store's site, for the keypad layer: it learns of
+/// every session that opens or ends, in commit order, whichever request caused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionChange {
     /// Stored open (only sessions born open: one born superseded never shows here).
@@ -126,6 +135,12 @@ pub enum SessionChange {
 }
 
 type Subscribers = Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<SessionChange>>>>;
+
+/// What the jobs of one site carry: its rules and who hears of its session changes.
+struct SiteCtx {
+    rules: Rules,
+    subscribers: Subscribers,
+}
 
 /// Where the store gets the time (a fixed or stepped clock in tests).
 pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
@@ -147,16 +162,12 @@ enum Ran {
 
 /// One write the writer thread runs inside a batch transaction, then answers.
 trait WriteJob: Send {
-    /// Runs in the batch's transaction (in its own savepoint when `savepoint`); keeps its
-    /// result for `answer`. `last_try`: this result is final (a failure closes the job's gate).
-    fn run(
-        &mut self,
-        c: &mut AnyConnection,
-        rules: &Rules,
-        now: Millis,
-        savepoint: bool,
-        last_try: bool,
-    ) -> Ran;
+    /// Runs in the batch's transaction (in its own savepoint when `savepoint`) with its site's
+    /// rules; keeps its result for `answer`. `last_try`: this result is final (a failure
+    /// closes the job's gate).
+    fn run(&mut self, c: &mut AnyConnection, now: Millis, savepoint: bool, last_try: bool) -> Ran;
+    /// Who hears of the session changes of this job's site.
+    fn subscribers(&self) -> &Subscribers;
     /// Fails the job (no connection, or a batch that did not commit).
     fn fail(&mut self, error: StoreError);
     /// Whether the job's result is an error that means the connection is broken.
@@ -175,6 +186,7 @@ struct Pending<T, F> {
     tx: Option<oneshot::Sender<Result<T, StoreError>>>,
     /// Set when a job of the same gate failed: later jobs of that gate are not run.
     gate: Option<Arc<AtomicBool>>,
+    site: Arc<SiteCtx>,
 }
 
 impl<T, F> WriteJob for Pending<T, F>
@@ -182,14 +194,8 @@ where
     T: Send + 'static,
     F: FnMut(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
 {
-    fn run(
-        &mut self,
-        c: &mut AnyConnection,
-        rules: &Rules,
-        now: Millis,
-        savepoint: bool,
-        last_try: bool,
-    ) -> Ran {
+    fn run(&mut self, c: &mut AnyConnection, now: Millis, savepoint: bool, last_try: bool) -> Ran {
+        let rules = &self.site.rules;
         if self.gate.as_ref().is_some_and(|g| g.load(Ordering::SeqCst)) {
             self.result = Some(Err(StoreError::NotRun));
             return Ran::Skipped;
@@ -209,6 +215,10 @@ where
         }
         self.result = Some(r);
         ran
+    }
+
+    fn subscribers(&self) -> &Subscribers {
+        &self.site.subscribers
     }
 
     fn fail(&mut self, error: StoreError) {
@@ -261,10 +271,8 @@ struct Writer {
     conn: Option<AnyConnection>,
     url: DatabaseUrl,
     busy_timeout_ms: u32,
-    rules: Arc<Rules>,
     clock: Clock,
     seq_tx: Arc<watch::Sender<i64>>,
-    subscribers: Subscribers,
 }
 
 impl Writer {
@@ -312,20 +320,20 @@ impl Writer {
             }
             return;
         };
-        let rules = self.rules.clone();
         let nows: Vec<Millis> = batch.iter().map(|_| (self.clock)()).collect();
         let single = batch.len() == 1;
-        let mut changes: Vec<SessionChange> = Vec::new();
+        // The session changes of the jobs that ran, with the job they came from.
+        let mut changes: Vec<(usize, SessionChange)> = Vec::new();
         let mut pass = |c: &mut AnyConnection, savepoints: bool| {
             changes.clear();
             ops::changes::take(); // nothing left over from a failed pass
             c.transaction(|c| {
                 conn::lock_writers(c)?;
-                for (job, now) in batch.iter_mut().zip(&nows) {
-                    let ran = job.run(c, &rules, *now, savepoints, savepoints || single);
+                for (i, (job, now)) in batch.iter_mut().zip(&nows).enumerate() {
+                    let ran = job.run(c, *now, savepoints, savepoints || single);
                     let mine = ops::changes::take();
                     match ran {
-                        Ran::Ok => changes.extend(mine),
+                        Ran::Ok => changes.extend(mine.into_iter().map(|ch| (i, ch))),
                         Ran::Skipped => {}
                         Ran::Failed if savepoints => {}
                         Ran::Failed => return Err(PassError::JobFailed),
@@ -347,9 +355,9 @@ impl Writer {
         match committed {
             Ok(false) => {}
             Ok(true) => {
-                if !changes.is_empty() {
-                    if let Ok(mut subs) = self.subscribers.lock() {
-                        subs.retain(|tx| changes.iter().all(|ch| tx.send(ch.clone()).is_ok()));
+                for (i, ch) in &changes {
+                    if let Ok(mut subs) = batch[*i].subscribers().lock() {
+                        subs.retain(|tx| tx.send(ch.clone()).is_ok());
                     }
                 }
                 match read::last_seq(c) {
@@ -396,72 +404,99 @@ pub struct Store {
     url: Arc<DatabaseUrl>,
     busy_timeout_ms: u32,
     seq: watch::Receiver<i64>,
-    rules: Arc<Rules>,
+    site: Arc<SiteCtx>,
     clock: Clock,
-    sessions: Subscribers,
 }
 
 impl Store {
-    /// Opens the database, applies migrations and starts the writer thread.
+    /// Opens the database for one site, applies migrations and starts the writer thread.
     pub fn open(
         url: &DatabaseUrl,
         busy_timeout_ms: u32,
         rules: Rules,
         clock: Clock,
     ) -> Result<Store, StoreError> {
+        let mut stores = Store::open_sites(url, busy_timeout_ms, vec![rules], clock)?;
+        stores
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("no site to open".into()))
+    }
+
+    /// Opens the database for the sites of one process: applies migrations, registers each
+    /// site, lets the only site adopt the rows of a database from before sites, brings each
+    /// site's report rollups up to date, and starts one writer thread that every returned
+    /// store (one per site, in order) shares: their writes share batches and fsyncs.
+    pub fn open_sites(
+        url: &DatabaseUrl,
+        busy_timeout_ms: u32,
+        sites: Vec<Rules>,
+        clock: Clock,
+    ) -> Result<Vec<Store>, StoreError> {
         let mut first = connect(url, busy_timeout_ms)?;
         conn::migrate(&mut first)?;
-        rollup::ensure(&mut first, rules.time_zone)?;
+        sites::prepare(&mut first, &sites, clock())?;
+        for rules in &sites {
+            rollup::ensure(&mut first, &rules.site_id, rules.time_zone)?;
+        }
         let last = read::last_seq(&mut first)?;
         let (seq_tx, seq) = watch::channel(last);
         let (jobs, rx) = std_mpsc::channel::<Job>();
-        let rules = Arc::new(rules);
         let seq_tx = Arc::new(seq_tx);
-        let sessions: Subscribers = Arc::new(Mutex::new(Vec::new()));
         let writer = Writer {
             conn: Some(first),
             url: url.clone(),
             busy_timeout_ms,
-            rules: rules.clone(),
             clock: clock.clone(),
             seq_tx: seq_tx.clone(),
-            subscribers: sessions.clone(),
         };
         std::thread::Builder::new()
             .name("faccia-db-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
-        Ok(Store {
-            jobs,
-            readers: Arc::new(Mutex::new(Vec::new())),
-            url: Arc::new(url.clone()),
-            busy_timeout_ms,
-            seq,
-            rules,
-            clock,
-            sessions,
-        })
+        let readers = Arc::new(Mutex::new(Vec::new()));
+        let url = Arc::new(url.clone());
+        Ok(sites
+            .into_iter()
+            .map(|rules| Store {
+                jobs: jobs.clone(),
+                readers: readers.clone(),
+                url: url.clone(),
+                busy_timeout_ms,
+                seq: seq.clone(),
+                site: Arc::new(SiteCtx {
+                    rules,
+                    subscribers: Arc::new(Mutex::new(Vec::new())),
+                }),
+                clock: clock.clone(),
+            })
+            .collect())
     }
 
-    /// Every session change from now on, in commit order, each sent after its commit and before
-    /// the request that caused it is answered.
+    /// Every session change of this store's site from now on, in commit order, each sent after
+    /// its commit and before the request that caused it is answered.
     pub fn session_changes(&self) -> tokio::sync::mpsc::UnboundedReceiver<SessionChange> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        if let Ok(mut subs) = self.sessions.lock() {
+        if let Ok(mut subs) = self.site.subscribers.lock() {
             subs.push(tx);
         }
         rx
     }
 
     pub fn rules(&self) -> &Rules {
-        &self.rules
+        &self.site.rules
+    }
+
+    /// The site this store reads and writes.
+    pub fn site_id(&self) -> &str {
+        &self.site.rules.site_id
     }
 
     pub fn now(&self) -> Millis {
         (self.clock)()
     }
 
-    /// The last committed event-log sequence number, updated after every commit.
+    /// The last committed event-log sequence number (of any site of the database), updated
+    /// after every commit of this process.
     pub fn watch_seq(&self) -> watch::Receiver<i64> {
         self.seq.clone()
     }
@@ -484,6 +519,7 @@ impl Store {
             result: None,
             tx: Some(tx),
             gate,
+            site: self.site.clone(),
         });
         // A failed send drops the job and its sender: the receiver then reports the writer gone.
         let _ = self.jobs.send(job);
@@ -563,7 +599,9 @@ impl Store {
         at: Millis,
         counters: Vec<CounterClaim>,
     ) -> Result<u32, StoreError> {
-        self.write(move |c, _rules, now| ops::reconcile(c, now, &source_id, at, &counters))
+        self.write(move |c, rules, now| {
+            ops::reconcile(c, &rules.site_id, now, &source_id, at, &counters)
+        })
             .await
     }
 
@@ -605,7 +643,9 @@ impl Store {
         session_id: String,
         arming: KeypadArming,
     ) -> Result<Option<SessionInfo>, StoreError> {
-        self.write(move |c, _rules, now| ops::set_arming(c, now, &session_id, arming))
+        self.write(move |c, rules, now| {
+            ops::set_arming(c, &rules.site_id, now, &session_id, arming)
+        })
             .await
     }
 
@@ -616,15 +656,15 @@ impl Store {
         state: SessionState,
         detail: String,
     ) -> Result<bool, StoreError> {
-        self.write(move |c, _rules, now| {
-            ops::end_session_by_id(c, now, &session_id, state, &detail)
+        self.write(move |c, rules, now| {
+            ops::end_session_by_id(c, &rules.site_id, now, &session_id, state, &detail)
         })
         .await
     }
 
     /// Appends a keypad-health entry (online, offline, reboot...) to the event log.
     pub async fn log_keypad(&self, counter_id: String, note: KeypadNote) -> Result<(), StoreError> {
-        self.write(move |c, _rules, now| ops::log_keypad(c, now, &counter_id, &note))
+        self.write(move |c, rules, now| ops::log_keypad(c, &rules.site_id, now, &counter_id, &note))
             .await
     }
 }
@@ -639,6 +679,8 @@ mod tests {
 
     fn rules() -> Rules {
         Rules {
+            site_id: "test".into(),
+            site_name: "Test".into(),
             vote_window_ms: 60_000,
             grace_ms: 10_000,
             reason_window_ms: 10_000,
@@ -664,7 +706,7 @@ mod tests {
     {
         move |c, _rules, now| {
             let boot_count = u16::try_from(n).unwrap_or(u16::MAX);
-            ops::log_keypad(c, now, "C1", &KeypadNote::Rebooted { boot_count })?;
+            ops::log_keypad(c, "test", now, "C1", &KeypadNote::Rebooted { boot_count })?;
             ops::changes::push(ended(n));
             if fail {
                 return Err(StoreError::Conflict(format!("job {n} fails")));
@@ -675,7 +717,7 @@ mod tests {
 
     fn logged(store: &Store) -> Vec<String> {
         let mut c = connect(&store.url, 1000).expect("connect");
-        read::log_after(&mut c, 0, 100)
+        read::log_after(&mut c, Some("test"), 0, 100)
             .expect("log")
             .into_iter()
             .map(|r| r.detail)

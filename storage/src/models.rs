@@ -7,6 +7,7 @@ use super::schema::*;
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = received_events)]
 pub struct ReceivedRow {
+    pub site_id: String,
     pub source_id: String,
     pub event_id: String,
     pub fingerprint: String,
@@ -22,6 +23,7 @@ pub struct ReceivedRow {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = ticket_steps)]
 pub struct StepRow {
+    pub site_id: String,
     pub id: i64,
     pub source_id: String,
     pub ticket_id: String,
@@ -38,6 +40,7 @@ pub struct StepRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = ticket_steps)]
 pub struct NewStep {
+    pub site_id: String,
     pub source_id: String,
     pub ticket_id: String,
     pub event_id: String,
@@ -53,6 +56,7 @@ pub struct NewStep {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = tickets, treat_none_as_null = true)]
 pub struct TicketRow {
+    pub site_id: String,
     pub source_id: String,
     pub ticket_id: String,
     pub display_number: String,
@@ -79,6 +83,7 @@ pub struct TicketRow {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = counters, treat_none_as_null = true)]
 pub struct CounterRow {
+    pub site_id: String,
     pub counter_id: String,
     pub open: bool,
     pub source_id: String,
@@ -93,6 +98,7 @@ pub struct CounterRow {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = vote_sessions)]
 pub struct SessionRow {
+    pub site_id: String,
     pub session_id: String,
     pub source_id: String,
     pub ticket_id: String,
@@ -111,6 +117,7 @@ pub struct SessionRow {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = votes)]
 pub struct VoteRow {
+    pub site_id: String,
     pub session_id: String,
     pub source_id: String,
     pub ticket_id: String,
@@ -127,6 +134,7 @@ pub struct VoteRow {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = event_log)]
 pub struct LogRow {
+    pub site_id: String,
     pub seq: i64,
     pub at: i64,
     pub kind: i32,
@@ -151,6 +159,7 @@ pub struct LogRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Insertable)]
 #[diesel(table_name = event_log)]
 pub struct NewLog {
+    pub site_id: String,
     pub at: i64,
     pub kind: i32,
     pub source_id: String,

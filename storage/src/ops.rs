@@ -119,7 +119,8 @@ fn session_info(row: &SessionRow) -> Result<SessionInfo, StoreError> {
     })
 }
 
-fn append_log(c: &mut AnyConnection, entry: NewLog) -> Result<(), StoreError> {
+fn append_log(c: &mut AnyConnection, site: &str, mut entry: NewLog) -> Result<(), StoreError> {
+    entry.site_id = site.to_string();
     diesel::insert_into(event_log::table)
         .values(&entry)
         .execute(c)?;
@@ -138,8 +139,14 @@ fn step_of(row: &StepRow) -> Result<Step, StoreError> {
     })
 }
 
-fn history(c: &mut AnyConnection, source: &str, ticket: &str) -> Result<Vec<StepRow>, StoreError> {
+fn history(
+    c: &mut AnyConnection,
+    site: &str,
+    source: &str,
+    ticket: &str,
+) -> Result<Vec<StepRow>, StoreError> {
     Ok(ticket_steps::table
+        .filter(ticket_steps::site_id.eq(site))
         .filter(ticket_steps::source_id.eq(source))
         .filter(ticket_steps::ticket_id.eq(ticket))
         .order((ticket_steps::occurred_at.asc(), ticket_steps::id.asc()))
@@ -160,6 +167,7 @@ fn ticket_row(
         .ended_at
         .is_some_and(|end| spans_midnight(rules.time_zone, start, end));
     TicketRow {
+        site_id: rules.site_id.clone(),
         source_id: source.to_string(),
         ticket_id: ticket.to_string(),
         display_number: v.display_number.clone(),
@@ -186,11 +194,12 @@ fn ticket_row(
 
 fn load_ticket(
     c: &mut AnyConnection,
+    site: &str,
     source: &str,
     ticket: &str,
 ) -> Result<Option<TicketRow>, StoreError> {
     Ok(tickets::table
-        .find((source, ticket))
+        .find((site, source, ticket))
         .select(TicketRow::as_select())
         .get_result(c)
         .optional()?)
@@ -205,25 +214,29 @@ fn save_ticket(
     row: &TicketRow,
 ) -> Result<(), StoreError> {
     if old.is_some() {
-        diesel::update(tickets::table.find((&row.source_id, &row.ticket_id)))
+        diesel::update(tickets::table.find((&row.site_id, &row.source_id, &row.ticket_id)))
             .set(row)
             .execute(c)?;
     } else {
         diesel::insert_into(tickets::table).values(row).execute(c)?;
     }
-    rollup::apply_ticket_change(c, rules.time_zone, old, row)
+    rollup::apply_ticket_change(c, &rules.site_id, rules.time_zone, old, row)
 }
 
-fn load_counter(c: &mut AnyConnection, id: &str) -> Result<Option<CounterRow>, StoreError> {
+fn load_counter(
+    c: &mut AnyConnection,
+    site: &str,
+    id: &str,
+) -> Result<Option<CounterRow>, StoreError> {
     Ok(counters::table
-        .find(id)
+        .find((site, id))
         .select(CounterRow::as_select())
         .get_result(c)
         .optional()?)
 }
 
 fn save_counter(c: &mut AnyConnection, row: &CounterRow) -> Result<(), StoreError> {
-    let n = diesel::update(counters::table.find(&row.counter_id))
+    let n = diesel::update(counters::table.find((&row.site_id, &row.counter_id)))
         .set(row)
         .execute(c)?;
     if n == 0 {
@@ -234,8 +247,9 @@ fn save_counter(c: &mut AnyConnection, row: &CounterRow) -> Result<(), StoreErro
     Ok(())
 }
 
-fn new_counter(id: &str, source: &str) -> CounterRow {
+fn new_counter(site: &str, id: &str, source: &str) -> CounterRow {
     CounterRow {
+        site_id: site.to_string(),
         counter_id: id.to_string(),
         open: false,
         source_id: source.to_string(),
@@ -255,9 +269,10 @@ pub fn publish(
     now: Millis,
     ev: &TicketEvent,
 ) -> Result<Ack, StoreError> {
+    let site = rules.site_id.as_str();
     let fingerprint = ev.fingerprint();
     let previous = received_events::table
-        .find((&ev.source_id, &ev.event_id))
+        .find((site, &ev.source_id, &ev.event_id))
         .select(ReceivedRow::as_select())
         .get_result(c)
         .optional()?;
@@ -300,6 +315,7 @@ pub fn publish(
     };
     diesel::insert_into(received_events::table)
         .values(&ReceivedRow {
+            site_id: site.to_string(),
             source_id: ev.source_id.clone(),
             event_id: ev.event_id.clone(),
             fingerprint,
@@ -328,7 +344,8 @@ fn ticket_event(
     now: Millis,
     ev: &TicketEvent,
 ) -> Result<Outcome, StoreError> {
-    let rows = history(c, &ev.source_id, &ev.ticket_id)?;
+    let site = rules.site_id.as_str();
+    let rows = history(c, site, &ev.source_id, &ev.ticket_id)?;
     let hist = rows.iter().map(step_of).collect::<Result<Vec<_>, _>>()?;
     let step = Step {
         occurred_at: ev.occurred_at,
@@ -346,6 +363,7 @@ fn ticket_event(
         Some(ev.operator_ref.clone()).filter(|o| rules.operator_data && !o.is_empty());
     diesel::insert_into(ticket_steps::table)
         .values(&NewStep {
+            site_id: site.to_string(),
             source_id: ev.source_id.clone(),
             ticket_id: ev.ticket_id.clone(),
             event_id: ev.event_id.clone(),
@@ -363,7 +381,7 @@ fn ticket_event(
         .map_or(ev.occurred_at, |r| r.occurred_at.min(ev.occurred_at));
     // Loaded even for a ticket's first event: a row written around the store (a restore, an
     // import) must be replaced, not collide (reports/tests/rollups.rs).
-    let previous = load_ticket(c, &ev.source_id, &ev.ticket_id)?;
+    let previous = load_ticket(c, site, &ev.source_id, &ev.ticket_id)?;
     let previous_operator = previous.as_ref().and_then(|t| t.operator_ref.clone());
     let row = ticket_row(
         &ev.source_id,
@@ -376,6 +394,7 @@ fn ticket_event(
     save_ticket(c, rules, previous.as_ref(), &row)?;
     append_log(
         c,
+        site,
         NewLog {
             at: now,
             kind: log_kind::TICKET_EVENT,
@@ -389,7 +408,7 @@ fn ticket_event(
             ..NewLog::default()
         },
     )?;
-    counter_effects(c, now, ev, &view, operator_ref)?;
+    counter_effects(c, site, now, ev, &view, operator_ref)?;
     let session = if ev.kind == EventKind::Served {
         Some(open_session(c, rules, now, ev, &view)?)
     } else {
@@ -412,6 +431,7 @@ fn ticket_event(
 /// Keeps the counter's picture (open, which ticket, doing what) in step with ticket events.
 fn counter_effects(
     c: &mut AnyConnection,
+    site: &str,
     now: Millis,
     ev: &TicketEvent,
     view: &TicketView,
@@ -421,10 +441,10 @@ fn counter_effects(
     match ev.kind {
         EventKind::Called | EventKind::Recalled | EventKind::ServiceStarted | EventKind::Served => {
             if matches!(ev.kind, EventKind::Called | EventKind::Recalled) {
-                supersede_at_counter(c, now, &ev.counter_id, &ev.ticket_id, t)?;
+                supersede_at_counter(c, site, now, &ev.counter_id, &ev.ticket_id, t)?;
             }
-            let mut row = load_counter(c, &ev.counter_id)?
-                .unwrap_or_else(|| new_counter(&ev.counter_id, &ev.source_id));
+            let mut row = load_counter(c, site, &ev.counter_id)?
+                .unwrap_or_else(|| new_counter(site, &ev.counter_id, &ev.source_id));
             if matches!(ev.kind, EventKind::Called | EventKind::Recalled)
                 && row.last_call_at.is_none_or(|l| t >= l)
             {
@@ -452,6 +472,7 @@ fn counter_effects(
         _ => {
             // The ticket left the counter that held it.
             let holders: Vec<CounterRow> = counters::table
+                .filter(counters::site_id.eq(site))
                 .filter(counters::source_id.eq(&ev.source_id))
                 .filter(counters::ticket_id.eq(&ev.ticket_id))
                 .select(CounterRow::as_select())
@@ -469,8 +490,13 @@ fn counter_effects(
     Ok(())
 }
 
-fn open_session_at(c: &mut AnyConnection, counter: &str) -> Result<Option<SessionRow>, StoreError> {
+fn open_session_at(
+    c: &mut AnyConnection,
+    site: &str,
+    counter: &str,
+) -> Result<Option<SessionRow>, StoreError> {
     Ok(vote_sessions::table
+        .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::counter_id.eq(counter))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
         .select(SessionRow::as_select())
@@ -481,15 +507,17 @@ fn open_session_at(c: &mut AnyConnection, counter: &str) -> Result<Option<Sessio
 /// A newer CALLED of another ticket at the counter: the next citizen is at the desk.
 fn supersede_at_counter(
     c: &mut AnyConnection,
+    site: &str,
     now: Millis,
     counter: &str,
     ticket: &str,
     at: Millis,
 ) -> Result<(), StoreError> {
-    if let Some(open) = open_session_at(c, counter)? {
+    if let Some(open) = open_session_at(c, site, counter)? {
         if supersedes(open.served_at, &open.ticket_id, at, ticket) {
             end_session(
                 c,
+                site,
                 now,
                 &open,
                 SessionState::Superseded,
@@ -505,6 +533,7 @@ fn supersede_at_counter(
 
 fn end_session(
     c: &mut AnyConnection,
+    site: &str,
     now: Millis,
     row: &SessionRow,
     state: SessionState,
@@ -521,12 +550,13 @@ fn end_session(
         counter_id: row.counter_id.clone(),
         state,
     });
-    log_session_end(c, now, row, state, (reason, detail))
+    log_session_end(c, site, now, row, state, (reason, detail))
 }
 
 /// The event-log entry of a session's end.
 fn log_session_end(
     c: &mut AnyConnection,
+    site: &str,
     now: Millis,
     row: &SessionRow,
     state: SessionState,
@@ -534,6 +564,7 @@ fn log_session_end(
 ) -> Result<(), StoreError> {
     append_log(
         c,
+        site,
         NewLog {
             at: now,
             kind: log_kind::SESSION_ENDED,
@@ -551,10 +582,16 @@ fn log_session_end(
 }
 
 /// Tokens in use by sessions a keypad may still report (open, or opened in the last day).
-fn free_token(c: &mut AnyConnection, now: Millis, seed: u32) -> Result<u32, StoreError> {
+fn free_token(
+    c: &mut AnyConnection,
+    site: &str,
+    now: Millis,
+    seed: u32,
+) -> Result<u32, StoreError> {
     let mut token = seed;
     for _ in 0..10_000 {
         let taken: i64 = vote_sessions::table
+            .filter(vote_sessions::site_id.eq(site))
             .filter(vote_sessions::token.eq(i64::from(token)))
             .filter(
                 vote_sessions::state
@@ -578,7 +615,8 @@ fn open_session(
     ev: &TicketEvent,
     view: &TicketView,
 ) -> Result<SessionInfo, StoreError> {
-    let id = session_id(&ev.source_id, &ev.ticket_id);
+    let site = rules.site_id.as_str();
+    let id = session_id(site, &ev.source_id, &ev.ticket_id);
     if let Some(existing) = vote_sessions::table
         .find(&id)
         .select(SessionRow::as_select())
@@ -591,7 +629,7 @@ fn open_session(
     let served_at = ev.occurred_at;
     let mut state = SessionState::Open;
     let mut why = (0, "");
-    if let Some(counter) = load_counter(c, &ev.counter_id)? {
+    if let Some(counter) = load_counter(c, site, &ev.counter_id)? {
         if counter.last_call_at.is_some_and(|l| l > served_at)
             && counter.last_call_ticket != ev.ticket_id
         {
@@ -602,10 +640,11 @@ fn open_session(
             );
         }
     }
-    if let Some(open) = open_session_at(c, &ev.counter_id)? {
+    if let Some(open) = open_session_at(c, site, &ev.counter_id)? {
         if supersedes(open.served_at, &open.ticket_id, served_at, &ev.ticket_id) {
             end_session(
                 c,
+                site,
                 now,
                 &open,
                 SessionState::Superseded,
@@ -622,13 +661,14 @@ fn open_session(
             );
         }
     }
-    let token = free_token(c, now, token_seed(&ev.source_id, &ev.ticket_id))?;
+    let token = free_token(c, site, now, token_seed(&ev.source_id, &ev.ticket_id))?;
     let keypad = if rules.keypad_counters.contains(&ev.counter_id) {
         KeypadArming::Pending
     } else {
         KeypadArming::NoKeypad
     };
     let row = SessionRow {
+        site_id: site.to_string(),
         session_id: id,
         source_id: ev.source_id.clone(),
         ticket_id: ev.ticket_id.clone(),
@@ -650,6 +690,7 @@ fn open_session(
         .execute(c)?;
     append_log(
         c,
+        site,
         NewLog {
             at: now,
             kind: log_kind::SESSION_OPENED,
@@ -666,7 +707,7 @@ fn open_session(
         },
     )?;
     if state != SessionState::Open {
-        log_session_end(c, now, &row, state, why)?;
+        log_session_end(c, site, now, &row, state, why)?;
     }
     let mut info = session_info(&row)?;
     info.state = state;
@@ -687,14 +728,16 @@ fn day_reset(
         TicketState::Called.as_str(),
         TicketState::InService.as_str(),
     ];
+    let site = rules.site_id.as_str();
     let open: Vec<TicketRow> = tickets::table
+        .filter(tickets::site_id.eq(site))
         .filter(tickets::source_id.eq(&ev.source_id))
         .filter(tickets::state.eq_any(open_states))
         .select(TicketRow::as_select())
         .load(c)?;
     let mut closed: i64 = 0;
     for t in &open {
-        let rows = history(c, &t.source_id, &t.ticket_id)?;
+        let rows = history(c, site, &t.source_id, &t.ticket_id)?;
         let hist = rows.iter().map(step_of).collect::<Result<Vec<_>, _>>()?;
         let step = Step {
             occurred_at: ev.occurred_at,
@@ -707,6 +750,7 @@ fn day_reset(
         if let Verdict::Accept { view, .. } = decide(&hist, &step) {
             diesel::insert_into(ticket_steps::table)
                 .values(&NewStep {
+                    site_id: site.to_string(),
                     source_id: t.source_id.clone(),
                     ticket_id: t.ticket_id.clone(),
                     event_id: ev.event_id.clone(),
@@ -732,6 +776,7 @@ fn day_reset(
         }
     }
     let sessions: Vec<SessionRow> = vote_sessions::table
+        .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::source_id.eq(&ev.source_id))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
         .select(SessionRow::as_select())
@@ -739,6 +784,7 @@ fn day_reset(
     for s in &sessions {
         end_session(
             c,
+            site,
             now,
             s,
             SessionState::Cancelled,
@@ -746,6 +792,7 @@ fn day_reset(
         )?;
     }
     let held: Vec<CounterRow> = counters::table
+        .filter(counters::site_id.eq(site))
         .filter(counters::source_id.eq(&ev.source_id))
         .filter(counters::ticket_id.ne(""))
         .filter(counters::changed_at.le(ev.occurred_at))
@@ -766,6 +813,7 @@ fn day_reset(
     }
     append_log(
         c,
+        site,
         NewLog {
             at: now,
             kind: log_kind::DAY_RESET,
@@ -786,9 +834,10 @@ fn counter_event(
     now: Millis,
     ev: &TicketEvent,
 ) -> Result<Outcome, StoreError> {
+    let site = rules.site_id.as_str();
     let open = ev.kind == EventKind::CounterOpened;
-    let mut row = load_counter(c, &ev.counter_id)?
-        .unwrap_or_else(|| new_counter(&ev.counter_id, &ev.source_id));
+    let mut row = load_counter(c, site, &ev.counter_id)?
+        .unwrap_or_else(|| new_counter(site, &ev.counter_id, &ev.source_id));
     if row.changed_at > ev.occurred_at {
         return Ok((
             AckStatus::Stale,
@@ -822,6 +871,7 @@ fn counter_event(
     let detail = format!("counter {}", if open { "opened" } else { "closed" });
     append_log(
         c,
+        site,
         NewLog {
             at: now,
             kind: log_kind::COUNTER,
@@ -838,6 +888,7 @@ fn counter_event(
 /// Repairs counters that lost events. Sessions only ever open from SERVED events.
 pub fn reconcile(
     c: &mut AnyConnection,
+    site: &str,
     now: Millis,
     source: &str,
     at: Millis,
@@ -845,8 +896,8 @@ pub fn reconcile(
 ) -> Result<u32, StoreError> {
     let mut repaired = 0;
     for claim in claims {
-        let mut row = load_counter(c, &claim.counter_id)?
-            .unwrap_or_else(|| new_counter(&claim.counter_id, source));
+        let mut row = load_counter(c, site, &claim.counter_id)?
+            .unwrap_or_else(|| new_counter(site, &claim.counter_id, source));
         if row.changed_at > at {
             continue; // we know something newer than the snapshot
         }
@@ -877,6 +928,7 @@ pub fn reconcile(
         repaired += 1;
         append_log(
             c,
+            site,
             NewLog {
                 at: now,
                 kind: log_kind::RECONCILE,
@@ -905,7 +957,9 @@ pub fn reconcile(
 /// Ends sessions whose window has passed, by `session::store_expiry`: at once without a keypad;
 /// with one, the counter's keypad machine ends them and this is only a late safety net.
 pub fn expire_due(c: &mut AnyConnection, rules: &Rules, now: Millis) -> Result<usize, StoreError> {
+    let site = rules.site_id.as_str();
     let due: Vec<SessionRow> = vote_sessions::table
+        .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
         .filter(vote_sessions::expires_at.le(now))
         .select(SessionRow::as_select())
@@ -917,6 +971,7 @@ pub fn expire_due(c: &mut AnyConnection, rules: &Rules, now: Millis) -> Result<u
         if store_expiry(keypad, s.expires_at, rules.grace_ms, rules.reason_window_ms) <= now {
             end_session(
                 c,
+                site,
                 now,
                 &s,
                 SessionState::Expired,
@@ -939,7 +994,9 @@ pub fn record_vote(
     judgement: Judgement,
     voted_at: Millis,
 ) -> Result<VoteOutcome, StoreError> {
+    let site = rules.site_id.as_str();
     let newest = vote_sessions::table
+        .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::token.eq(i64::from(token)))
         .filter(vote_sessions::opened_at.gt(now - TOKEN_LIFETIME_MS))
         .order(vote_sessions::opened_at.desc())
@@ -979,6 +1036,7 @@ pub fn record_vote(
             };
             append_log(
                 c,
+                site,
                 NewLog {
                     at: now,
                     kind: log_kind::ORPHAN_VOTE,
@@ -995,7 +1053,7 @@ pub fn record_vote(
         }
     };
     let ticket: Option<(Option<i64>, Option<i64>, bool, bool)> = tickets::table
-        .find((&s.source_id, &s.ticket_id))
+        .find((site, &s.source_id, &s.ticket_id))
         .select((
             tickets::waiting_ms,
             tickets::service_ms,
@@ -1009,6 +1067,7 @@ pub fn record_vote(
         _ => (None, None),
     };
     let vote = VoteRow {
+        site_id: site.to_string(),
         session_id: s.session_id.clone(),
         source_id: s.source_id.clone(),
         ticket_id: s.ticket_id.clone(),
@@ -1023,7 +1082,7 @@ pub fn record_vote(
     };
     diesel::insert_into(votes::table).values(&vote).execute(c)?;
     // Votes are immutable and inserted only here: the rollup counts each once.
-    rollup::add_vote(c, rules.time_zone, &vote)?;
+    rollup::add_vote(c, site, rules.time_zone, &vote)?;
     diesel::update(vote_sessions::table.find(&s.session_id))
         .set((
             vote_sessions::state.eq(SessionState::Voted.as_str()),
@@ -1032,6 +1091,7 @@ pub fn record_vote(
         .execute(c)?;
     append_log(
         c,
+        site,
         NewLog {
             at: now,
             kind: log_kind::VOTE_RECORDED,
@@ -1057,6 +1117,7 @@ pub fn record_vote(
 
 pub fn set_arming(
     c: &mut AnyConnection,
+    site: &str,
     now: Millis,
     session: &str,
     arming: KeypadArming,
@@ -1064,12 +1125,14 @@ pub fn set_arming(
     let n = diesel::update(
         vote_sessions::table
             .find(session)
+            .filter(vote_sessions::site_id.eq(site))
             .filter(vote_sessions::state.eq(SessionState::Open.as_str())),
     )
     .set(vote_sessions::keypad.eq(arming.as_str()))
     .execute(c)?;
     let row = vote_sessions::table
         .find(session)
+        .filter(vote_sessions::site_id.eq(site))
         .select(SessionRow::as_select())
         .get_result(c)
         .optional()?;
@@ -1077,6 +1140,7 @@ pub fn set_arming(
         if let Some(r) = &row {
             append_log(
                 c,
+                site,
                 NewLog {
                     at: now,
                     kind: log_kind::KEYPAD,
@@ -1096,6 +1160,7 @@ pub fn set_arming(
 
 pub fn end_session_by_id(
     c: &mut AnyConnection,
+    site: &str,
     now: Millis,
     session: &str,
     state: SessionState,
@@ -1103,13 +1168,14 @@ pub fn end_session_by_id(
 ) -> Result<bool, StoreError> {
     let row = vote_sessions::table
         .find(session)
+        .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
         .select(SessionRow::as_select())
         .get_result(c)
         .optional()?;
     match row {
         Some(r) => {
-            end_session(c, now, &r, state, (0, detail))?;
+            end_session(c, site, now, &r, state, (0, detail))?;
             Ok(true)
         }
         None => Ok(false),
@@ -1118,6 +1184,7 @@ pub fn end_session_by_id(
 
 pub fn log_keypad(
     c: &mut AnyConnection,
+    site: &str,
     now: Millis,
     counter: &str,
     note: &KeypadNote,
@@ -1153,5 +1220,5 @@ pub fn log_keypad(
             entry.detail = format!("keypad rebooted (boot count {boot_count})");
         }
     }
-    append_log(c, entry)
+    append_log(c, site, entry)
 }

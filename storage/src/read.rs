@@ -20,14 +20,24 @@ pub fn last_seq(c: &mut AnyConnection) -> Result<i64, StoreError> {
         .unwrap_or(0))
 }
 
-/// Event-log entries with `seq > after`, in order, at most `limit`.
-pub fn log_after(c: &mut AnyConnection, after: i64, limit: i64) -> Result<Vec<LogRow>, StoreError> {
-    Ok(event_log::table
+/// Event-log entries with `seq > after`, in order, at most `limit`: of `site` only, or of
+/// every site (`None`). Sequence numbers are shared by the sites of one database.
+pub fn log_after(
+    c: &mut AnyConnection,
+    site: Option<&str>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<LogRow>, StoreError> {
+    let mut q = event_log::table
         .filter(event_log::seq.gt(after))
         .order(event_log::seq.asc())
         .limit(limit)
         .select(LogRow::as_select())
-        .load(c)?)
+        .into_boxed();
+    if let Some(site) = site {
+        q = q.filter(event_log::site_id.eq(site.to_string()));
+    }
+    Ok(q.load(c)?)
 }
 
 /// What the monitor needs about today: tickets touched since `since` or still open,
@@ -41,7 +51,11 @@ pub struct OfficeData {
     pub last_seq: i64,
 }
 
-pub fn office_data(c: &mut AnyConnection, since: Millis) -> Result<OfficeData, StoreError> {
+pub fn office_data(
+    c: &mut AnyConnection,
+    site: &str,
+    since: Millis,
+) -> Result<OfficeData, StoreError> {
     // One read transaction: a consistent picture, and last_seq matches it.
     c.transaction(|c| {
         let open_states = [
@@ -50,6 +64,7 @@ pub fn office_data(c: &mut AnyConnection, since: Millis) -> Result<OfficeData, S
             TicketState::InService.as_str(),
         ];
         let tickets = tickets::table
+            .filter(tickets::site_id.eq(site))
             .filter(
                 tickets::last_at
                     .ge(since)
@@ -61,7 +76,7 @@ pub fn office_data(c: &mut AnyConnection, since: Millis) -> Result<OfficeData, S
         Ok(OfficeData {
             tickets,
             last_seq,
-            ..office_rest(c, since)?
+            ..office_rest(c, site, since)?
         })
     })
 }
@@ -104,6 +119,7 @@ fn is_open_state(state: &str) -> bool {
 /// a snapshot costs the tickets that changed since the previous one, not every ticket of the day.
 pub fn office_data_cached(
     c: &mut AnyConnection,
+    site: &str,
     since: Millis,
     cache: &mut TicketCache,
 ) -> Result<OfficeData, StoreError> {
@@ -112,6 +128,7 @@ pub fn office_data_cached(
         let delta = match cache.cursor {
             Some(cursor) if since >= cache.since && last - cursor <= DELTA_LIMIT => {
                 let entries: Vec<(i32, String, String)> = event_log::table
+                    .filter(event_log::site_id.eq(site))
                     .filter(event_log::seq.gt(cursor))
                     .filter(event_log::seq.le(last))
                     .filter(
@@ -143,6 +160,7 @@ pub fn office_data_cached(
                     TicketState::InService.as_str(),
                 ];
                 let rows: Vec<TicketRow> = tickets::table
+                    .filter(tickets::site_id.eq(site))
                     .filter(
                         tickets::last_at
                             .ge(since)
@@ -164,6 +182,7 @@ pub fn office_data_cached(
                     .collect();
                 for chunk in ids.chunks(500) {
                     let rows: Vec<TicketRow> = tickets::table
+                        .filter(tickets::site_id.eq(site))
                         .filter(tickets::ticket_id.eq_any(chunk))
                         .select(TicketRow::as_select())
                         .load(c)?;
@@ -181,20 +200,25 @@ pub fn office_data_cached(
         }
         cache.cursor = Some(last);
         cache.since = since;
-        let mut data = office_rest(c, since)?;
+        let mut data = office_rest(c, site, since)?;
         data.last_seq = last;
         Ok(data)
     })
 }
 
 /// Counters, open sessions and votes since `since` (no tickets).
-fn office_rest(c: &mut AnyConnection, since: Millis) -> Result<OfficeData, StoreError> {
-    let counters = counters::table.select(CounterRow::as_select()).load(c)?;
+fn office_rest(c: &mut AnyConnection, site: &str, since: Millis) -> Result<OfficeData, StoreError> {
+    let counters = counters::table
+        .filter(counters::site_id.eq(site))
+        .select(CounterRow::as_select())
+        .load(c)?;
     let open_sessions = vote_sessions::table
+        .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
         .select(SessionRow::as_select())
         .load(c)?;
     let votes = votes::table
+        .filter(votes::site_id.eq(site))
         .filter(votes::voted_at.ge(since))
         .select(VoteRow::as_select())
         .load(c)?;
@@ -213,14 +237,17 @@ pub type ServedAt = (String, String);
 /// Votes and served tickets in [from, to), for satisfaction over a period.
 pub fn period_data(
     c: &mut AnyConnection,
+    site: &str,
     from: Millis,
     to: Millis,
 ) -> Result<(Vec<VoteRow>, Vec<ServedAt>), StoreError> {
     let votes = votes::table
+        .filter(votes::site_id.eq(site))
         .filter(votes::voted_at.ge(from).and(votes::voted_at.lt(to)))
         .select(VoteRow::as_select())
         .load(c)?;
     let served = tickets::table
+        .filter(tickets::site_id.eq(site))
         .filter(tickets::state.eq(TicketState::Served.as_str()))
         .filter(tickets::served_at.ge(from).and(tickets::served_at.lt(to)))
         .select((tickets::counter_id, tickets::service_code))
@@ -238,9 +265,11 @@ pub struct Dump {
     pub counters: Vec<CounterRow>,
 }
 
-pub fn dump(c: &mut AnyConnection) -> Result<Dump, StoreError> {
+/// The stored state of `site`.
+pub fn dump(c: &mut AnyConnection, site: &str) -> Result<Dump, StoreError> {
     Ok(Dump {
         received: received_events::table
+            .filter(received_events::site_id.eq(site))
             .order((received_events::source_id, received_events::event_id))
             .select((
                 received_events::source_id,
@@ -250,10 +279,12 @@ pub fn dump(c: &mut AnyConnection) -> Result<Dump, StoreError> {
             ))
             .load(c)?,
         tickets: tickets::table
+            .filter(tickets::site_id.eq(site))
             .order((tickets::source_id, tickets::ticket_id))
             .select(TicketRow::as_select())
             .load(c)?,
         sessions: vote_sessions::table
+            .filter(vote_sessions::site_id.eq(site))
             .order(vote_sessions::session_id)
             .select((
                 vote_sessions::session_id,
@@ -266,10 +297,12 @@ pub fn dump(c: &mut AnyConnection) -> Result<Dump, StoreError> {
             ))
             .load(c)?,
         votes: votes::table
+            .filter(votes::site_id.eq(site))
             .order(votes::session_id)
             .select((votes::session_id, votes::face, votes::reason))
             .load(c)?,
         counters: counters::table
+            .filter(counters::site_id.eq(site))
             .order(counters::counter_id)
             .select(CounterRow::as_select())
             .load(c)?,
@@ -277,32 +310,36 @@ pub fn dump(c: &mut AnyConnection) -> Result<Dump, StoreError> {
 }
 
 /// Sessions, for invariant checks: (session_id, source, ticket, counter, state).
-pub fn sessions(c: &mut AnyConnection) -> Result<Vec<SessionRow>, StoreError> {
+pub fn sessions(c: &mut AnyConnection, site: &str) -> Result<Vec<SessionRow>, StoreError> {
     Ok(vote_sessions::table
+        .filter(vote_sessions::site_id.eq(site))
         .order(vote_sessions::session_id)
         .select(SessionRow::as_select())
         .load(c)?)
 }
 
-pub fn votes(c: &mut AnyConnection) -> Result<Vec<VoteRow>, StoreError> {
+pub fn votes(c: &mut AnyConnection, site: &str) -> Result<Vec<VoteRow>, StoreError> {
     Ok(votes::table
+        .filter(votes::site_id.eq(site))
         .order(votes::session_id)
         .select(VoteRow::as_select())
         .load(c)?)
 }
 
 /// Open vote sessions (the keypad layer arms, disarms and ends them).
-pub fn open_sessions(c: &mut AnyConnection) -> Result<Vec<SessionRow>, StoreError> {
+pub fn open_sessions(c: &mut AnyConnection, site: &str) -> Result<Vec<SessionRow>, StoreError> {
     Ok(vote_sessions::table
+        .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
         .select(SessionRow::as_select())
         .load(c)?)
 }
 
 /// Votes stored, by face code.
-pub fn votes_by_face(c: &mut AnyConnection) -> Result<Vec<(i32, i64)>, StoreError> {
+pub fn votes_by_face(c: &mut AnyConnection, site: &str) -> Result<Vec<(i32, i64)>, StoreError> {
     use diesel::dsl::count_star;
     Ok(votes::table
+        .filter(votes::site_id.eq(site))
         .group_by(votes::face)
         .select((votes::face, count_star()))
         .order(votes::face)

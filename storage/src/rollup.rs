@@ -11,7 +11,8 @@
 //! * `report_waits (month, service_code, wait_s, n)`: the counted waiting times in whole
 //!   seconds rounded up, `wait_s = ⌈waiting_ms / 1000⌉`.
 //!
-//! `month` is the **local month of the site** (`Rules::time_zone`) as the integer YYYYMM.
+//! Every rollup row belongs to one site (`site_id`, the first column of each key) and `month`
+//! is the **local month of that site** (`Rules::time_zone`) as the integer YYYYMM.
 //!
 //! The writer keeps them exact in the same transaction as the raw row: [`add_vote`] when a
 //! vote is stored (votes never change), [`apply_ticket_change`] whenever a ticket row is
@@ -143,9 +144,15 @@ pub fn ticket_contribution(row: &TicketRow, tz: Tz) -> Option<TicketContribution
 }
 
 /// Counts one stored vote (inside the writer's transaction).
-pub fn add_vote(c: &mut AnyConnection, tz: Tz, vote: &VoteRow) -> Result<(), StoreError> {
+pub fn add_vote(
+    c: &mut AnyConnection,
+    site: &str,
+    tz: Tz,
+    vote: &VoteRow,
+) -> Result<(), StoreError> {
     use report_votes::dsl as v;
     let row = VoteRollup {
+        site_id: site.to_string(),
         month: month_key(tz, vote.voted_at),
         counter_id: vote.counter_id.clone(),
         service_code: vote.service_code.clone(),
@@ -157,6 +164,7 @@ pub fn add_vote(c: &mut AnyConnection, tz: Tz, vote: &VoteRow) -> Result<(), Sto
     on_backend!(c, |c| diesel::insert_into(report_votes::table)
         .values(&row)
         .on_conflict((
+            v::site_id,
             v::month,
             v::counter_id,
             v::service_code,
@@ -175,6 +183,7 @@ pub fn add_vote(c: &mut AnyConnection, tz: Tz, vote: &VoteRow) -> Result<(), Sto
 /// the case for every write before SERVED and most after it.
 pub fn apply_ticket_change(
     c: &mut AnyConnection,
+    site: &str,
     tz: Tz,
     old: Option<&TicketRow>,
     new: &TicketRow,
@@ -192,16 +201,16 @@ pub fn apply_ticket_change(
         {
             let (bc, bt, bf) = b.sums();
             let (ac, at, af) = a.sums();
-            consistent &= add_tickets(c, a, 0, ac - bc, at - bt, af - bf)?;
+            consistent &= add_tickets(c, site, a, 0, ac - bc, at - bt, af - bf)?;
         }
         _ => {
             if let Some(b) = &before {
                 let (bc, bt, bf) = b.sums();
-                consistent &= add_tickets(c, b, -1, -bc, -bt, -bf)?;
+                consistent &= add_tickets(c, site, b, -1, -bc, -bt, -bf)?;
             }
             if let Some(a) = &after {
                 let (ac, at, af) = a.sums();
-                add_tickets(c, a, 1, ac, at, af)?;
+                add_tickets(c, site, a, 1, ac, at, af)?;
             }
         }
     }
@@ -211,10 +220,10 @@ pub fn apply_ticket_change(
     );
     if wb != wa {
         if let Some(k) = wb {
-            consistent &= add_wait(c, k, -1)?;
+            consistent &= add_wait(c, site, k, -1)?;
         }
         if let Some(k) = wa {
-            add_wait(c, k, 1)?;
+            add_wait(c, site, k, 1)?;
         }
     }
     if !consistent {
@@ -225,15 +234,17 @@ pub fn apply_ticket_change(
             ticket = %new.ticket_id,
             "the report rollups miss a ticket they should count; they will be rebuilt at the next start"
         );
-        diesel::delete(report_meta::table).execute(c)?;
+        diesel::delete(report_meta::table.filter(report_meta::site_id.eq(site))).execute(c)?;
     }
     Ok(())
 }
 
 /// Adds to a `report_tickets` row (upsert). A subtraction (`served < 0` or any negative delta
 /// on an existing key) must find the row: returns false when it did not.
+#[allow(clippy::too_many_arguments)]
 fn add_tickets(
     c: &mut AnyConnection,
+    site: &str,
     k: &TicketContribution,
     served: i64,
     counted: i64,
@@ -242,11 +253,13 @@ fn add_tickets(
 ) -> Result<bool, StoreError> {
     use report_tickets::dsl as t;
     let key = report_tickets::table
+        .filter(t::site_id.eq(site))
         .filter(t::month.eq(k.month))
         .filter(t::counter_id.eq(&k.counter_id))
         .filter(t::service_code.eq(&k.service_code));
     if served > 0 {
         let row = TicketRollup {
+            site_id: site.to_string(),
             month: k.month,
             counter_id: k.counter_id.clone(),
             service_code: k.service_code.clone(),
@@ -257,7 +270,7 @@ fn add_tickets(
         };
         on_backend!(c, |c| diesel::insert_into(report_tickets::table)
             .values(&row)
-            .on_conflict((t::month, t::counter_id, t::service_code))
+            .on_conflict((t::site_id, t::month, t::counter_id, t::service_code))
             .do_update()
             .set((
                 t::served.eq(t::served + excluded(t::served)),
@@ -286,12 +299,14 @@ fn add_tickets(
 /// removes the bucket when it reaches zero.
 fn add_wait(
     c: &mut AnyConnection,
+    site: &str,
     (month, service, wait_s): (i32, &str, i64),
     n: i64,
 ) -> Result<bool, StoreError> {
     use report_waits::dsl as w;
     if n > 0 {
         let row = WaitRollup {
+            site_id: site.to_string(),
             month,
             service_code: service.to_string(),
             wait_s,
@@ -299,13 +314,14 @@ fn add_wait(
         };
         on_backend!(c, |c| diesel::insert_into(report_waits::table)
             .values(&row)
-            .on_conflict((w::month, w::service_code, w::wait_s))
+            .on_conflict((w::site_id, w::month, w::service_code, w::wait_s))
             .do_update()
             .set(w::n.eq(w::n + excluded(w::n)))
             .execute(c))?;
         return Ok(true);
     }
     let key = report_waits::table
+        .filter(w::site_id.eq(site))
         .filter(w::month.eq(month))
         .filter(w::service_code.eq(service))
         .filter(w::wait_s.eq(wait_s));
@@ -318,6 +334,7 @@ fn add_wait(
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Queryable, Selectable, Insertable)]
 #[diesel(table_name = report_votes)]
 pub struct VoteRollup {
+    pub site_id: String,
     pub month: i32,
     pub counter_id: String,
     pub service_code: String,
@@ -332,6 +349,7 @@ pub struct VoteRollup {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Queryable, Selectable, Insertable)]
 #[diesel(table_name = report_tickets)]
 pub struct TicketRollup {
+    pub site_id: String,
     pub month: i32,
     pub counter_id: String,
     pub service_code: String,
@@ -345,6 +363,7 @@ pub struct TicketRollup {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Queryable, Selectable, Insertable)]
 #[diesel(table_name = report_waits)]
 pub struct WaitRollup {
+    pub site_id: String,
     pub month: i32,
     pub service_code: String,
     pub wait_s: i64,
@@ -359,15 +378,19 @@ pub struct Rollups {
     pub waits: Vec<WaitRollup>,
 }
 
-pub fn load_all(c: &mut AnyConnection) -> Result<Rollups, StoreError> {
+/// Every rollup row of `site`.
+pub fn load_all(c: &mut AnyConnection, site: &str) -> Result<Rollups, StoreError> {
     let mut r = Rollups {
         votes: report_votes::table
+            .filter(report_votes::site_id.eq(site))
             .select(VoteRollup::as_select())
             .load(c)?,
         tickets: report_tickets::table
+            .filter(report_tickets::site_id.eq(site))
             .select(TicketRollup::as_select())
             .load(c)?,
         waits: report_waits::table
+            .filter(report_waits::site_id.eq(site))
             .select(WaitRollup::as_select())
             .load(c)?,
     };
@@ -388,26 +411,35 @@ pub struct Rebuilt {
     pub elapsed_ms: u128,
 }
 
-/// Rebuilds every rollup from the raw tables for the time zone `tz`, in one transaction
+/// Rebuilds every rollup of `site` from its raw rows for the time zone `tz`, in one transaction
 /// (ordered with the other writers on PostgreSQL), and records `tz` and [`VERSION`].
 /// Public for tests, fixtures and benchmarks that insert raw rows directly.
-pub fn rebuild(c: &mut AnyConnection, tz: Tz) -> Result<Rebuilt, StoreError> {
+pub fn rebuild(c: &mut AnyConnection, site: &str, tz: Tz) -> Result<Rebuilt, StoreError> {
     c.transaction(|c| {
         conn::lock_writers(c)?;
-        rebuild_in(c, tz)
+        rebuild_in(c, site, tz)
     })
 }
 
-fn rebuild_in(c: &mut AnyConnection, tz: Tz) -> Result<Rebuilt, StoreError> {
+/// `site` as an SQL string literal (site ids are checked to be letters, digits, '-', '_' and
+/// '.', but quote anyway).
+fn quoted(site: &str) -> String {
+    format!("'{}'", site.replace('\'', "''"))
+}
+
+fn rebuild_in(c: &mut AnyConnection, site: &str, tz: Tz) -> Result<Rebuilt, StoreError> {
     let started = Instant::now();
-    diesel::delete(report_votes::table).execute(c)?;
-    diesel::delete(report_tickets::table).execute(c)?;
-    diesel::delete(report_waits::table).execute(c)?;
+    diesel::delete(report_votes::table.filter(report_votes::site_id.eq(site))).execute(c)?;
+    diesel::delete(report_tickets::table.filter(report_tickets::site_id.eq(site))).execute(c)?;
+    diesel::delete(report_waits::table.filter(report_waits::site_id.eq(site))).execute(c)?;
+    let q = quoted(site);
     let (t0, t1) = tickets::table
+        .filter(tickets::site_id.eq(site))
         .filter(tickets::state.eq("SERVED"))
         .select((min(tickets::served_at), max(tickets::served_at)))
         .get_result::<(Option<i64>, Option<i64>)>(c)?;
     let (v0, v1) = votes::table
+        .filter(votes::site_id.eq(site))
         .select((min(votes::voted_at), max(votes::voted_at)))
         .get_result::<(Option<i64>, Option<i64>)>(c)?;
     let first = [t0, v0].into_iter().flatten().min();
@@ -420,15 +452,17 @@ fn rebuild_in(c: &mut AnyConnection, tz: Tz) -> Result<Rebuilt, StoreError> {
             let (from, to) = month_bounds(tz, m)
                 .ok_or_else(|| StoreError::Corrupt(format!("month {m} has no bounds")))?;
             const CLEAN: &str = "waiting_ms IS NOT NULL AND NOT spans_midnight AND NOT reset";
-            let served = format!("state = 'SERVED' AND served_at >= {from} AND served_at < {to}");
+            let served = format!(
+                "site_id = {q} AND state = 'SERVED' AND served_at >= {from} AND served_at < {to}"
+            );
             vote_rows += sql_execute(
                 c,
                 &format!(
                     "INSERT INTO report_votes \
-                       (month, counter_id, service_code, channel, face, reason, n) \
-                     SELECT {m}, counter_id, service_code, channel, face, COALESCE(reason, 0), \
-                       COUNT(*) \
-                     FROM votes WHERE voted_at >= {from} AND voted_at < {to} \
+                       (site_id, month, counter_id, service_code, channel, face, reason, n) \
+                     SELECT {q}, {m}, counter_id, service_code, channel, face, \
+                       COALESCE(reason, 0), COUNT(*) \
+                     FROM votes WHERE site_id = {q} AND voted_at >= {from} AND voted_at < {to} \
                      GROUP BY counter_id, service_code, channel, face, COALESCE(reason, 0)"
                 ),
             )?;
@@ -436,8 +470,9 @@ fn rebuild_in(c: &mut AnyConnection, tz: Tz) -> Result<Rebuilt, StoreError> {
                 c,
                 &format!(
                     "INSERT INTO report_tickets \
-                       (month, counter_id, service_code, served, counted, total_ms, flagged) \
-                     SELECT {m}, counter_id, service_code, COUNT(*), \
+                       (site_id, month, counter_id, service_code, served, counted, total_ms, \
+                        flagged) \
+                     SELECT {q}, {m}, counter_id, service_code, COUNT(*), \
                        SUM(CASE WHEN {CLEAN} THEN 1 ELSE 0 END), \
                        COALESCE(SUM(CASE WHEN {CLEAN} THEN waiting_ms ELSE 0 END), 0), \
                        SUM(CASE WHEN spans_midnight OR reset THEN 1 ELSE 0 END) \
@@ -448,8 +483,8 @@ fn rebuild_in(c: &mut AnyConnection, tz: Tz) -> Result<Rebuilt, StoreError> {
             wait_rows += sql_execute(
                 c,
                 &format!(
-                    "INSERT INTO report_waits (month, service_code, wait_s, n) \
-                     SELECT {m}, service_code, wait_s, COUNT(*) FROM \
+                    "INSERT INTO report_waits (site_id, month, service_code, wait_s, n) \
+                     SELECT {q}, {m}, service_code, wait_s, COUNT(*) FROM \
                        (SELECT service_code, {WAIT_BUCKET_SQL} AS wait_s \
                         FROM tickets WHERE {served} AND {CLEAN}) w \
                      GROUP BY service_code, wait_s"
@@ -459,10 +494,14 @@ fn rebuild_in(c: &mut AnyConnection, tz: Tz) -> Result<Rebuilt, StoreError> {
             m = next_month(m);
         }
     }
-    diesel::delete(report_meta::table).execute(c)?;
+    diesel::delete(report_meta::table.filter(report_meta::site_id.eq(site))).execute(c)?;
     for (key, value) in [(META_TIME_ZONE, tz.name()), (META_VERSION, VERSION)] {
         diesel::insert_into(report_meta::table)
-            .values((report_meta::key.eq(key), report_meta::value.eq(value)))
+            .values((
+                report_meta::site_id.eq(site),
+                report_meta::key.eq(key),
+                report_meta::value.eq(value),
+            ))
             .execute(c)?;
     }
     let elapsed_ms = started.elapsed().as_millis();
@@ -480,8 +519,12 @@ fn sql_execute(c: &mut AnyConnection, sql: &str) -> Result<usize, StoreError> {
 }
 
 /// The time zone and version the rollups were built with (`None`: not recorded).
-fn built_with(c: &mut AnyConnection) -> Result<(Option<String>, Option<String>), StoreError> {
+fn built_with(
+    c: &mut AnyConnection,
+    site: &str,
+) -> Result<(Option<String>, Option<String>), StoreError> {
     let rows: Vec<(String, String)> = report_meta::table
+        .filter(report_meta::site_id.eq(site))
         .select((report_meta::key, report_meta::value))
         .load(c)?;
     let get = |k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1.clone());
@@ -491,15 +534,16 @@ fn built_with(c: &mut AnyConnection) -> Result<(Option<String>, Option<String>),
 /// Rebuilds the rollups when they were not built for `tz` and this [`VERSION`] (the first
 /// start after the upgrade, a changed `site.time_zone`, or rollups found inconsistent).
 /// Returns what the rebuild did, `None` when none was needed. Called by `Store::open`.
-pub fn ensure(c: &mut AnyConnection, tz: Tz) -> Result<Option<Rebuilt>, StoreError> {
+pub fn ensure(c: &mut AnyConnection, site: &str, tz: Tz) -> Result<Option<Rebuilt>, StoreError> {
     c.transaction(|c| {
         conn::lock_writers(c)?;
-        let (zone, version) = built_with(c)?;
+        let (zone, version) = built_with(c, site)?;
         if zone.as_deref() == Some(tz.name()) && version.as_deref() == Some(VERSION) {
             return Ok(None);
         }
-        let r = rebuild_in(c, tz)?;
+        let r = rebuild_in(c, site, tz)?;
         tracing::info!(
+            site,
             time_zone = tz.name(),
             previous_time_zone = zone.as_deref().unwrap_or("none"),
             version = VERSION,
@@ -521,7 +565,7 @@ struct Count {
 /// for another time zone or version, found inconsistent, or the database predates them (a
 /// server of this version has not started on it yet). Only reads: reports use it to choose
 /// between the rollups and the raw tables, and log why when they cannot use the rollups.
-pub fn usable(c: &mut AnyConnection, tz: Tz) -> Result<bool, StoreError> {
+pub fn usable(c: &mut AnyConnection, site: &str, tz: Tz) -> Result<bool, StoreError> {
     let exists: Vec<Count> = match c {
         AnyConnection::Sqlite(c) => diesel::sql_query(
             "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'report_meta'",
@@ -540,10 +584,11 @@ pub fn usable(c: &mut AnyConnection, tz: Tz) -> Result<bool, StoreError> {
         );
         return Ok(false);
     }
-    let (zone, version) = built_with(c)?;
+    let (zone, version) = built_with(c, site)?;
     let ok = zone.as_deref() == Some(tz.name()) && version.as_deref() == Some(VERSION);
     if !ok {
         tracing::warn!(
+            site,
             time_zone = tz.name(),
             rollups_time_zone = zone.as_deref().unwrap_or("none"),
             rollups_version = version.as_deref().unwrap_or("none"),
@@ -562,6 +607,7 @@ mod tests {
 
     fn served(at: i64) -> TicketRow {
         TicketRow {
+            site_id: "x".into(),
             source_id: "s".into(),
             ticket_id: "t1".into(),
             display_number: "A001".into(),
