@@ -198,7 +198,7 @@ pub async fn watch_events(
         }
         let from = match last_seq {
             Some(seq) => seq,
-            None => match timed(api.clone().get_snapshot(SnapshotRequest {})).await {
+            None => match timed(api.clone().get_snapshot(SnapshotRequest::default())).await {
                 Ok(snap) => {
                     let seq = snap.last_seq;
                     if tx.send(Msg::Snapshot(Box::new(snap))).await.is_err() {
@@ -221,7 +221,11 @@ pub async fn watch_events(
             },
         };
         let mut client = api.clone();
-        let opened = timed(client.watch_events(WatchRequest { after_seq: from })).await;
+        let opened = timed(client.watch_events(WatchRequest {
+            after_seq: from,
+            ..Default::default()
+        }))
+        .await;
         let error = match opened {
             Ok(mut stream) => {
                 let resumed_from = was_lost.then_some(from);
@@ -327,7 +331,7 @@ pub async fn refresh_snapshots(
         if tx.is_closed() {
             return;
         }
-        let msg = match timed(api.clone().get_snapshot(SnapshotRequest {})).await {
+        let msg = match timed(api.clone().get_snapshot(SnapshotRequest::default())).await {
             Ok(snap) => {
                 let seen = signals.seen.load(Ordering::Relaxed);
                 behind = match behind {
@@ -369,6 +373,7 @@ pub async fn refresh_snapshots(
 pub async fn fetch_satisfaction(mut api: Api, period: Period) -> Msg {
     match timed(api.get_satisfaction(SatisfactionRequest {
         period: period as i32,
+        ..Default::default()
     }))
     .await
     {
@@ -387,6 +392,7 @@ pub async fn keypad_command(mut api: Api, counter_id: String, action: KeypadActi
     let req = KeypadCommandRequest {
         counter_id,
         action: action as i32,
+        ..Default::default()
     };
     match timed(api.keypad_command(req)).await {
         Ok(reply) => Msg::CommandDone(Ok(reply.result())),
@@ -400,6 +406,7 @@ pub async fn fetch_monthly(mut api: ReportsApi, month: YearMonth, lang: Lang) ->
     let req = MonthlyRequest {
         month: month.to_string(),
         lang: lang_code(lang).to_string(),
+        ..Default::default()
     };
     let result = timed(api.get_monthly(req))
         .await

@@ -362,6 +362,13 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<LogEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Monitor for FakeMonitor {
+    async fn list_sites(
+        &self,
+        _req: Request<faccia_proto::v1::ListSitesRequest>,
+    ) -> Result<Response<faccia_proto::v1::SiteList>, Status> {
+        Err(Status::unimplemented("ListSites"))
+    }
+
     async fn get_snapshot(
         &self,
         req: Request<SnapshotRequest>,

@@ -237,7 +237,7 @@ impl Via {
     /// The rollups when they hold the local months of the report's time zone, otherwise the
     /// raw tables (`faccia_storage::rollup::usable` logs why).
     pub fn choose(conn: &mut AnyConnection, ctx: &ReportContext) -> Result<Via, ReportError> {
-        Ok(if rollup::usable(conn, ctx.time_zone)? {
+        Ok(if rollup::usable(conn, &ctx.site_id, ctx.time_zone)? {
             Via::Rollups
         } else {
             Via::Raw

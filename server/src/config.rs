@@ -626,6 +626,8 @@ impl Config {
         let mut ids = HashSet::new();
         let mut units = std::collections::HashMap::new();
         let mut bauds = std::collections::HashMap::new();
+        let mut port_sites: std::collections::HashMap<PathBuf, String> =
+            std::collections::HashMap::new();
         let mut out = Vec::new();
         for (si, site) in list.into_iter().enumerate() {
             if !valid_site_id(&site.id) {
@@ -703,6 +705,18 @@ impl Config {
                         &format!("{key}.baud"),
                         format!("{} is not one of 9600, 19200, 38400, 57600, 115200", k.baud),
                     ));
+                }
+                if let Some(other) = port_sites.insert(k.port.clone(), site.id.clone()) {
+                    if other != site.id {
+                        return Err(fail(
+                            &format!("{key}.port"),
+                            format!(
+                                "{} already carries the keypads of site {other:?}: a serial \
+                                 port belongs to one site",
+                                k.port.display()
+                            ),
+                        ));
+                    }
                 }
                 let owner = format!("{}/{}", site.id, c.id);
                 if let Some(other) = units.insert((k.port.clone(), k.unit), owner) {

@@ -571,6 +571,16 @@ impl Store {
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
 
+    /// [`Store::read`] of a function of this store's site, e.g. `store.read_site(read::votes)`.
+    pub async fn read_site<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection, &str) -> Result<T, StoreError> + Send + 'static,
+    {
+        let site = self.site_id().to_string();
+        self.read(move |c| f(c, &site)).await
+    }
+
     /// Stores one ticket event and applies it; answers after the commit.
     pub async fn publish(&self, event: TicketEvent) -> Result<Ack, StoreError> {
         self.write(move |c, rules, now| ops::publish(c, rules, now, &event))
@@ -602,7 +612,7 @@ impl Store {
         self.write(move |c, rules, now| {
             ops::reconcile(c, &rules.site_id, now, &source_id, at, &counters)
         })
-            .await
+        .await
     }
 
     /// Ends the sessions whose window (plus grace for keypads) has passed. Returns how many.
@@ -646,7 +656,7 @@ impl Store {
         self.write(move |c, rules, now| {
             ops::set_arming(c, &rules.site_id, now, &session_id, arming)
         })
-            .await
+        .await
     }
 
     /// Ends an open session for a keypad-side cause (the keypad rebooted, or reported it idle).
