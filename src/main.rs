@@ -228,10 +228,15 @@ fn main() -> ExitCode {
                 );
             }
             for site in &config.sites {
-                if site.counters().is_empty() {
+                if site.counters().is_empty() && config.sites.len() == 1 {
                     eprintln!(
-                        "faccia: warning: site {:?} has no counters in {}: no counter can serve \
-                         tickets there",
+                        "faccia: warning: no [[counters]] in {}: no counter can serve tickets",
+                        file.display()
+                    );
+                } else if site.counters().is_empty() {
+                    eprintln!(
+                        "faccia: warning: site {:?} has no [[sites.counters]] in {}: no counter \
+                         can serve tickets there",
                         site.id(),
                         file.display()
                     );

@@ -150,8 +150,8 @@ async fn dump(url: &str) -> read::Dump {
         2_000,
         faccia_server::storage::Rules {
             // The site of common::write_config.
-            site_id: "e2e".into(),
-            site_name: "E2E".into(),
+            site_id: "test-office".into(),
+            site_name: "Ufficio di prova".into(),
             vote_window_ms: 600_000,
             grace_ms: 5_000,
             reason_window_ms: 5_000,
