@@ -266,19 +266,20 @@ pub fn month_totals_via(
     month: YearMonth,
     via: Via,
 ) -> Result<MonthTotals, ReportError> {
+    let site = ctx.site_id.as_str();
     let (faces_rows, served) = match via {
         Via::Rollups => {
             let key = month_key(month);
             (
-                query::rollup::face_groups(conn, key)?,
-                query::rollup::served_count(conn, key)?,
+                query::rollup::face_groups(conn, site, key)?,
+                query::rollup::served_count(conn, site, key)?,
             )
         }
         Via::Raw => {
             let (from, to) = month.bounds(ctx.time_zone)?;
             (
-                query::face_groups(conn, from, to)?,
-                query::served_count(conn, from, to)?,
+                query::face_groups(conn, site, from, to)?,
+                query::served_count(conn, site, from, to)?,
             )
         }
     };
@@ -361,26 +362,27 @@ pub fn month_figures_via(
     month: YearMonth,
     via: Via,
 ) -> Result<MonthFigures, ReportError> {
+    let site = ctx.site_id.as_str();
     let (votes, tickets, wait_stats) = match via {
         Via::Rollups => {
             let key = month_key(month);
-            let votes = query::rollup::vote_groups(conn, key)?;
-            let tickets = query::rollup::ticket_groups(conn, key)?;
-            let buckets = query::rollup::waits(conn, key)?;
+            let votes = query::rollup::vote_groups(conn, site, key)?;
+            let tickets = query::rollup::ticket_groups(conn, site, key)?;
+            let buckets = query::rollup::waits(conn, site, key)?;
             (votes, tickets, wait_stats_of_buckets(ctx, &buckets)?)
         }
         Via::Raw => {
             let (from, to) = month.bounds(ctx.time_zone)?;
             let standards = ctx.standards_ms();
-            let votes = query::vote_groups(conn, from, to)?;
-            let tickets = query::ticket_groups(conn, from, to, &standards)?;
+            let votes = query::vote_groups(conn, site, from, to)?;
+            let tickets = query::ticket_groups(conn, site, from, to, &standards)?;
             let mut stats = WaitStats::default();
             for t in &tickets {
                 if standards.iter().any(|(code, _)| code == &t.service_code) {
                     *stats.within.entry(t.service_code.clone()).or_default() += count(t.within)?;
                 }
             }
-            for p in query::p90_groups(conn, from, to)? {
+            for p in query::p90_groups(conn, site, from, to)? {
                 // The published resolution: whole seconds, rounded up (as the rollups keep them).
                 stats
                     .p90_ms
@@ -743,21 +745,22 @@ pub fn ministry_export_via(
     to: YearMonth,
     via: Via,
 ) -> Result<Vec<ExportRow>, ReportError> {
+    let site = ctx.site_id.as_str();
     let mut rows = Vec::new();
     for month in YearMonth::range(from, to)? {
         let (served, votes) = match via {
             Via::Rollups => {
                 let key = month_key(month);
                 (
-                    query::rollup::served_groups(conn, key)?,
-                    query::rollup::vote_groups(conn, key)?,
+                    query::rollup::served_groups(conn, site, key)?,
+                    query::rollup::vote_groups(conn, site, key)?,
                 )
             }
             Via::Raw => {
                 let (start, end) = month.bounds(ctx.time_zone)?;
                 (
-                    query::served_groups(conn, start, end)?,
-                    query::vote_groups(conn, start, end)?,
+                    query::served_groups(conn, site, start, end)?,
+                    query::vote_groups(conn, site, start, end)?,
                 )
             }
         };

@@ -120,14 +120,22 @@ fn sassuolo_july(b: Backend) {
         v.sort_by(|a, b| a.service_code.cmp(&b.service_code));
         v
     };
-    let chosen = sorted(faccia_reports::query::p90_groups(&mut conn, from, to).expect("p90"));
+    let chosen = sorted(
+        faccia_reports::query::p90_groups(&mut conn, "comune-test-urp", from, to).expect("p90"),
+    );
     assert_eq!(chosen.len(), 3);
     assert_eq!(
-        sorted(faccia_reports::query::p90_window(&mut conn, from, to).expect("window")),
+        sorted(
+            faccia_reports::query::p90_window(&mut conn, "comune-test-urp", from, to)
+                .expect("window")
+        ),
         chosen
     );
     assert_eq!(
-        sorted(faccia_reports::query::p90_loaded(&mut conn, from, to).expect("loaded")),
+        sorted(
+            faccia_reports::query::p90_loaded(&mut conn, "comune-test-urp", from, to)
+                .expect("loaded")
+        ),
         chosen
     );
     // The report publishes them at one-second resolution, rounded up.
@@ -587,6 +595,7 @@ fn waits_at_one_second_resolution(b: Backend) {
     // ⌈0.9·10⌉ = 9th smallest: 20:00.001, published as 20:01 (one-second resolution).
     assert_eq!(a.p90_ms, Some(20 * MINUTE + 1000));
     let (from, to) = month(2026, 3).bounds(tz()).expect("bounds");
-    let exact = faccia_reports::query::p90_groups(&mut conn, from, to).expect("p90");
+    let exact =
+        faccia_reports::query::p90_groups(&mut conn, "comune-test-urp", from, to).expect("p90");
     assert_eq!(exact[0].p90_ms, 20 * MINUTE + 1);
 }
