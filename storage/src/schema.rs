@@ -191,17 +191,6 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    site_copies (site_id, step) {
-        site_id -> Text,
-        source -> Text,
-        step -> Text,
-        last_key -> Text,
-        done -> Bool,
-        updated_at -> BigInt,
-    }
-}
-
 diesel::joinable!(votes -> vote_sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -217,5 +206,4 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_waits,
     report_meta,
     sites,
-    site_copies,
 );

@@ -155,7 +155,7 @@ pub fn prepare(c: &mut AnyConnection, opening: &[Rules], now: Millis) -> Result<
                     return Err(StoreError::Legacy(format!(
                         "the database holds an office's history from before sites ({} tickets, \
                          {} votes) and other sites ({}) use it already: start the office it \
-                         belongs to alone on it first, or move it with `faccia db copy`",
+                         belongs to alone on it first",
                         legacy.tickets,
                         legacy.votes,
                         others.join(", ")
