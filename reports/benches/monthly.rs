@@ -48,14 +48,10 @@ fn ctx() -> ReportContext {
 
 fn args(month: YearMonth) -> ReportArgs {
     ReportArgs {
-        command: ReportCommand::Monthly {
-            month: month.into(),
-        },
         format: Some(Format::Text),
-        lang: Lang::It,
-        output: None,
-        output_dir: None,
-        target: None,
+        ..ReportArgs::new(ReportCommand::Monthly {
+            month: month.into(),
+        })
     }
 }
 

@@ -453,39 +453,44 @@ fn ministry_export_counts(b: Backend) {
         6
     );
 
-    let csv = render::export(
-        &rows,
-        "comune-test-urp",
-        month(2026, 6),
-        month(2026, 7),
-        Format::Csv,
-    )
-    .expect("csv");
+    let csv =
+        render::export(&rows, &[ctx()], month(2026, 6), month(2026, 7), Format::Csv).expect("csv");
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("month,office,channel,service,served,votes,green,yellow,red,reason_1,reason_2,reason_3,reason_4,red_without_reason")
+        Some("month,office,office_name,channel,service,served,votes,green,yellow,red,reason_1,reason_2,reason_3,reason_4,red_without_reason")
     );
     assert!(
-        csv.contains("2026-06,comune-test-urp,COUNTER,A,100,50,40,6,4,0,0,0,0,4\r\n"),
+        csv.contains(
+            "2026-06,comune-test-urp,Comune di Prova – URP,COUNTER,A,100,50,40,6,4,0,0,0,0,4\r\n"
+        ),
         "{csv}"
     );
-    assert!(csv
-        .lines()
-        .any(|l| l.starts_with("2026-07,comune-test-urp,WEB,") && l.split(',').nth(4) == Some("")));
+    assert!(csv.lines().any(|l| l
+        .starts_with("2026-07,comune-test-urp,Comune di Prova – URP,WEB,")
+        && l.split(',').nth(5) == Some("")));
     let json = render::export(
         &rows,
-        "comune-test-urp",
+        &[ctx()],
         month(2026, 6),
         month(2026, 7),
         Format::Json,
     )
     .expect("json");
     let v: Value = serde_json::from_str(&json).expect("parse");
-    assert_eq!(v["schema"], "faccia.export.ministry/1");
+    assert_eq!(v["schema"], "faccia.export.ministry/2");
+    assert_eq!(v["offices"][0]["name"], "Comune di Prova – URP");
+    assert_eq!(v["rows"][0]["office_name"], "Comune di Prova – URP");
     assert_eq!(v["rows"].as_array().map(Vec::len), Some(rows.len()));
     no_private_data(&[csv, json]);
-    assert!(render::export(&rows, "x", month(2026, 6), month(2026, 7), Format::Html).is_err());
+    assert!(render::export(
+        &rows,
+        &[ctx()],
+        month(2026, 6),
+        month(2026, 7),
+        Format::Html
+    )
+    .is_err());
 }
 
 both!(annual_review);

@@ -115,7 +115,7 @@ INSERT INTO vote_sessions_v2
            served_at, opened_at, expires_at, state, keypad, ended_at FROM vote_sessions;
 
 CREATE TABLE votes_v2 (
-    session_id   TEXT    PRIMARY KEY NOT NULL REFERENCES vote_sessions (session_id),
+    session_id   TEXT    PRIMARY KEY NOT NULL REFERENCES vote_sessions_v2 (session_id),
     site_id      TEXT    NOT NULL,
     source_id    TEXT    NOT NULL,
     ticket_id    TEXT    NOT NULL,

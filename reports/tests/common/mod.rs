@@ -483,3 +483,52 @@ macro_rules! both {
         }
     };
 }
+
+/// An instant given as a local date and time in `tz`.
+pub fn local(tz: Tz, y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+    use chrono::TimeZone;
+    tz.with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .expect("an unambiguous local time")
+        .timestamp_millis()
+}
+
+/// An instant in UTC.
+pub fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+    local(chrono_tz::UTC, y, m, d, h, min)
+}
+
+/// Two offices of one body on one database, with the same counter ids "1".."8" and an
+/// overlapping service code: the registry office in Rome…
+pub fn rome_office() -> ReportContext {
+    ReportContext {
+        site_id: "ente-anagrafe".into(),
+        site_name: "Anagrafe centrale".into(),
+        time_zone: chrono_tz::Europe::Rome,
+        services: vec![
+            ("A".into(), "Anagrafe – certificati".into(), Some(20)),
+            ("C".into(), "Carta d'identità elettronica".into(), Some(30)),
+        ],
+        counters: (1..=8)
+            .map(|i| (i.to_string(), format!("Sportello {i}")))
+            .collect(),
+        target_tenths: 900,
+    }
+}
+
+/// …and the consulate in New York (six hours behind Rome).
+pub fn new_york_office() -> ReportContext {
+    ReportContext {
+        site_id: "consolato-new-york".into(),
+        site_name: "Consolato generale di New York".into(),
+        time_zone: chrono_tz::America::New_York,
+        services: vec![
+            ("A".into(), "Passaporti".into(), Some(45)),
+            ("V".into(), "Visti".into(), None),
+        ],
+        counters: (1..=8)
+            .map(|i| (i.to_string(), format!("Banco {i}")))
+            .collect(),
+        target_tenths: 900,
+    }
+}
