@@ -72,7 +72,11 @@ pub fn report_context(config: &Config) -> faccia_reports::ReportContext {
 /// The office and its database, for `faccia report`.
 pub fn report_source(config: &Config) -> faccia_reports::Source {
     faccia_reports::Source {
-        ctx: report_context(config),
+        sites: config
+            .sites
+            .iter()
+            .map(|site| site_report_context(config, site))
+            .collect(),
         database: config.database.clone(),
         busy_timeout_ms: config.settings.database.busy_timeout_ms,
     }

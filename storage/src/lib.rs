@@ -8,6 +8,7 @@
 //! runtime's worker threads.
 
 mod conn;
+pub mod copy;
 pub mod models;
 mod ops;
 pub mod read;
@@ -77,6 +78,10 @@ pub enum StoreError {
     /// whose it is.
     #[error("{0}")]
     Legacy(String),
+    /// `faccia db copy` refused to go on: it would mix two offices' data, or the copy does not
+    /// match its source.
+    #[error("{0}")]
+    Copy(String),
 }
 
 impl StoreError {

@@ -191,6 +191,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// `faccia db copy`: where each copied site's history came from and how far the copy got.
+    site_copies (site_id) {
+        site_id -> Text,
+        source -> Text,
+        stage -> Text,
+        last_key -> Text,
+        copied -> BigInt,
+        started_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(votes -> vote_sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -206,4 +219,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_waits,
     report_meta,
     sites,
+    site_copies,
 );

@@ -141,7 +141,7 @@ pub fn status(e: StoreError) -> Status {
         e @ StoreError::NotRun => Status::aborted(format!(
             "{e}; nothing of it was stored: send it again with the same event_id"
         )),
-        StoreError::Legacy(m) => Status::failed_precondition(m),
+        StoreError::Legacy(m) | StoreError::Copy(m) => Status::failed_precondition(m),
         StoreError::Migration(m) | StoreError::Corrupt(m) => {
             tracing::error!(error = %m, "storage is inconsistent");
             Status::internal(m)

@@ -273,6 +273,8 @@ impl ReportsService {
             output: None,
             output_dir: None,
             target: None,
+            sites: Vec::new(),
+            all_sites: false,
         };
         // `produce` runs its queries in one read transaction of its own.
         let text = site
