@@ -242,7 +242,7 @@ async fn monthly_figures_and_documents(backend: Backend) {
     );
     let csv = String::from_utf8(doc.content).expect("utf-8");
     assert!(
-        csv.contains("2026-11,test-office,COUNTER,A,4,3,2,0,1"),
+        csv.contains("2026-11,test-office,Ufficio di prova,COUNTER,A,4,3,2,0,1"),
         "{csv}"
     );
     assert!(
