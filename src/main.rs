@@ -1,5 +1,6 @@
 //! `faccia`: the one user-facing binary.
 
+mod db;
 mod demo;
 
 use std::path::PathBuf;
@@ -51,6 +52,8 @@ enum Command {
     Report(ReportCmd),
     /// A demo office: server on a temporary SQLite database, simulated keypads, simulated queue, console.
     Demo(demo::DemoArgs),
+    /// The databases: copy an office's history into another one (`copy`), list their sites.
+    Db(db::DbArgs),
     /// Simulators for tests and demonstrations.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -206,6 +209,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(ref o) | Command::CheckConfig(ref o) => o.config.clone(),
         Command::Report(ref r) => r.opts.config.clone(),
+        Command::Db(ref d) => d.config.clone(),
     };
     let config = match load(opts.as_deref()) {
         Ok(c) => c,
@@ -275,6 +279,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve(_) => runtime().and_then(|rt| rt.block_on(serve(config))),
+        Command::Db(args) => db::run(args, &config),
         Command::Report(r) => runtime().and_then(|rt| {
             rt.block_on(faccia_reports::run(
                 r.args,

@@ -24,8 +24,7 @@ use crate::models::{
 };
 use crate::rollup::{self, Rollups};
 use crate::schema::{
-    counters, event_log, received_events, site_copies, ticket_steps, tickets, vote_sessions,
-    votes,
+    counters, event_log, received_events, site_copies, ticket_steps, tickets, vote_sessions, votes,
 };
 use crate::sites::{self, LegacyRows, SiteRow};
 use crate::StoreError;
@@ -200,9 +199,7 @@ macro_rules! insert_rows {
     ($c:expr, $table:expr, $rows:expr) => {
         match $c {
             AnyConnection::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c)?,
-            AnyConnection::Postgresql(c) => {
-                diesel::insert_into($table).values($rows).execute(c)?
-            }
+            AnyConnection::Postgresql(c) => diesel::insert_into($table).values($rows).execute(c)?,
         }
     };
 }
@@ -223,9 +220,11 @@ impl Batch {
                     received_events::table
                         .filter(received_events::site_id.eq(site))
                         .filter(
-                            received_events::source_id.gt(a.clone()).or(received_events::source_id
-                                .eq(a)
-                                .and(received_events::event_id.gt(b))),
+                            received_events::source_id
+                                .gt(a.clone())
+                                .or(received_events::source_id
+                                    .eq(a)
+                                    .and(received_events::event_id.gt(b))),
                         )
                         .order((received_events::source_id, received_events::event_id))
                         .limit(limit)
@@ -402,10 +401,7 @@ impl Batch {
 
 /// Gives the source's rows from before sites to the site being copied, under the same rule as
 /// a server's first start (only when no other site uses the source).
-fn adopt_in_source(
-    from: &mut AnyConnection,
-    site: &str,
-) -> Result<Option<LegacyRows>, StoreError> {
+fn adopt_in_source(from: &mut AnyConnection, site: &str) -> Result<Option<LegacyRows>, StoreError> {
     from.transaction(|c| {
         let legacy = sites::legacy_rows(c)?;
         if !legacy.any() {
@@ -515,10 +511,7 @@ pub fn copy_site(
     let mut copied_now = 0u64;
 
     if !already_done {
-        let first = TABLES
-            .iter()
-            .position(|t| *t == started.stage)
-            .unwrap_or(0);
+        let first = TABLES.iter().position(|t| *t == started.stage).unwrap_or(0);
         for (i, table) in TABLES.iter().enumerate().skip(first) {
             let mut last = if i == first && started.stage == *table {
                 started.last_key.clone()

@@ -27,7 +27,7 @@ use faccia_domain::{Millis, TicketEvent};
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 
-pub use conn::{connect, AnyConnection};
+pub use conn::{connect, migrate, redact, AnyConnection};
 pub use ops::{Ack, AckStatus, CounterClaim, SessionInfo, VoteOutcome};
 pub use url::DatabaseUrl;
 
