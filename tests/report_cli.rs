@@ -166,7 +166,9 @@ async fn monthly_timer_commands_write_the_documents_under_their_names() {
         &["report", "export", "--from", "current", "--to", "current"],
     ));
     assert!(
-        text.contains(&format!("{month},test-office,Ufficio di prova,COUNTER,A,3,2,2,0,0")),
+        text.contains(&format!(
+            "{month},test-office,Ufficio di prova,COUNTER,A,3,2,2,0,0"
+        )),
         "{text}"
     );
 }
