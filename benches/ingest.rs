@@ -372,7 +372,9 @@ async fn run_console(
     let mut watch = mon.clone();
     let last = mon
         .clone()
-        .get_snapshot(SnapshotRequest {})
+        .get_snapshot(SnapshotRequest {
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .last_seq;
@@ -381,7 +383,10 @@ async fn run_console(
     } else {
         Some(
             watch
-                .watch_events(WatchRequest { after_seq: last })
+                .watch_events(WatchRequest {
+                    after_seq: last,
+                    ..Default::default()
+                })
                 .await?
                 .into_inner(),
         )
@@ -395,7 +400,7 @@ async fn run_console(
                 entry.context("the log stream ended")??;
             }
             _ = tick.tick(), if only != "watch" => {
-                mon.clone().get_snapshot(SnapshotRequest {}).await?;
+                mon.clone().get_snapshot(SnapshotRequest { ..Default::default() }).await?;
                 snaps += 1;
             }
         }

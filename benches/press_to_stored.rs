@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
         let cfg =
             faccia_server::config::Config::load(Some(&path)).map_err(|e| anyhow::anyhow!("{e}"))?;
         let shared = faccia_server::open(cfg, faccia_server::storage::system_clock())?;
-        let store = shared.store.clone();
+        let store = shared.offices[0].store.clone();
         let gateway = shared.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -115,8 +115,14 @@ fn main() -> anyhow::Result<()> {
         // Let the bus find every keypad.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let mut latencies = Vec::new();
-        let polls =
-            |g: &faccia_server::Shared| g.keypads.health().iter().map(|k| k.polls).sum::<u64>();
+        let polls = |g: &faccia_server::Shared| {
+            g.offices[0]
+                .keypads
+                .health()
+                .iter()
+                .map(|k| k.polls)
+                .sum::<u64>()
+        };
         let t_start = Instant::now();
         let polls_start = polls(&gateway);
         let mut seq = store.watch_seq();
@@ -195,7 +201,7 @@ fn main() -> anyhow::Result<()> {
                 let at = Instant::now();
                 let from = cursor;
                 let rows = store
-                    .read(move |c| read::log_after(c, from, 10_000))
+                    .read(move |c| read::log_after(c, None, from, 10_000))
                     .await?;
                 for r in rows {
                     cursor = r.seq;

@@ -139,7 +139,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let shared = faccia_server::open(config, faccia_server::storage::system_clock())
         .context("cannot open the database")?;
     let listener = faccia_server::bind(listen).await?;
-    tracing::info!(%listen, database = %db, site = %shared.config.settings.site.name, "faccia serving");
+    let sites = shared
+        .offices
+        .iter()
+        .map(|o| o.site.id())
+        .collect::<Vec<_>>()
+        .join(", ");
+    tracing::info!(%listen, database = %db, %sites, "faccia serving");
     faccia_server::serve(shared, listener, shutdown_signal())
         .await
         .context("the gRPC server failed")?;
@@ -221,21 +227,51 @@ fn main() -> ExitCode {
                     file.display()
                 );
             }
-            if s.counters.is_empty() {
-                eprintln!(
-                    "faccia: warning: no [[counters]] in {}: no counter can serve tickets",
-                    file.display()
-                );
+            for site in &config.sites {
+                if site.counters().is_empty() && config.sites.len() == 1 {
+                    eprintln!(
+                        "faccia: warning: no [[counters]] in {}: no counter can serve tickets",
+                        file.display()
+                    );
+                } else if site.counters().is_empty() {
+                    eprintln!(
+                        "faccia: warning: site {:?} has no [[sites.counters]] in {}: no counter \
+                         can serve tickets there",
+                        site.id(),
+                        file.display()
+                    );
+                }
             }
-            println!(
-                "configuration OK ({}): site {:?}, {} services, {} counters, {} tokens, listen {}",
-                file.display(),
-                config.settings.site.name,
-                config.settings.services.len(),
-                config.settings.counters.len(),
-                config.settings.auth.tokens.len(),
-                config.listen
-            );
+            match config.sites.as_slice() {
+                [site] => println!(
+                    "configuration OK ({}): site {:?}, {} services, {} counters, {} tokens, listen {}",
+                    file.display(),
+                    site.name(),
+                    site.services().len(),
+                    site.counters().len(),
+                    s.auth.tokens.len(),
+                    config.listen
+                ),
+                sites => {
+                    println!(
+                        "configuration OK ({}): {} sites, {} tokens, listen {}",
+                        file.display(),
+                        sites.len(),
+                        s.auth.tokens.len(),
+                        config.listen
+                    );
+                    for site in sites {
+                        println!(
+                            "  site {} {:?} ({}): {} services, {} counters",
+                            site.id(),
+                            site.name(),
+                            site.time_zone.name(),
+                            site.services().len(),
+                            site.counters().len()
+                        );
+                    }
+                }
+            }
             Ok(())
         }
         Command::Serve(_) => runtime().and_then(|rt| rt.block_on(serve(config))),

@@ -209,7 +209,11 @@ async fn every_italian_view_of_a_simulated_office_is_italian_whole_and_full() {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(120);
     let snapshot = loop {
-        let got = monitor.get_snapshot(SnapshotRequest {}).await;
+        let got = monitor
+            .get_snapshot(SnapshotRequest {
+                ..Default::default()
+            })
+            .await;
         let last = format!(
             "{:?}",
             got.as_ref()
@@ -245,7 +249,10 @@ async fn every_italian_view_of_a_simulated_office_is_italian_whole_and_full() {
         app.apply(client::fetch_satisfaction(clients.monitor.clone(), p).await);
     }
     let mut stream = monitor
-        .watch_events(WatchRequest { after_seq: 0 })
+        .watch_events(WatchRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .expect("watch")
         .into_inner();

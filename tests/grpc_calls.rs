@@ -77,20 +77,27 @@ async fn call_every_method(s: &TestServer) {
         source_id: "eliminacode".into(),
         at: Some(common::ts(T0 + 2000)),
         counters: vec![],
+        ..Default::default()
     })
     .await
     .expect("Reconcile");
     let mut m = s.monitor(common::VIEWER_TOKEN).await;
-    m.get_snapshot(v1::SnapshotRequest {})
-        .await
-        .expect("GetSnapshot");
+    m.get_snapshot(v1::SnapshotRequest {
+        ..Default::default()
+    })
+    .await
+    .expect("GetSnapshot");
     m.get_satisfaction(v1::SatisfactionRequest {
         period: v1::Period::Today as i32,
+        ..Default::default()
     })
     .await
     .expect("GetSatisfaction");
     let mut watch = m
-        .watch_events(v1::WatchRequest { after_seq: 0 })
+        .watch_events(v1::WatchRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .expect("WatchEvents")
         .into_inner();
@@ -107,6 +114,7 @@ async fn call_every_method(s: &TestServer) {
         .keypad_command(v1::KeypadCommandRequest {
             counter_id: "C1".into(),
             action: v1::KeypadAction::KeypadIdentify as i32,
+            ..Default::default()
         })
         .await;
     let mut r = v1::reports_client::ReportsClient::with_interceptor(
@@ -116,6 +124,7 @@ async fn call_every_method(s: &TestServer) {
     r.get_monthly(v1::MonthlyRequest {
         month: "2026-11".into(),
         lang: "it".into(),
+        ..Default::default()
     })
     .await
     .expect("GetMonthly");
@@ -232,14 +241,20 @@ async fn every_method_needs_its_role() {
     );
     let mut anon_m = v1::monitor_client::MonitorClient::new(ch.clone());
     let e = anon_m
-        .watch_events(v1::WatchRequest { after_seq: 0 })
+        .watch_events(v1::WatchRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .expect_err("WatchEvents without a token");
     assert_eq!(e.code(), Code::Unauthenticated);
     // A queue token where a viewer is needed, and the reverse.
     let mut q_on_m = s.monitor(common::QUEUE_TOKEN).await;
     let e = q_on_m
-        .watch_events(v1::WatchRequest { after_seq: 0 })
+        .watch_events(v1::WatchRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .expect_err("WatchEvents with the queue token");
     assert_eq!(e.code(), Code::PermissionDenied);
@@ -277,7 +292,9 @@ async fn every_method_needs_its_role() {
     // The admin token may call everything that needs a role.
     let mut admin = s.monitor(common::ADMIN_TOKEN).await;
     admin
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .expect("admin reads the monitor");
     let text = scrape_async(&addr).await;

@@ -17,7 +17,9 @@ const MIN: i64 = 60_000;
 async fn snapshot(s: &TestServer) -> v1::Snapshot {
     s.monitor(common::VIEWER_TOKEN)
         .await
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .expect("snapshot")
         .into_inner()

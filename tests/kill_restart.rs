@@ -149,6 +149,9 @@ async fn dump(url: &str) -> read::Dump {
         &DatabaseUrl::parse(url).expect("url"),
         2_000,
         faccia_server::storage::Rules {
+            // The site of common::write_config.
+            site_id: "test-office".into(),
+            site_name: "Ufficio di prova".into(),
             vote_window_ms: 600_000,
             grace_ms: 5_000,
             reason_window_ms: 5_000,
@@ -159,7 +162,7 @@ async fn dump(url: &str) -> read::Dump {
         faccia_server::storage::system_clock(),
     )
     .expect("open");
-    store.read(read::dump).await.expect("dump")
+    store.read_site(read::dump).await.expect("dump")
 }
 
 async fn killed_and_restarted(backend: Backend) {

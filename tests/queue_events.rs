@@ -67,7 +67,9 @@ async fn happy_path_opens_one_session(backend: Backend) {
     let snap = s
         .monitor(common::VIEWER_TOKEN)
         .await
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -152,7 +154,9 @@ async fn out_of_order_and_stale(backend: Backend) {
     let snap = s
         .monitor(common::VIEWER_TOKEN)
         .await
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -236,7 +240,9 @@ async fn only_served_opens_sessions(backend: Backend) {
     let snap = s
         .monitor(common::VIEWER_TOKEN)
         .await
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -262,7 +268,9 @@ async fn next_call_supersedes_and_reset_cancels(backend: Backend) {
         .await
         .unwrap();
     let snap = m
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -289,7 +297,9 @@ async fn next_call_supersedes_and_reset_cancels(backend: Backend) {
         .await
         .unwrap();
     let snap = m
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -300,7 +310,9 @@ async fn next_call_supersedes_and_reset_cancels(backend: Backend) {
     let a = q.publish(reset.clone()).await.unwrap().into_inner();
     assert_eq!(status(&a), Ack::Accepted, "{}", a.detail);
     let snap = m
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -308,7 +320,10 @@ async fn next_call_supersedes_and_reset_cancels(backend: Backend) {
     assert_eq!(snap.today.as_ref().map(|t| t.waiting_now), Some(0));
     // The log tells how each session ended.
     let mut watch = m
-        .watch_events(v1::WatchRequest { after_seq: 0 })
+        .watch_events(v1::WatchRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -349,7 +364,9 @@ async fn unknown_counters_and_services_are_accepted(backend: Backend) {
     let snap = s
         .monitor(common::VIEWER_TOKEN)
         .await
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -456,7 +473,9 @@ async fn credentials_and_roles(backend: Backend) {
     let mut queue_on_monitor = s.monitor(common::QUEUE_TOKEN).await;
     assert_eq!(
         queue_on_monitor
-            .get_snapshot(v1::SnapshotRequest {})
+            .get_snapshot(v1::SnapshotRequest {
+                ..Default::default()
+            })
             .await
             .unwrap_err()
             .code(),
@@ -467,6 +486,7 @@ async fn credentials_and_roles(backend: Backend) {
         .keypad_command(v1::KeypadCommandRequest {
             counter_id: "C1".into(),
             action: v1::KeypadAction::KeypadIdentify as i32,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -476,6 +496,7 @@ async fn credentials_and_roles(backend: Backend) {
         .keypad_command(v1::KeypadCommandRequest {
             counter_id: "C1".into(),
             action: v1::KeypadAction::KeypadIdentify as i32,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -613,6 +634,7 @@ async fn reconcile_repairs_counters(backend: Backend) {
                 ticket_state: 0,
             },
         ],
+        ..Default::default()
     };
     let r = q.reconcile(snap.clone()).await.unwrap().into_inner();
     assert_eq!(r.repaired, 1, "only C2 was out of step");
@@ -621,7 +643,9 @@ async fn reconcile_repairs_counters(backend: Backend) {
     let m = s
         .monitor(common::VIEWER_TOKEN)
         .await
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -631,6 +655,7 @@ async fn reconcile_repairs_counters(backend: Backend) {
         source_id: "x".into(),
         at: None,
         counters: vec![],
+        ..Default::default()
     };
     let err = q.reconcile(bad).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -670,7 +695,9 @@ async fn concurrent_same_served(backend: Backend) {
     let snap = s
         .monitor(common::VIEWER_TOKEN)
         .await
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -692,12 +719,14 @@ async fn sessions_expire_after_the_window(backend: Backend) {
     let mut m = s.monitor(common::VIEWER_TOKEN).await;
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert_eq!(
-        m.get_snapshot(v1::SnapshotRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .today
-            .map(|t| t.sessions_open),
+        m.get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .today
+        .map(|t| t.sessions_open),
         Some(1)
     );
     s.clock.advance(5_000);
@@ -705,7 +734,9 @@ async fn sessions_expire_after_the_window(backend: Backend) {
     for _ in 0..40 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         open = m
-            .get_snapshot(v1::SnapshotRequest {})
+            .get_snapshot(v1::SnapshotRequest {
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner()
@@ -737,7 +768,9 @@ async fn watch_resumes_exactly_once(backend: Backend) {
     }
     let mut m = s.monitor(common::VIEWER_TOKEN).await;
     let last = m
-        .get_snapshot(v1::SnapshotRequest {})
+        .get_snapshot(v1::SnapshotRequest {
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -746,7 +779,10 @@ async fn watch_resumes_exactly_once(backend: Backend) {
     // From every starting point, the stream gives every later entry once, in order, then live.
     for after in [0, 1, 7, last - 1, last] {
         let mut w = m
-            .watch_events(v1::WatchRequest { after_seq: after })
+            .watch_events(v1::WatchRequest {
+                after_seq: after,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();

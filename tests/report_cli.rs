@@ -60,10 +60,9 @@ async fn this_months_office(db: &TestDb) -> YearMonth {
             assert_eq!(status(&a), Ack::Accepted, "{}", a.detail);
         }
         if i < 2 {
-            let token = s
-                .shared
+            let token = s.shared.offices[0]
                 .store
-                .read(read::sessions)
+                .read_site(read::sessions)
                 .await
                 .expect("sessions")
                 .iter()
@@ -74,7 +73,7 @@ async fn this_months_office(db: &TestDb) -> YearMonth {
                 face: Face::Green,
                 reason: None,
             };
-            s.shared
+            s.shared.offices[0]
                 .store
                 .record_vote(token, j, at + 2 * MIN + 5_000)
                 .await

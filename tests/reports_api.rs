@@ -57,13 +57,17 @@ async fn serve_and_vote(
         }
         s.clock.advance(wait_min * MIN + 3 * MIN);
         if let Some((face, reason)) = faces.get(i) {
-            let sessions = s.shared.store.read(read::sessions).await.expect("sessions");
+            let sessions = s.shared.offices[0]
+                .store
+                .read_site(read::sessions)
+                .await
+                .expect("sessions");
             let token = sessions
                 .iter()
                 .find(|x| x.ticket_id == t && x.state == "OPEN")
                 .map(|x| x.token as u32)
                 .expect("an open session for the served ticket");
-            s.shared
+            s.shared.offices[0]
                 .store
                 .record_vote(
                     token,
@@ -177,6 +181,7 @@ async fn monthly_figures_and_documents(backend: Backend) {
         .get_monthly(v1::MonthlyRequest {
             month: "2026-11".into(),
             lang: "en".into(),
+            ..Default::default()
         })
         .await
         .expect("monthly en")
@@ -186,6 +191,7 @@ async fn monthly_figures_and_documents(backend: Backend) {
         .get_monthly(v1::MonthlyRequest {
             month: "2026-10".into(),
             lang: String::new(),
+            ..Default::default()
         })
         .await
         .expect("october")
@@ -269,6 +275,7 @@ async fn bad_requests_are_refused_clearly(backend: Backend) {
         .get_monthly(v1::MonthlyRequest {
             month: "2026-13".into(),
             lang: String::new(),
+            ..Default::default()
         })
         .await
         .expect_err("no 13th month");
@@ -278,6 +285,7 @@ async fn bad_requests_are_refused_clearly(backend: Backend) {
         .get_monthly(v1::MonthlyRequest {
             month: String::new(),
             lang: "fr".into(),
+            ..Default::default()
         })
         .await
         .expect_err("no French");

@@ -94,6 +94,8 @@ fn event(n: usize, kind: EventKind, ticket: u8, counter: u8, minute: u8) -> Tick
 
 fn rules() -> Rules {
     Rules {
+        site_id: "prop-site".into(),
+        site_name: "Prop".into(),
         vote_window_ms: 60_000,
         grace_ms: 10_000,
         reason_window_ms: 10_000,
@@ -153,7 +155,7 @@ async fn run(ops: &[Op], url: &DatabaseUrl, restarts: bool) -> read::Dump {
                 face,
                 reason,
             } => {
-                let sessions = store.read(read::sessions).await.expect("sessions");
+                let sessions = store.read_site(read::sessions).await.expect("sessions");
                 let token = sessions
                     .get(*session)
                     .map(|s| s.token as u32)
@@ -192,7 +194,7 @@ async fn run(ops: &[Op], url: &DatabaseUrl, restarts: bool) -> read::Dump {
         check_ticket_cache(&store, &cache).await;
     }
     check_rollups(&store).await;
-    store.read(read::dump).await.expect("dump")
+    store.read_site(read::dump).await.expect("dump")
 }
 
 /// The monitor's ticket cache, kept up to date from the event log op after op (and across
@@ -204,11 +206,11 @@ async fn check_ticket_cache(
     let since = T0 + 10 * 60_000;
     let cache = cache.clone();
     let (kept, full) = store
-        .read(move |c| {
+        .read_site(move |c, site| {
             let mut cache = cache.lock().expect("cache");
-            read::office_data_cached(c, since, &mut cache)?;
+            read::office_data_cached(c, site, since, &mut cache)?;
             let kept: Vec<_> = cache.tickets().cloned().collect();
-            let mut full = read::office_data(c, since)?.tickets;
+            let mut full = read::office_data(c, site, since)?.tickets;
             full.sort_by(|a, b| (&a.source_id, &a.ticket_id).cmp(&(&b.source_id, &b.ticket_id)));
             Ok((kept, full))
         })
@@ -222,10 +224,10 @@ async fn check_ticket_cache(
 async fn check_rollups(store: &Store) {
     let tz = store.rules().time_zone;
     let (kept, rebuilt) = store
-        .read(move |c| {
-            let kept = rollup::load_all(c)?;
-            rollup::rebuild(c, tz)?;
-            Ok((kept, rollup::load_all(c)?))
+        .read_site(move |c, site| {
+            let kept = rollup::load_all(c, site)?;
+            rollup::rebuild(c, site, tz)?;
+            Ok((kept, rollup::load_all(c, site)?))
         })
         .await
         .expect("rollups");
@@ -233,9 +235,9 @@ async fn check_rollups(store: &Store) {
 }
 
 async fn check_invariants(store: &Store) {
-    let dump = store.read(read::dump).await.expect("dump");
-    let sessions = store.read(read::sessions).await.expect("sessions");
-    let votes = store.read(read::votes).await.expect("votes");
+    let dump = store.read_site(read::dump).await.expect("dump");
+    let sessions = store.read_site(read::sessions).await.expect("sessions");
+    let votes = store.read_site(read::votes).await.expect("votes");
     // At most one session per ticket.
     let tickets: BTreeSet<_> = sessions
         .iter()

@@ -155,6 +155,7 @@ fn event(i: u64, base: i64) -> LogEvent {
         seq: i,
         at: ts(base + i as i64 / 1000),
         kind: (i % 9 + 1) as i32,
+        site_id: String::new(),
         source_id: "novosga".into(),
         counter_id: (i % 200 + 1).to_string(),
         service_code: format!("S{}", i % 30),

@@ -48,21 +48,17 @@ fn ctx() -> ReportContext {
 
 fn args(month: YearMonth) -> ReportArgs {
     ReportArgs {
-        command: ReportCommand::Monthly {
-            month: month.into(),
-        },
         format: Some(Format::Text),
-        lang: Lang::It,
-        output: None,
-        output_dir: None,
-        target: None,
+        ..ReportArgs::new(ReportCommand::Monthly {
+            month: month.into(),
+        })
     }
 }
 
 /// The SELECT list of the generated rows, over an integer `i`; `{start}` is July's first ms.
 fn ticket_select(start: i64, stride: i64) -> String {
     format!(
-        "'bench', 'T' || i, 'A001', \
+        "'bench', 'bench', 'T' || i, 'A001', \
          CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'C' WHEN 2 THEN 'S' ELSE 'U' END, 'SERVED', \
          CAST(i % 8 + 1 AS TEXT), \
          {start} + (i * {stride}) * 1000 - ((i * 7919) % 3600) * 1000 - 300000, \
@@ -76,7 +72,7 @@ fn ticket_select(start: i64, stride: i64) -> String {
 
 fn session_select(start: i64, stride: i64) -> String {
     format!(
-        "'S' || i, 'bench', 'T' || i, CAST(i % 8 + 1 AS TEXT), \
+        "'bench', 'S' || i, 'bench', 'T' || i, CAST(i % 8 + 1 AS TEXT), \
          CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'C' WHEN 2 THEN 'S' ELSE 'U' END, \
          CASE WHEN i % 50 = 0 THEN 'WEB' ELSE 'COUNTER' END, i, \
          {start} + (i * {stride}) * 1000, {start} + (i * {stride}) * 1000, \
@@ -86,7 +82,7 @@ fn session_select(start: i64, stride: i64) -> String {
 
 fn vote_select(start: i64, stride: i64) -> String {
     format!(
-        "'S' || i, 'bench', 'T' || i, CAST(i % 8 + 1 AS TEXT), \
+        "'bench', 'S' || i, 'bench', 'T' || i, CAST(i % 8 + 1 AS TEXT), \
          CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'C' WHEN 2 THEN 'S' ELSE 'U' END, \
          CASE WHEN i % 50 = 0 THEN 'WEB' ELSE 'COUNTER' END, \
          CASE WHEN i % 100 < 85 THEN 1 WHEN i % 100 < 95 THEN 2 ELSE 3 END, \
@@ -95,12 +91,15 @@ fn vote_select(start: i64, stride: i64) -> String {
     )
 }
 
-const TICKET_COLS: &str = "source_id, ticket_id, display_number, service_code, state, counter_id, \
+const TICKET_COLS: &str =
+    "site_id, source_id, ticket_id, display_number, service_code, state, counter_id, \
     first_at, issued_at, first_called_at, last_called_at, service_started_at, served_at, ended_at, \
     recalls, transfers, reset, spans_midnight, waiting_ms, service_ms, last_at, operator_ref";
-const SESSION_COLS: &str = "session_id, source_id, ticket_id, counter_id, service_code, channel, \
+const SESSION_COLS: &str =
+    "site_id, session_id, source_id, ticket_id, counter_id, service_code, channel, \
     token, served_at, opened_at, expires_at, state, keypad, ended_at";
-const VOTE_COLS: &str = "session_id, source_id, ticket_id, counter_id, service_code, channel, \
+const VOTE_COLS: &str =
+    "site_id, session_id, source_id, ticket_id, counter_id, service_code, channel, \
     face, reason, waiting_ms, service_ms, voted_at";
 
 /// `votes` votes on served tickets spread over `span` seconds from `start`.
@@ -199,6 +198,8 @@ fn stats(times: &[Duration]) -> (f64, f64, f64) {
 /// from them. Returns (generation s, rebuild s).
 fn setup(url: &DatabaseUrl, votes: i64, start: i64, span: i64) -> Result<(f64, f64), String> {
     let rules = Rules {
+        site_id: ctx().site_id,
+        site_name: ctx().site_name,
         vote_window_ms: 60_000,
         grace_ms: 10_000,
         reason_window_ms: 15_000,
@@ -212,7 +213,8 @@ fn setup(url: &DatabaseUrl, votes: i64, start: i64, span: i64) -> Result<(f64, f
     generate(&mut conn, votes, start, span).map_err(|e| e.to_string())?;
     let generated = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    storage::rollup::rebuild(&mut conn, chrono_tz::Europe::Rome).map_err(|e| e.to_string())?;
+    storage::rollup::rebuild(&mut conn, "bench", chrono_tz::Europe::Rome)
+        .map_err(|e| e.to_string())?;
     if let AnyConnection::Postgresql(c) = &mut conn {
         c.batch_execute("ANALYZE report_votes, report_tickets, report_waits, report_meta")
             .map_err(|e| e.to_string())?;
@@ -225,13 +227,13 @@ fn profile(url: &DatabaseUrl, month: YearMonth) -> Result<(), String> {
     let mut conn = storage::connect(url, 5_000).map_err(|e| e.to_string())?;
     let key = month.year * 100 + month.month as i32;
     let t = Instant::now();
-    let v = query::rollup::vote_groups(&mut conn, key).map_err(|e| e.to_string())?;
+    let v = query::rollup::vote_groups(&mut conn, "bench", key).map_err(|e| e.to_string())?;
     let votes = t.elapsed();
     let t = Instant::now();
-    let tk = query::rollup::ticket_groups(&mut conn, key).map_err(|e| e.to_string())?;
+    let tk = query::rollup::ticket_groups(&mut conn, "bench", key).map_err(|e| e.to_string())?;
     let tickets = t.elapsed();
     let t = Instant::now();
-    let w = query::rollup::waits(&mut conn, key).map_err(|e| e.to_string())?;
+    let w = query::rollup::waits(&mut conn, "bench", key).map_err(|e| e.to_string())?;
     let waits = t.elapsed();
     println!(
         "    rollup queries: votes {votes:.1?} ({} rows), tickets {tickets:.1?} ({} rows), waits {waits:.1?} ({} rows)",

@@ -11,12 +11,18 @@ pub enum ReportError {
     /// A document asked in a format it is not written in (the Ministry export in HTML).
     #[error("{0}")]
     Unsupported(String),
+    /// The sites asked for cannot be reported: unknown, ambiguous or repeated.
+    #[error("{0}")]
+    Sites(String),
     /// The database cannot be opened.
     #[error(transparent)]
     Store(#[from] faccia_storage::StoreError),
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
+    /// The database has no faccia tables (an empty database: reports never create one).
+    #[error("database {0} holds no faccia data (reports never create a database: start `faccia serve` on it first)")]
+    NoSchema(String),
     /// The SQLite database file named in the configuration does not exist.
     #[error("database {0} does not exist (reports never create a database)")]
     DatabaseMissing(String),

@@ -16,7 +16,7 @@ use crate::query;
 
 /// What a report needs to know about the office. Built from the configuration (by the server's
 /// `report_context`); it never holds operator data.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportContext {
     pub site_id: String,
     pub site_name: String,
@@ -97,7 +97,8 @@ impl Faces {
         Ok(())
     }
 
-    fn merge(&mut self, o: &Faces) {
+    /// Adds the votes of `o` (the sum of two offices, of two months).
+    pub fn merge(&mut self, o: &Faces) {
         self.votes += o.votes;
         self.green += o.green;
         self.yellow += o.yellow;
@@ -237,7 +238,7 @@ impl Via {
     /// The rollups when they hold the local months of the report's time zone, otherwise the
     /// raw tables (`faccia_storage::rollup::usable` logs why).
     pub fn choose(conn: &mut AnyConnection, ctx: &ReportContext) -> Result<Via, ReportError> {
-        Ok(if rollup::usable(conn, ctx.time_zone)? {
+        Ok(if rollup::usable(conn, &ctx.site_id, ctx.time_zone)? {
             Via::Rollups
         } else {
             Via::Raw
@@ -266,19 +267,20 @@ pub fn month_totals_via(
     month: YearMonth,
     via: Via,
 ) -> Result<MonthTotals, ReportError> {
+    let site = ctx.site_id.as_str();
     let (faces_rows, served) = match via {
         Via::Rollups => {
             let key = month_key(month);
             (
-                query::rollup::face_groups(conn, key)?,
-                query::rollup::served_count(conn, key)?,
+                query::rollup::face_groups(conn, site, key)?,
+                query::rollup::served_count(conn, site, key)?,
             )
         }
         Via::Raw => {
             let (from, to) = month.bounds(ctx.time_zone)?;
             (
-                query::face_groups(conn, from, to)?,
-                query::served_count(conn, from, to)?,
+                query::face_groups(conn, site, from, to)?,
+                query::served_count(conn, site, from, to)?,
             )
         }
     };
@@ -361,26 +363,27 @@ pub fn month_figures_via(
     month: YearMonth,
     via: Via,
 ) -> Result<MonthFigures, ReportError> {
+    let site = ctx.site_id.as_str();
     let (votes, tickets, wait_stats) = match via {
         Via::Rollups => {
             let key = month_key(month);
-            let votes = query::rollup::vote_groups(conn, key)?;
-            let tickets = query::rollup::ticket_groups(conn, key)?;
-            let buckets = query::rollup::waits(conn, key)?;
+            let votes = query::rollup::vote_groups(conn, site, key)?;
+            let tickets = query::rollup::ticket_groups(conn, site, key)?;
+            let buckets = query::rollup::waits(conn, site, key)?;
             (votes, tickets, wait_stats_of_buckets(ctx, &buckets)?)
         }
         Via::Raw => {
             let (from, to) = month.bounds(ctx.time_zone)?;
             let standards = ctx.standards_ms();
-            let votes = query::vote_groups(conn, from, to)?;
-            let tickets = query::ticket_groups(conn, from, to, &standards)?;
+            let votes = query::vote_groups(conn, site, from, to)?;
+            let tickets = query::ticket_groups(conn, site, from, to, &standards)?;
             let mut stats = WaitStats::default();
             for t in &tickets {
                 if standards.iter().any(|(code, _)| code == &t.service_code) {
                     *stats.within.entry(t.service_code.clone()).or_default() += count(t.within)?;
                 }
             }
-            for p in query::p90_groups(conn, from, to)? {
+            for p in query::p90_groups(conn, site, from, to)? {
                 // The published resolution: whole seconds, rounded up (as the rollups keep them).
                 stats
                     .p90_ms
@@ -715,7 +718,10 @@ pub fn annual(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExportRow {
     pub month: YearMonth,
+    /// The office's site id.
     pub office: String,
+    /// The office's name (configured, or as the `sites` table has it).
+    pub office_name: String,
     pub channel: String,
     pub service: String,
     /// Users served; only the `COUNTER` channel has a count, other channels `None`.
@@ -743,21 +749,22 @@ pub fn ministry_export_via(
     to: YearMonth,
     via: Via,
 ) -> Result<Vec<ExportRow>, ReportError> {
+    let site = ctx.site_id.as_str();
     let mut rows = Vec::new();
     for month in YearMonth::range(from, to)? {
         let (served, votes) = match via {
             Via::Rollups => {
                 let key = month_key(month);
                 (
-                    query::rollup::served_groups(conn, key)?,
-                    query::rollup::vote_groups(conn, key)?,
+                    query::rollup::served_groups(conn, site, key)?,
+                    query::rollup::vote_groups(conn, site, key)?,
                 )
             }
             Via::Raw => {
                 let (start, end) = month.bounds(ctx.time_zone)?;
                 (
-                    query::served_groups(conn, start, end)?,
-                    query::vote_groups(conn, start, end)?,
+                    query::served_groups(conn, site, start, end)?,
+                    query::vote_groups(conn, site, start, end)?,
                 )
             }
         };
@@ -784,6 +791,7 @@ pub fn ministry_export_via(
             rows.push(ExportRow {
                 month,
                 office: ctx.site_id.clone(),
+                office_name: ctx.site_name.clone(),
                 channel,
                 service,
                 served,
@@ -792,4 +800,250 @@ pub fn ministry_export_via(
         }
     }
     Ok(rows)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole body: several offices (sites) of one public body on one database.
+
+/// The offices of a report of the body: at least one, each site once.
+fn check_offices(ctxs: &[ReportContext]) -> Result<(), ReportError> {
+    if ctxs.is_empty() {
+        return Err(ReportError::Sites(
+            "a report of the body needs at least one office".into(),
+        ));
+    }
+    for (i, c) in ctxs.iter().enumerate() {
+        if ctxs[..i].iter().any(|o| o.site_id == c.site_id) {
+            return Err(ReportError::Sites(format!(
+                "the site {:?} is asked for twice",
+                c.site_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The sum of the offices' totals of one month.
+fn sum_totals<'a>(month: YearMonth, parts: impl Iterator<Item = &'a MonthTotals>) -> MonthTotals {
+    let mut t = MonthTotals {
+        month,
+        served: 0,
+        faces: Faces::default(),
+    };
+    for p in parts {
+        t.served += p.served;
+        t.faces.merge(&p.faces);
+    }
+    t
+}
+
+/// The channels of several offices added up (channel codes are the same everywhere): the
+/// known channels in their order, then any other code in the order first seen.
+fn sum_channels<'a>(parts: impl Iterator<Item = &'a [Group]>) -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
+    for groups in parts {
+        for g in groups {
+            match out.iter_mut().find(|o| o.code == g.code) {
+                Some(o) => {
+                    o.served = match (o.served, g.served) {
+                        (None, None) => None,
+                        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+                    };
+                    o.faces.merge(&g.faces);
+                }
+                None => out.push(Group {
+                    code: g.code.clone(),
+                    name: None,
+                    served: g.served,
+                    faces: g.faces,
+                }),
+            }
+        }
+    }
+    out
+}
+
+/// The monthly publication of the body: every office's own monthly report (its month in its
+/// own time zone, its counters and services) and the body's totals, their sums.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BodyMonthlyReport {
+    pub month: YearMonth,
+    /// One per office, in the order asked.
+    pub offices: Vec<MonthlyReport>,
+    /// The body: served and votes (faces, reasons) summed over the offices.
+    pub totals: MonthTotals,
+    /// The channels summed over the offices (`served` only for `COUNTER`).
+    pub by_channel: Vec<Group>,
+    /// The previous month of the body, summed likewise.
+    pub previous: MonthTotals,
+    pub change: Change,
+}
+
+impl BodyMonthlyReport {
+    /// Do the offices count their months in different time zones?
+    pub fn time_zones_differ(&self) -> bool {
+        self.offices
+            .windows(2)
+            .any(|w| w[0].time_zone != w[1].time_zone)
+    }
+}
+
+/// The monthly publication of the offices `ctxs` (each from its rollups when they hold its
+/// local months, otherwise from its raw rows).
+pub fn monthly_body(
+    conn: &mut AnyConnection,
+    ctxs: &[ReportContext],
+    month: YearMonth,
+) -> Result<BodyMonthlyReport, ReportError> {
+    check_offices(ctxs)?;
+    let mut offices = Vec::with_capacity(ctxs.len());
+    for ctx in ctxs {
+        offices.push(monthly(conn, ctx, month)?);
+    }
+    Ok(body_of_monthly(month, offices))
+}
+
+/// [`monthly_body`] with every office read from the source given.
+pub fn monthly_body_via(
+    conn: &mut AnyConnection,
+    ctxs: &[ReportContext],
+    month: YearMonth,
+    via: Via,
+) -> Result<BodyMonthlyReport, ReportError> {
+    check_offices(ctxs)?;
+    let mut offices = Vec::with_capacity(ctxs.len());
+    for ctx in ctxs {
+        offices.push(monthly_via(conn, ctx, month, via)?);
+    }
+    Ok(body_of_monthly(month, offices))
+}
+
+/// The body's figures: the sums of its offices' reports.
+pub fn body_of_monthly(month: YearMonth, offices: Vec<MonthlyReport>) -> BodyMonthlyReport {
+    let current: Vec<MonthTotals> = offices.iter().map(|o| o.current.totals()).collect();
+    let totals = sum_totals(month, current.iter());
+    let previous = sum_totals(month.previous(), offices.iter().map(|o| &o.previous));
+    let by_channel = sum_channels(offices.iter().map(|o| o.current.by_channel.as_slice()));
+    let change = Change::between(&totals, &previous);
+    BodyMonthlyReport {
+        month,
+        offices,
+        totals,
+        by_channel,
+        previous,
+        change,
+    }
+}
+
+/// The annual review of the body: every office's own review (its standards, its months) and
+/// the body's months and year, their sums.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BodyAnnualReport {
+    pub year: i32,
+    /// One per office, in the order asked.
+    pub offices: Vec<AnnualReport>,
+    /// The body's twelve months, January first.
+    pub months: Vec<MonthTotals>,
+    pub served: u64,
+    pub faces: Faces,
+}
+
+impl BodyAnnualReport {
+    pub fn participation(&self) -> Option<Share> {
+        Share::of(self.faces.votes, self.served)
+    }
+
+    /// Do the offices count their months in different time zones?
+    pub fn time_zones_differ(&self) -> bool {
+        self.offices
+            .windows(2)
+            .any(|w| w[0].time_zone != w[1].time_zone)
+    }
+}
+
+/// The annual review of the offices `ctxs`.
+pub fn annual_body(
+    conn: &mut AnyConnection,
+    ctxs: &[ReportContext],
+    year: i32,
+) -> Result<BodyAnnualReport, ReportError> {
+    check_offices(ctxs)?;
+    let mut offices = Vec::with_capacity(ctxs.len());
+    for ctx in ctxs {
+        offices.push(annual(conn, ctx, year)?);
+    }
+    body_of_annual(year, offices)
+}
+
+/// The body's year: the sums of its offices' reviews.
+pub fn body_of_annual(
+    year: i32,
+    offices: Vec<AnnualReport>,
+) -> Result<BodyAnnualReport, ReportError> {
+    let mut months = Vec::with_capacity(12);
+    for m in 1..=12u32 {
+        let i = (m - 1) as usize;
+        let parts: Vec<MonthTotals> = offices
+            .iter()
+            .filter_map(|o| o.months.get(i).map(MonthFigures::totals))
+            .collect();
+        months.push(sum_totals(YearMonth::new(year, m)?, parts.iter()));
+    }
+    let mut faces = Faces::default();
+    let mut served = 0;
+    for o in &offices {
+        faces.merge(&o.faces);
+        served += o.served;
+    }
+    Ok(BodyAnnualReport {
+        year,
+        offices,
+        months,
+        served,
+        faces,
+    })
+}
+
+/// The Ministry export of the offices `ctxs`: one row per month, office, channel and service,
+/// months first, then the offices in the order asked.
+pub fn ministry_export_body(
+    conn: &mut AnyConnection,
+    ctxs: &[ReportContext],
+    from: YearMonth,
+    to: YearMonth,
+) -> Result<Vec<ExportRow>, ReportError> {
+    check_offices(ctxs)?;
+    let mut parts = Vec::with_capacity(ctxs.len());
+    for ctx in ctxs {
+        parts.push(ministry_export(conn, ctx, from, to)?);
+    }
+    Ok(interleave_by_month(parts))
+}
+
+/// [`ministry_export_body`] with every office read from the source given.
+pub fn ministry_export_body_via(
+    conn: &mut AnyConnection,
+    ctxs: &[ReportContext],
+    from: YearMonth,
+    to: YearMonth,
+    via: Via,
+) -> Result<Vec<ExportRow>, ReportError> {
+    check_offices(ctxs)?;
+    let mut parts = Vec::with_capacity(ctxs.len());
+    for ctx in ctxs {
+        parts.push(ministry_export_via(conn, ctx, from, to, via)?);
+    }
+    Ok(interleave_by_month(parts))
+}
+
+/// The offices' rows, month by month, each month's offices in order.
+fn interleave_by_month(parts: Vec<Vec<ExportRow>>) -> Vec<ExportRow> {
+    let mut rows: Vec<(usize, ExportRow)> = parts
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, rows)| rows.into_iter().map(move |r| (i, r)))
+        .collect();
+    // Stable: within an office and month the channel and service order stays.
+    rows.sort_by_key(|(i, r)| (r.month, *i));
+    rows.into_iter().map(|(_, r)| r).collect()
 }

@@ -10,7 +10,9 @@
 //!   `COUNT`/`SUM`), only grouped rows come back. Reports fall back to them when the rollups
 //!   were not built for the site's time zone, and the tests prove both give the same figures.
 //!
-//! Nothing here reads `operator_ref`, ticket ids or display numbers.
+//! Every query is about **one site** (`site_id`, the first bound parameter): the rows of the
+//! other offices sharing the database are never counted. Nothing here reads `operator_ref`,
+//! ticket ids or display numbers.
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -99,15 +101,16 @@ pub struct VoteGroup {
 
 pub fn vote_groups(
     conn: &mut AnyConnection,
+    site: &str,
     from: Millis,
     to: Millis,
 ) -> QueryResult<Vec<VoteGroup>> {
     load(
         conn,
         "SELECT counter_id, service_code, channel, face, reason, COUNT(*) AS n \
-         FROM votes WHERE voted_at >= ? AND voted_at < ? \
+         FROM votes WHERE site_id = ? AND voted_at >= ? AND voted_at < ? \
          GROUP BY counter_id, service_code, channel, face, reason",
-        &[Arg::Int(from), Arg::Int(to)],
+        &[site_arg(site), Arg::Int(from), Arg::Int(to)],
     )
 }
 
@@ -124,15 +127,17 @@ pub struct ServedGroup {
 
 pub fn served_groups(
     conn: &mut AnyConnection,
+    site: &str,
     from: Millis,
     to: Millis,
 ) -> QueryResult<Vec<ServedGroup>> {
     load(
         conn,
-        "SELECT counter_id, service_code, COUNT(*) AS n \
-         FROM tickets WHERE state = 'SERVED' AND served_at >= ? AND served_at < ? \
-         GROUP BY counter_id, service_code",
-        &[Arg::Int(from), Arg::Int(to)],
+        &format!(
+            "SELECT counter_id, service_code, COUNT(*) AS n FROM tickets WHERE {SERVED} \
+             GROUP BY counter_id, service_code"
+        ),
+        &[site_arg(site), Arg::Int(from), Arg::Int(to)],
     )
 }
 
@@ -161,9 +166,17 @@ pub struct TicketGroup {
 /// The condition for a ticket whose waiting time counts.
 const CLEAN: &str = "waiting_ms IS NOT NULL AND NOT spans_midnight AND NOT reset";
 
+/// The served tickets of one site in a period: binds the site, then [from, to).
+const SERVED: &str = "site_id = ? AND state = 'SERVED' AND served_at >= ? AND served_at < ?";
+
+fn site_arg(site: &str) -> Arg {
+    Arg::Text(site.to_string())
+}
+
 /// `standards`: (service code, standard in ms) of the services that declare one.
 pub fn ticket_groups(
     conn: &mut AnyConnection,
+    site: &str,
     from: Millis,
     to: Millis,
     standards: &[(String, i64)],
@@ -181,6 +194,7 @@ pub fn ticket_groups(
         s.push_str(" ELSE NULL END");
         s
     };
+    args.push(site_arg(site));
     args.push(Arg::Int(from));
     args.push(Arg::Int(to));
     let sql = format!(
@@ -189,7 +203,7 @@ pub fn ticket_groups(
            CAST(COALESCE(SUM(CASE WHEN {CLEAN} THEN waiting_ms ELSE 0 END), 0) AS BIGINT) AS total_ms, \
            CAST(COALESCE(SUM(CASE WHEN spans_midnight OR reset THEN 1 ELSE 0 END), 0) AS BIGINT) AS flagged, \
            CAST(COALESCE(SUM(CASE WHEN {CLEAN} AND waiting_ms <= ({limit}) THEN 1 ELSE 0 END), 0) AS BIGINT) AS within \
-         FROM tickets WHERE state = 'SERVED' AND served_at >= ? AND served_at < ? \
+         FROM tickets WHERE {SERVED} \
          GROUP BY counter_id, service_code"
     );
     load(conn, &sql, &args)
@@ -208,14 +222,15 @@ pub struct FaceGroup {
 
 pub fn face_groups(
     conn: &mut AnyConnection,
+    site: &str,
     from: Millis,
     to: Millis,
 ) -> QueryResult<Vec<FaceGroup>> {
     load(
         conn,
-        "SELECT face, reason, COUNT(*) AS n FROM votes WHERE voted_at >= ? AND voted_at < ? \
-         GROUP BY face, reason",
-        &[Arg::Int(from), Arg::Int(to)],
+        "SELECT face, reason, COUNT(*) AS n FROM votes \
+         WHERE site_id = ? AND voted_at >= ? AND voted_at < ? GROUP BY face, reason",
+        &[site_arg(site), Arg::Int(from), Arg::Int(to)],
     )
 }
 
@@ -226,11 +241,16 @@ pub struct Count {
 }
 
 /// Served tickets of a period.
-pub fn served_count(conn: &mut AnyConnection, from: Millis, to: Millis) -> QueryResult<i64> {
+pub fn served_count(
+    conn: &mut AnyConnection,
+    site: &str,
+    from: Millis,
+    to: Millis,
+) -> QueryResult<i64> {
     let rows: Vec<Count> = load(
         conn,
-        "SELECT COUNT(*) AS n FROM tickets WHERE state = 'SERVED' AND served_at >= ? AND served_at < ?",
-        &[Arg::Int(from), Arg::Int(to)],
+        &format!("SELECT COUNT(*) AS n FROM tickets WHERE {SERVED}"),
+        &[site_arg(site), Arg::Int(from), Arg::Int(to)],
     )?;
     Ok(rows.first().map(|c| c.n).unwrap_or(0))
 }
@@ -245,7 +265,12 @@ pub struct P90 {
     pub p90_ms: i64,
 }
 
-pub fn p90_groups(conn: &mut AnyConnection, from: Millis, to: Millis) -> QueryResult<Vec<P90>> {
+pub fn p90_groups(
+    conn: &mut AnyConnection,
+    site: &str,
+    from: Millis,
+    to: Millis,
+) -> QueryResult<Vec<P90>> {
     match conn {
         // PostgreSQL: an ordered-set aggregate; percentile_disc(0.9) is the nearest rank.
         AnyConnection::Postgresql(_) => load(
@@ -253,27 +278,31 @@ pub fn p90_groups(conn: &mut AnyConnection, from: Millis, to: Millis) -> QueryRe
             &format!(
                 "SELECT service_code, \
                    CAST(percentile_disc(0.9) WITHIN GROUP (ORDER BY waiting_ms) AS BIGINT) AS p90_ms \
-                 FROM tickets WHERE state = 'SERVED' AND served_at >= ? AND served_at < ? AND {CLEAN} \
-                 GROUP BY service_code"
+                 FROM tickets WHERE {SERVED} AND {CLEAN} GROUP BY service_code"
             ),
-            &[Arg::Int(from), Arg::Int(to)],
+            &[site_arg(site), Arg::Int(from), Arg::Int(to)],
         ),
         // SQLite: its window functions sort slowly; reading the month's counted waiting times
         // (one small row each) and selecting in Rust is several times faster.
-        AnyConnection::Sqlite(_) => p90_loaded(conn, from, to),
+        AnyConnection::Sqlite(_) => p90_loaded(conn, site, from, to),
     }
 }
 
 /// The same with a window function (SQLite has no percentile aggregate).
-pub fn p90_window(conn: &mut AnyConnection, from: Millis, to: Millis) -> QueryResult<Vec<P90>> {
+pub fn p90_window(
+    conn: &mut AnyConnection,
+    site: &str,
+    from: Millis,
+    to: Millis,
+) -> QueryResult<Vec<P90>> {
     let sql = format!(
         "WITH w AS (SELECT service_code, waiting_ms, \
              ROW_NUMBER() OVER (PARTITION BY service_code ORDER BY waiting_ms) AS rn, \
              COUNT(*) OVER (PARTITION BY service_code) AS n \
-           FROM tickets WHERE state = 'SERVED' AND served_at >= ? AND served_at < ? AND {CLEAN}) \
+           FROM tickets WHERE {SERVED} AND {CLEAN}) \
          SELECT service_code, CAST(waiting_ms AS BIGINT) AS p90_ms FROM w WHERE rn = (9 * n + 9) / 10"
     );
-    load(conn, &sql, &[Arg::Int(from), Arg::Int(to)])
+    load(conn, &sql, &[site_arg(site), Arg::Int(from), Arg::Int(to)])
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
@@ -285,14 +314,19 @@ struct Wait {
 }
 
 /// The same by reading the counted waiting times (one small row each) and selecting in Rust.
-pub fn p90_loaded(conn: &mut AnyConnection, from: Millis, to: Millis) -> QueryResult<Vec<P90>> {
+pub fn p90_loaded(
+    conn: &mut AnyConnection,
+    site: &str,
+    from: Millis,
+    to: Millis,
+) -> QueryResult<Vec<P90>> {
     let rows: Vec<Wait> = load(
         conn,
         &format!(
             "SELECT service_code, CAST(waiting_ms AS BIGINT) AS waiting_ms FROM tickets \
-             WHERE state = 'SERVED' AND served_at >= ? AND served_at < ? AND {CLEAN}"
+             WHERE {SERVED} AND {CLEAN}"
         ),
-        &[Arg::Int(from), Arg::Int(to)],
+        &[site_arg(site), Arg::Int(from), Arg::Int(to)],
     )?;
     let mut by: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
     for r in rows {
@@ -317,30 +351,38 @@ pub fn p90_loaded(conn: &mut AnyConnection, from: Millis, to: Millis) -> QueryRe
 /// The same figures from the monthly rollups. `month` is the local month as YYYYMM
 /// (`faccia_storage::rollup::month_key`).
 pub mod rollup {
-    use super::{load, Arg, Count, FaceGroup, ServedGroup, TicketGroup, VoteGroup};
+    use super::{load, site_arg, Arg, Count, FaceGroup, ServedGroup, TicketGroup, VoteGroup};
     use diesel::prelude::*;
     use diesel::sql_types::{BigInt, Text};
     use faccia_storage::AnyConnection;
 
     /// The month's votes by counter, service, channel, face and reason.
-    pub fn vote_groups(conn: &mut AnyConnection, month: i32) -> QueryResult<Vec<VoteGroup>> {
+    pub fn vote_groups(
+        conn: &mut AnyConnection,
+        site: &str,
+        month: i32,
+    ) -> QueryResult<Vec<VoteGroup>> {
         load(
             conn,
             "SELECT counter_id, service_code, channel, face, NULLIF(reason, 0) AS reason, n \
-             FROM report_votes WHERE month = ?",
-            &[Arg::Int(i64::from(month))],
+             FROM report_votes WHERE site_id = ? AND month = ?",
+            &[site_arg(site), Arg::Int(i64::from(month))],
         )
     }
 
     /// The month's served tickets by counter and service, with the waiting sums (`within` is
     /// 0: it comes from [`waits`]).
-    pub fn ticket_groups(conn: &mut AnyConnection, month: i32) -> QueryResult<Vec<TicketGroup>> {
+    pub fn ticket_groups(
+        conn: &mut AnyConnection,
+        site: &str,
+        month: i32,
+    ) -> QueryResult<Vec<TicketGroup>> {
         load(
             conn,
             "SELECT counter_id, service_code, served, counted, total_ms, flagged, \
                CAST(0 AS BIGINT) AS within \
-             FROM report_tickets WHERE month = ?",
-            &[Arg::Int(i64::from(month))],
+             FROM report_tickets WHERE site_id = ? AND month = ?",
+            &[site_arg(site), Arg::Int(i64::from(month))],
         )
     }
 
@@ -357,41 +399,49 @@ pub mod rollup {
     }
 
     /// The month's counted waiting times per service, shortest first.
-    pub fn waits(conn: &mut AnyConnection, month: i32) -> QueryResult<Vec<WaitBucket>> {
+    pub fn waits(conn: &mut AnyConnection, site: &str, month: i32) -> QueryResult<Vec<WaitBucket>> {
         load(
             conn,
-            "SELECT service_code, wait_s, n FROM report_waits WHERE month = ? \
+            "SELECT service_code, wait_s, n FROM report_waits WHERE site_id = ? AND month = ? \
              ORDER BY service_code, wait_s",
-            &[Arg::Int(i64::from(month))],
+            &[site_arg(site), Arg::Int(i64::from(month))],
         )
     }
 
     /// The month's votes by face and reason only.
-    pub fn face_groups(conn: &mut AnyConnection, month: i32) -> QueryResult<Vec<FaceGroup>> {
+    pub fn face_groups(
+        conn: &mut AnyConnection,
+        site: &str,
+        month: i32,
+    ) -> QueryResult<Vec<FaceGroup>> {
         load(
             conn,
             "SELECT face, NULLIF(reason, 0) AS reason, CAST(SUM(n) AS BIGINT) AS n \
-             FROM report_votes WHERE month = ? GROUP BY face, reason",
-            &[Arg::Int(i64::from(month))],
+             FROM report_votes WHERE site_id = ? AND month = ? GROUP BY face, reason",
+            &[site_arg(site), Arg::Int(i64::from(month))],
         )
     }
 
     /// The month's served tickets by counter and service.
-    pub fn served_groups(conn: &mut AnyConnection, month: i32) -> QueryResult<Vec<ServedGroup>> {
+    pub fn served_groups(
+        conn: &mut AnyConnection,
+        site: &str,
+        month: i32,
+    ) -> QueryResult<Vec<ServedGroup>> {
         load(
             conn,
-            "SELECT counter_id, service_code, served AS n FROM report_tickets WHERE month = ?",
-            &[Arg::Int(i64::from(month))],
+            "SELECT counter_id, service_code, served AS n FROM report_tickets WHERE site_id = ? AND month = ?",
+            &[site_arg(site), Arg::Int(i64::from(month))],
         )
     }
 
     /// The month's served tickets.
-    pub fn served_count(conn: &mut AnyConnection, month: i32) -> QueryResult<i64> {
+    pub fn served_count(conn: &mut AnyConnection, site: &str, month: i32) -> QueryResult<i64> {
         let rows: Vec<Count> = load(
             conn,
             "SELECT CAST(COALESCE(SUM(served), 0) AS BIGINT) AS n FROM report_tickets \
-             WHERE month = ?",
-            &[Arg::Int(i64::from(month))],
+             WHERE site_id = ? AND month = ?",
+            &[site_arg(site), Arg::Int(i64::from(month))],
         )?;
         Ok(rows.first().map(|c| c.n).unwrap_or(0))
     }

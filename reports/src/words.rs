@@ -5,7 +5,8 @@ use faccia_domain::figures::{
 };
 use faccia_domain::{Lang, Share};
 
-use crate::model::{Faces, MonthFigures};
+use crate::model::{Faces, MonthFigures, MonthTotals};
+use crate::period::YearMonth;
 
 pub use faccia_domain::figures::DASH;
 
@@ -56,11 +57,19 @@ fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
 /// The sentence municipalities publish, e.g. "Nel mese di luglio sono stati 352 gli utenti
 /// serviti; 270 hanno espresso un giudizio: 255 positivi (94,4%), 11 neutri e 4 negativi."
 pub fn summary_sentence(m: &MonthFigures, lang: Lang) -> String {
-    let f: &Faces = &m.faces;
-    let month = m.month.name(lang);
+    summary_of(m.month, m.served, &m.faces, lang)
+}
+
+/// The same sentence for a month's totals (the body's: the sums of its offices).
+pub fn totals_summary_sentence(t: &MonthTotals, lang: Lang) -> String {
+    summary_of(t.month, t.served, &t.faces, lang)
+}
+
+fn summary_of(month: YearMonth, served: u64, f: &Faces, lang: Lang) -> String {
+    let month = month.name(lang);
     match lang {
         Lang::It => {
-            let served = match m.served {
+            let served = match served {
                 0 => "non ci sono stati utenti serviti".to_string(),
                 1 => "è stato 1 l'utente servito".to_string(),
                 n => format!("sono stati {} gli utenti serviti", int(n, lang)),
@@ -86,7 +95,7 @@ pub fn summary_sentence(m: &MonthFigures, lang: Lang) -> String {
             )
         }
         Lang::En => {
-            let served = match m.served {
+            let served = match served {
                 0 => "no users were served".to_string(),
                 1 => "1 user was served".to_string(),
                 n => format!("{} users were served", int(n, lang)),
@@ -108,7 +117,16 @@ pub fn summary_sentence(m: &MonthFigures, lang: Lang) -> String {
 
 /// The participation sentence: "Partecipazione: 76,7% (giudizi espressi / utenti serviti)."
 pub fn participation_sentence(m: &MonthFigures, lang: Lang) -> String {
-    match (m.participation(), lang) {
+    participation_of(m.participation(), lang)
+}
+
+/// The same sentence for a month's totals.
+pub fn totals_participation_sentence(t: &MonthTotals, lang: Lang) -> String {
+    participation_of(t.participation(), lang)
+}
+
+fn participation_of(share: Option<Share>, lang: Lang) -> String {
+    match (share, lang) {
         (Some(p), Lang::It) => format!(
             "Partecipazione: {} (giudizi espressi / utenti serviti).",
             pct(Some(p), lang)
@@ -171,6 +189,14 @@ pub struct Labels {
     pub standard_word: &'static str,
     pub no_standard: &'static str,
     pub target_line: &'static str,
+    /// Reports of the body (several offices).
+    pub all_offices: &'static str,
+    pub office: &'static str,
+    pub by_office: &'static str,
+    pub reasons_by_office: &'static str,
+    pub green_by_office: &'static str,
+    pub office_detail: &'static str,
+    pub time_zones_note: &'static str,
 }
 
 pub const IT: Labels = Labels {
@@ -226,6 +252,13 @@ pub const IT: Labels = Labels {
     standard_word: "standard",
     no_standard: "nessuno standard",
     target_line: "linea tratteggiata",
+    all_offices: "Tutti gli uffici",
+    office: "Ufficio",
+    by_office: "Per ufficio",
+    reasons_by_office: "Motivi dei giudizi negativi per ufficio",
+    green_by_office: "Giudizi positivi per ufficio",
+    office_detail: "Dettaglio per ufficio",
+    time_zones_note: "Ogni ufficio conta giorni e mesi nel proprio fuso orario",
 };
 
 pub const EN: Labels = Labels {
@@ -281,6 +314,13 @@ pub const EN: Labels = Labels {
     standard_word: "standard",
     no_standard: "no standard",
     target_line: "dashed line",
+    all_offices: "All offices",
+    office: "Office",
+    by_office: "By office",
+    reasons_by_office: "Reasons for negative judgements by office",
+    green_by_office: "Positive judgements by office",
+    office_detail: "Office by office",
+    time_zones_note: "Each office counts days and months in its own time zone",
 };
 
 pub fn labels(lang: Lang) -> &'static Labels {

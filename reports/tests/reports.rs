@@ -120,14 +120,22 @@ fn sassuolo_july(b: Backend) {
         v.sort_by(|a, b| a.service_code.cmp(&b.service_code));
         v
     };
-    let chosen = sorted(faccia_reports::query::p90_groups(&mut conn, from, to).expect("p90"));
+    let chosen = sorted(
+        faccia_reports::query::p90_groups(&mut conn, "comune-test-urp", from, to).expect("p90"),
+    );
     assert_eq!(chosen.len(), 3);
     assert_eq!(
-        sorted(faccia_reports::query::p90_window(&mut conn, from, to).expect("window")),
+        sorted(
+            faccia_reports::query::p90_window(&mut conn, "comune-test-urp", from, to)
+                .expect("window")
+        ),
         chosen
     );
     assert_eq!(
-        sorted(faccia_reports::query::p90_loaded(&mut conn, from, to).expect("loaded")),
+        sorted(
+            faccia_reports::query::p90_loaded(&mut conn, "comune-test-urp", from, to)
+                .expect("loaded")
+        ),
         chosen
     );
     // The report publishes them at one-second resolution, rounded up.
@@ -445,39 +453,44 @@ fn ministry_export_counts(b: Backend) {
         6
     );
 
-    let csv = render::export(
-        &rows,
-        "comune-test-urp",
-        month(2026, 6),
-        month(2026, 7),
-        Format::Csv,
-    )
-    .expect("csv");
+    let csv =
+        render::export(&rows, &[ctx()], month(2026, 6), month(2026, 7), Format::Csv).expect("csv");
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("month,office,channel,service,served,votes,green,yellow,red,reason_1,reason_2,reason_3,reason_4,red_without_reason")
+        Some("month,office,office_name,channel,service,served,votes,green,yellow,red,reason_1,reason_2,reason_3,reason_4,red_without_reason")
     );
     assert!(
-        csv.contains("2026-06,comune-test-urp,COUNTER,A,100,50,40,6,4,0,0,0,0,4\r\n"),
+        csv.contains(
+            "2026-06,comune-test-urp,Comune di Prova – URP,COUNTER,A,100,50,40,6,4,0,0,0,0,4\r\n"
+        ),
         "{csv}"
     );
-    assert!(csv
-        .lines()
-        .any(|l| l.starts_with("2026-07,comune-test-urp,WEB,") && l.split(',').nth(4) == Some("")));
+    assert!(csv.lines().any(|l| l
+        .starts_with("2026-07,comune-test-urp,Comune di Prova – URP,WEB,")
+        && l.split(',').nth(5) == Some("")));
     let json = render::export(
         &rows,
-        "comune-test-urp",
+        &[ctx()],
         month(2026, 6),
         month(2026, 7),
         Format::Json,
     )
     .expect("json");
     let v: Value = serde_json::from_str(&json).expect("parse");
-    assert_eq!(v["schema"], "faccia.export.ministry/1");
+    assert_eq!(v["schema"], "faccia.export.ministry/2");
+    assert_eq!(v["offices"][0]["name"], "Comune di Prova – URP");
+    assert_eq!(v["rows"][0]["office_name"], "Comune di Prova – URP");
     assert_eq!(v["rows"].as_array().map(Vec::len), Some(rows.len()));
     no_private_data(&[csv, json]);
-    assert!(render::export(&rows, "x", month(2026, 6), month(2026, 7), Format::Html).is_err());
+    assert!(render::export(
+        &rows,
+        &[ctx()],
+        month(2026, 6),
+        month(2026, 7),
+        Format::Html
+    )
+    .is_err());
 }
 
 both!(annual_review);
@@ -587,6 +600,7 @@ fn waits_at_one_second_resolution(b: Backend) {
     // ⌈0.9·10⌉ = 9th smallest: 20:00.001, published as 20:01 (one-second resolution).
     assert_eq!(a.p90_ms, Some(20 * MINUTE + 1000));
     let (from, to) = month(2026, 3).bounds(tz()).expect("bounds");
-    let exact = faccia_reports::query::p90_groups(&mut conn, from, to).expect("p90");
+    let exact =
+        faccia_reports::query::p90_groups(&mut conn, "comune-test-urp", from, to).expect("p90");
     assert_eq!(exact[0].p90_ms, 20 * MINUTE + 1);
 }

@@ -19,14 +19,12 @@ use faccia_storage::schema::tickets;
 use faccia_storage::{system_clock, AckStatus, Rules, Store, VoteOutcome};
 
 fn rules(tz: Tz) -> Rules {
-    Rules {
-        vote_window_ms: 60_000,
-        grace_ms: 10_000,
-        reason_window_ms: 15_000,
-        time_zone: tz,
-        operator_data: false,
-        keypad_counters: Vec::new(),
-    }
+    rules_for(&ctx_in(tz))
+}
+
+/// The test office's site.
+fn site() -> String {
+    ctx().site_id
 }
 
 fn open(db: &TestDb, tz: Tz) -> Store {
@@ -178,9 +176,9 @@ async fn scenario(o: &mut Office) {
 /// The rollups the writer kept, and the rollups rebuilt from the raw rows for `tz`.
 fn kept_and_rebuilt(db: &TestDb, tz: Tz) -> (Rollups, Rollups) {
     let mut c = db.conn();
-    let kept = rollup::load_all(&mut c).expect("rollups");
-    rollup::rebuild(&mut c, tz).expect("rebuild");
-    (kept, rollup::load_all(&mut c).expect("rollups"))
+    let kept = rollup::load_all(&mut c, &site()).expect("rollups");
+    rollup::rebuild(&mut c, &site(), tz).expect("rebuild");
+    (kept, rollup::load_all(&mut c, &site()).expect("rollups"))
 }
 
 fn ctx_in(tz: Tz) -> ReportContext {
@@ -247,13 +245,13 @@ fn a_changed_time_zone_rebuilds_the_rollups(b: Backend) {
         };
         scenario(&mut o).await;
     });
-    let rome = rollup::load_all(&mut db.conn()).expect("rollups");
+    let rome = rollup::load_all(&mut db.conn(), &site()).expect("rollups");
     assert!(rome.tickets.iter().any(|t| t.month == 202608));
 
     // The site's time zone changes to UTC: the next start regroups the months.
     drop(open(&db, chrono_tz::UTC));
     let mut c = db.conn();
-    let utc = rollup::load_all(&mut c).expect("rollups");
+    let utc = rollup::load_all(&mut c, &site()).expect("rollups");
     assert_ne!(utc, rome);
     assert!(
         utc.tickets.iter().all(|t| t.month == 202607),
@@ -289,9 +287,9 @@ fn a_changed_time_zone_rebuilds_the_rollups(b: Backend) {
     );
     // A start with the same time zone does not rebuild; back to Rome regroups them again.
     drop(open(&db, chrono_tz::UTC));
-    assert_eq!(rollup::load_all(&mut c).expect("rollups"), utc);
+    assert_eq!(rollup::load_all(&mut c, &site()).expect("rollups"), utc);
     drop(open(&db, tz()));
-    assert_eq!(rollup::load_all(&mut c).expect("rollups"), rome);
+    assert_eq!(rollup::load_all(&mut c, &site()).expect("rollups"), rome);
     assert_eq!(Via::choose(&mut c, &in_rome).expect("choose"), Via::Rollups);
 }
 

@@ -22,7 +22,7 @@ enum Command {
 /// faccia-server's `report_context`).
 fn source_for(db: &TestDb) -> Source {
     Source {
-        ctx: ctx(),
+        sites: vec![ctx()],
         database: db.url.clone(),
         busy_timeout_ms: 5_000,
     }
@@ -70,8 +70,8 @@ async fn run_writes_the_documents() {
     .expect("export");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("json written")).expect("json");
-    assert_eq!(v["schema"], "faccia.export.ministry/1");
-    assert_eq!(v["office"], "comune-test-urp");
+    assert_eq!(v["schema"], "faccia.export.ministry/2");
+    assert_eq!(v["offices"][0]["id"], "comune-test-urp");
 
     let out = dir.path().join("annual.csv");
     let o = out.display().to_string();

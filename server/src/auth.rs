@@ -37,6 +37,7 @@ pub const METHODS: &[(&str, &str, Access)] = &[
     (QUEUE_EVENTS, "Publish", QUEUE),
     (QUEUE_EVENTS, "Stream", QUEUE),
     (QUEUE_EVENTS, "Reconcile", QUEUE),
+    (MONITOR, "ListSites", VIEWER),
     (MONITOR, "GetSnapshot", VIEWER),
     (MONITOR, "GetSatisfaction", VIEWER),
     (MONITOR, "WatchEvents", VIEWER),
@@ -64,6 +65,19 @@ pub fn rule(path: &str) -> Option<(&'static str, &'static str, Access)> {
 pub struct Caller {
     pub name: String,
     pub role: Role,
+    /// The sites the token names (`None`: every site).
+    pub sites: Option<Vec<String>>,
+}
+
+impl Caller {
+    /// May this caller publish for (queue) or see (viewer) `site`? An admin may always.
+    pub fn may_use(&self, site: &str) -> bool {
+        self.role == Role::Admin
+            || self
+                .sites
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|s| s == site))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +85,7 @@ struct Entry {
     digest: [u8; 32],
     name: String,
     role: Role,
+    sites: Option<Vec<String>>,
 }
 
 /// The configured credentials.
@@ -98,6 +113,7 @@ impl Credentials {
                     digest,
                     name: t.name.clone(),
                     role: t.role,
+                    sites: t.sites.clone(),
                 })
             })
             .collect();
@@ -149,6 +165,7 @@ impl Credentials {
         Ok(Caller {
             name: entry.name.clone(),
             role: entry.role,
+            sites: entry.sites.clone(),
         })
     }
 }
@@ -172,12 +189,14 @@ mod tests {
                 role: Role::Queue,
                 token: Some("queue-secret".into()),
                 sha256: None,
+                sites: Some(vec!["north".into()]),
             },
             TokenSettings {
                 name: "a".into(),
                 role: Role::Admin,
                 token: None,
                 sha256: Some(hex::encode(digest("admin-secret"))),
+                sites: Some(vec!["north".into()]),
             },
         ])
     }
@@ -215,6 +234,22 @@ mod tests {
             e.message(),
             "the credential \"q\" has role `queue`; this call needs `admin`"
         );
+    }
+
+    #[test]
+    fn a_token_uses_the_sites_it_names_and_an_admin_every_site() {
+        let c = creds();
+        let q = c.check(&md("Bearer queue-secret"), &[Role::Queue]).unwrap();
+        assert!(q.may_use("north"));
+        assert!(!q.may_use("south"));
+        let a = c.check(&md("Bearer admin-secret"), &[Role::Queue]).unwrap();
+        assert!(a.may_use("south"), "admin sees every site");
+        let any = Caller {
+            name: "x".into(),
+            role: Role::Viewer,
+            sites: None,
+        };
+        assert!(any.may_use("north") && any.may_use("south"));
     }
 
     /// Every method of every service served has a rule, and every rule names a served method.

@@ -550,16 +550,24 @@ impl Config {
                 }
                 _ => {}
             }
+            // A token may name sites other processes serve (one token list for every office
+            // of a central database): the names must be site ids, not served here.
             for (j, site) in t.sites.iter().flatten().enumerate() {
-                if !sites.iter().any(|s| s.id() == site) {
+                if !valid_site_id(site) {
                     return Err(fail(
                         &format!("{key}.sites[{j}]"),
                         format!(
-                            "{site:?} is not a site of this configuration ({})",
+                            "{site:?} is not a site id (sites of this configuration: {})",
                             site_list(&sites)
                         ),
                     ));
                 }
+            }
+            if t.sites.as_ref().is_some_and(|l| l.is_empty()) {
+                return Err(fail(
+                    &format!("{key}.sites"),
+                    "is empty: leave it out for every site, or name at least one".into(),
+                ));
             }
         }
         Ok(Config {
@@ -626,6 +634,8 @@ impl Config {
         let mut ids = HashSet::new();
         let mut units = std::collections::HashMap::new();
         let mut bauds = std::collections::HashMap::new();
+        let mut port_sites: std::collections::HashMap<PathBuf, String> =
+            std::collections::HashMap::new();
         let mut out = Vec::new();
         for (si, site) in list.into_iter().enumerate() {
             if !valid_site_id(&site.id) {
@@ -703,6 +713,18 @@ impl Config {
                         &format!("{key}.baud"),
                         format!("{} is not one of 9600, 19200, 38400, 57600, 115200", k.baud),
                     ));
+                }
+                if let Some(other) = port_sites.insert(k.port.clone(), site.id.clone()) {
+                    if other != site.id {
+                        return Err(fail(
+                            &format!("{key}.port"),
+                            format!(
+                                "{} already carries the keypads of site {other:?}: a serial \
+                                 port belongs to one site",
+                                k.port.display()
+                            ),
+                        ));
+                    }
                 }
                 let owner = format!("{}/{}", site.id, c.id);
                 if let Some(other) = units.insert((k.port.clone(), k.unit), owner) {
@@ -817,6 +839,86 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("auth.tokens[0].role"), "{msg}");
+    }
+
+    const TWO_SITES: &str = r#"
+[[sites]]
+id = "c_h501-anagrafe"
+name = "Anagrafe"
+time_zone = "Europe/Rome"
+[[sites.services]]
+code = "A"
+name = "Certificati"
+[[sites.counters]]
+id = "1"
+name = "Sportello 1"
+keypad = { port = "/dev/ttyUSB0", unit = 1 }
+
+[[sites]]
+id = "c_h501-tributi"
+name = "Tributi"
+time_zone = "America/New_York"
+[[sites.counters]]
+id = "1"
+name = "Sportello 1"
+keypad = { port = "/dev/ttyUSB1", unit = 1 }
+
+[[auth.tokens]]
+name = "eliminacode-anagrafe"
+role = "queue"
+token = "12345678"
+sites = ["c_h501-anagrafe"]
+"#;
+
+    #[test]
+    fn several_sites_with_their_own_counters() {
+        let c = load_text(TWO_SITES).unwrap();
+        assert_eq!(c.sites.len(), 2);
+        assert_eq!(c.sites[0].id(), "c_h501-anagrafe");
+        assert_eq!(c.sites[1].time_zone, chrono_tz::America::New_York);
+        assert_eq!(c.sites[0].counters()[0].id, c.sites[1].counters()[0].id);
+        assert_eq!(c.sites[1].services().len(), 0);
+        assert_eq!(
+            c.settings.auth.tokens[0].sites.as_deref(),
+            Some(&["c_h501-anagrafe".to_string()][..])
+        );
+        // One office: [site] with top-level counters, as before sites.
+        let one =
+            load_text("[site]\nid = \"a\"\nname = \"A\"\n[[counters]]\nid = \"1\"\nname = \"x\"\n")
+                .unwrap();
+        assert_eq!(one.sites.len(), 1);
+        assert_eq!(one.first_site().counters().len(), 1);
+        assert_eq!(one.first_site().time_zone, chrono_tz::Europe::Rome);
+        // Nothing at all: the default site.
+        assert_eq!(load_text("").unwrap().first_site().id(), "ufficio");
+    }
+
+    #[test]
+    fn bad_sites_are_named() {
+        let msg = |text: &str| load_text(text).unwrap_err().to_string();
+        let m = msg(&format!("[site]\nid = \"x\"\nname = \"X\"\n{TWO_SITES}"));
+        assert!(m.contains("key `site`") && m.contains("not both"), "{m}");
+        let m = msg(&format!(
+            "[[counters]]\nid = \"9\"\nname = \"N\"\n{TWO_SITES}"
+        ));
+        assert!(m.contains("key `counters`"), "{m}");
+        let m = msg(&TWO_SITES.replace("c_h501-tributi", "c_h501-anagrafe"));
+        assert!(
+            m.contains("key `sites[1].id`") && m.contains("twice"),
+            "{m}"
+        );
+        let m = msg(&TWO_SITES.replace("c_h501-tributi", "tributi e tasse"));
+        assert!(m.contains("key `sites[1].id`"), "{m}");
+        let m = msg(&TWO_SITES.replace("America/New_York", "Mars/Olympus"));
+        assert!(m.contains("key `sites[1].time_zone`"), "{m}");
+        let m = msg(&TWO_SITES.replace("/dev/ttyUSB1", "/dev/ttyUSB0"));
+        assert!(m.contains("sites[1].counters[0].keypad.port"), "{m}");
+        let m = msg(&TWO_SITES.replace("sites = [\"c_h501-anagrafe\"]", "sites = []"));
+        assert!(m.contains("auth.tokens[0].sites"), "{m}");
+        let m = msg(&TWO_SITES.replace("sites = [\"c_h501-anagrafe\"]", "sites = [\"a b\"]"));
+        assert!(m.contains("auth.tokens[0].sites[0]"), "{m}");
+        let m = msg("[site]\nid = \"x\"\nname = \"X\"\n[[counters]]\nid = \"1\"\nname = \"a\"\n[[counters]]\nid = \"1\"\nname = \"b\"\n");
+        assert!(m.contains("key `counters[1].id`"), "{m}");
     }
 
     #[test]

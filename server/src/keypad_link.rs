@@ -22,7 +22,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
-use crate::config::Config;
+use crate::config::{Config, SiteConfig};
 use crate::grpc::convert::timestamp;
 use crate::keypads::KeypadGateway;
 use crate::storage::{read, KeypadNote, SessionChange, SessionInfo, Store, VoteOutcome};
@@ -95,10 +95,11 @@ fn command_result(
 }
 
 impl SerialKeypads {
-    /// Starts the bus tasks and the counter tasks. Must be called inside a tokio runtime.
-    pub fn start(config: &Config, store: Store) -> Arc<SerialKeypads> {
+    /// Starts the bus tasks and the counter tasks of one site's keypads (a serial port belongs
+    /// to one site). Must be called inside a tokio runtime.
+    pub fn start(config: &Config, site: &SiteConfig, store: Store) -> Arc<SerialKeypads> {
         let mut by_port: Vec<(std::path::PathBuf, u32, HashMap<u8, String>)> = Vec::new();
-        for c in &config.settings.counters {
+        for c in site.counters() {
             let Some(k) = &c.keypad else { continue };
             match by_port.iter_mut().find(|(p, _, _)| *p == k.port) {
                 Some((_, _, units)) => {
@@ -186,7 +187,8 @@ impl SerialKeypads {
         mut changes: mpsc::UnboundedReceiver<SessionChange>,
     ) {
         let open = loop {
-            match store.read(read::open_sessions).await {
+            let site = store.site_id().to_string();
+            match store.read(move |c| read::open_sessions(c, &site)).await {
                 Ok(rows) => break rows,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read open sessions; retrying");

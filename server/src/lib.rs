@@ -14,23 +14,24 @@ pub use faccia_storage as storage;
 
 use std::sync::Arc;
 
-pub use grpc::{bind, serve, ServeError, Shared};
+pub use grpc::{bind, serve, Office, ServeError, Shared};
 
-use config::Config;
+use config::{Config, SiteConfig};
 use storage::{Clock, Rules, Store, StoreError};
 
-/// The store's rules from the configuration.
-pub fn rules(config: &Config) -> Rules {
+/// The store's rules for one site from the configuration.
+pub fn site_rules(config: &Config, site: &SiteConfig) -> Rules {
     let s = &config.settings.sessions;
     Rules {
+        site_id: site.id().to_string(),
+        site_name: site.name().to_string(),
         vote_window_ms: i64::from(s.vote_window_s) * 1000,
         grace_ms: i64::from(s.grace_s) * 1000,
         reason_window_ms: i64::from(s.reason_window_s) * 1000,
-        time_zone: config.time_zone,
+        time_zone: site.time_zone,
         operator_data: config.settings.privacy.operator_data,
-        keypad_counters: config
-            .settings
-            .counters
+        keypad_counters: site
+            .counters()
             .iter()
             .filter(|c| c.keypad.is_some())
             .map(|c| c.id.clone())
@@ -38,57 +39,86 @@ pub fn rules(config: &Config) -> Rules {
     }
 }
 
-/// What reports need to know about the office, from the configuration (no operator data).
-pub fn report_context(config: &Config) -> faccia_reports::ReportContext {
-    let s = &config.settings;
+/// The store's rules for the first (with one office: the only) site.
+pub fn rules(config: &Config) -> Rules {
+    site_rules(config, config.first_site())
+}
+
+/// What reports need to know about one office, from the configuration (no operator data).
+pub fn site_report_context(config: &Config, site: &SiteConfig) -> faccia_reports::ReportContext {
     faccia_reports::ReportContext {
-        site_id: s.site.id.clone(),
-        site_name: s.site.name.clone(),
-        time_zone: config.time_zone,
-        services: s
-            .services
+        site_id: site.id().to_string(),
+        site_name: site.name().to_string(),
+        time_zone: site.time_zone,
+        services: site
+            .services()
             .iter()
             .map(|v| (v.code.clone(), v.name.clone(), v.standard_wait_min))
             .collect(),
-        counters: s
-            .counters
+        counters: site
+            .counters()
             .iter()
             .map(|c| (c.id.clone(), c.name.clone()))
             .collect(),
-        target_tenths: s.reports.standard_target_tenths(),
+        target_tenths: config.settings.reports.standard_target_tenths(),
     }
+}
+
+/// The report context of the first (with one office: the only) site.
+pub fn report_context(config: &Config) -> faccia_reports::ReportContext {
+    site_report_context(config, config.first_site())
 }
 
 /// The office and its database, for `faccia report`.
 pub fn report_source(config: &Config) -> faccia_reports::Source {
     faccia_reports::Source {
-        ctx: report_context(config),
+        sites: config
+            .sites
+            .iter()
+            .map(|site| site_report_context(config, site))
+            .collect(),
         database: config.database.clone(),
         busy_timeout_ms: config.settings.database.busy_timeout_ms,
     }
 }
 
-/// Opens the store, starts one bus task per keypad serial port (inside a tokio runtime), and
-/// assembles what the services share.
+/// Opens the store of every configured site (one writer for all), starts one bus task per
+/// keypad serial port (inside a tokio runtime), and assembles what the services share.
 pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, StoreError> {
-    let store = Store::open(
+    let rules = config
+        .sites
+        .iter()
+        .map(|site| site_rules(&config, site))
+        .collect();
+    let stores = Store::open_sites(
         &config.database,
         config.settings.database.busy_timeout_ms,
-        rules(&config),
+        rules,
         clock,
     )?;
-    let keypads: Arc<dyn keypads::KeypadGateway> =
-        if config.settings.counters.iter().any(|c| c.keypad.is_some()) {
-            keypad_link::SerialKeypads::start(&config, store.clone())
-        } else {
-            Arc::new(keypads::NoKeypads)
-        };
+    let offices = config
+        .sites
+        .iter()
+        .zip(stores)
+        .map(|(site, store)| {
+            let keypads: Arc<dyn keypads::KeypadGateway> =
+                if site.counters().iter().any(|c| c.keypad.is_some()) {
+                    keypad_link::SerialKeypads::start(&config, site, store.clone())
+                } else {
+                    Arc::new(keypads::NoKeypads)
+                };
+            Arc::new(Office {
+                site: site.clone(),
+                store,
+                keypads,
+            })
+        })
+        .collect();
     Ok(Arc::new(Shared {
         auth: auth::Credentials::from_settings(&config.settings.auth.tokens),
-        keypads,
+        offices,
         stopping: tokio::sync::watch::channel(false).0,
         metrics: metrics::Metrics::default(),
-        store,
         config,
     }))
 }

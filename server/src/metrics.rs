@@ -258,14 +258,28 @@ impl Metrics {
 
 /// Follows the event log and counts sessions and votes as they happen.
 pub async fn follow_log(shared: Arc<Shared>) {
-    let store = shared.store.clone();
+    let store = shared.offices[0].store.clone();
+    let sites: Vec<String> = shared
+        .offices
+        .iter()
+        .map(|o| o.site.id().to_string())
+        .collect();
     let mut seq = store.watch_seq();
     let mut cursor = *seq.borrow();
     loop {
         let from = cursor;
-        if let Ok(rows) = store.read(move |c| read::log_after(c, from, 1000)).await {
+        if let Ok(rows) = store
+            .read(move |c| read::log_after(c, None, from, 1000))
+            .await
+        {
+            // Every site of the database writes the log: count this process's sites, but move
+            // past every entry.
+            let rows: Vec<_> = rows
+                .into_iter()
+                .inspect(|r| cursor = r.seq)
+                .filter(|r| sites.contains(&r.site_id))
+                .collect();
             for r in rows {
-                cursor = r.seq;
                 shared.metrics.log_entry(r.kind, r.outcome);
             }
         }
@@ -299,12 +313,25 @@ pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<()>
             let head = String::from_utf8_lossy(&buf[..n]);
             let (status, body, ctype) =
                 if head.starts_with("GET /metrics ") || head.starts_with("GET / ") {
-                    let votes = shared
-                        .store
-                        .read(read::votes_by_face)
-                        .await
-                        .unwrap_or_default();
-                    let body = shared.metrics.render(&votes, &shared.keypads.health());
+                    let mut votes: Vec<(i32, i64)> = Vec::new();
+                    let mut keypads = Vec::new();
+                    for o in &shared.offices {
+                        let site = o.site.id().to_string();
+                        let mine = o
+                            .store
+                            .read(move |c| read::votes_by_face(c, &site))
+                            .await
+                            .unwrap_or_default();
+                        for (face, n) in mine {
+                            match votes.iter_mut().find(|(f, _)| *f == face) {
+                                Some((_, total)) => *total += n,
+                                None => votes.push((face, n)),
+                            }
+                        }
+                        keypads.extend(o.keypads.health());
+                    }
+                    votes.sort_unstable();
+                    let body = shared.metrics.render(&votes, &keypads);
                     ("200 OK", body, "text/plain; version=0.0.4; charset=utf-8")
                 } else {
                     (

@@ -10,7 +10,7 @@ use faccia_domain::ticket::TicketState;
 use faccia_domain::Millis;
 use faccia_proto::v1;
 
-use crate::config::Config;
+use crate::config::{Config, SiteConfig};
 use crate::grpc::convert::timestamp;
 use crate::storage::models::{TicketRow, VoteRow};
 use crate::storage::read::OfficeData;
@@ -50,22 +50,31 @@ fn served_since(t: &TicketRow, since: Millis) -> bool {
 /// Builds the snapshot. `keypads` comes from the keypad gateway.
 pub fn snapshot(
     config: &Config,
+    site: &SiteConfig,
     data: &OfficeData,
     keypads: Vec<v1::Keypad>,
     now: Millis,
 ) -> v1::Snapshot {
-    snapshot_of(config, data, data.tickets.iter().collect(), keypads, now)
+    snapshot_of(
+        config,
+        site,
+        data,
+        data.tickets.iter().collect(),
+        keypads,
+        now,
+    )
 }
 
 /// [`snapshot`] with today's tickets given apart from `data` (kept in a cache by the monitor).
 pub fn snapshot_of(
     config: &Config,
+    site: &SiteConfig,
     data: &OfficeData,
     today: Vec<&TicketRow>,
     keypads: Vec<v1::Keypad>,
     now: Millis,
 ) -> v1::Snapshot {
-    let tz = config.time_zone;
+    let tz = site.time_zone;
     let (day_start, _) = stats::day_bounds(tz, now);
     let votes_today: Vec<&VoteRow> = data
         .votes
@@ -75,9 +84,8 @@ pub fn snapshot_of(
     let mut alerts_out = Vec::new();
 
     // Services: configured ones in configuration order, then any the queue system used.
-    let mut service_codes: Vec<(String, bool)> = config
-        .settings
-        .services
+    let mut service_codes: Vec<(String, bool)> = site
+        .services()
         .iter()
         .map(|s| (s.code.clone(), true))
         .collect();
@@ -92,7 +100,7 @@ pub fn snapshot_of(
     let mut services = Vec::new();
     let mut all_waits = Vec::new();
     for (code, configured) in &service_codes {
-        let cfg = config.service(code);
+        let cfg = site.service(code);
         let standard = cfg.and_then(|s| s.standard_wait_min);
         let mine: Vec<&&TicketRow> = today.iter().filter(|t| &t.service_code == code).collect();
         let waiting: Vec<&&&TicketRow> = mine.iter().filter(|t| is_waiting(t)).collect();
@@ -153,14 +161,13 @@ pub fn snapshot_of(
     }
 
     // Counters: configured, then unconfigured ones the queue system used.
-    let mut counter_ids: Vec<(String, bool)> = config
-        .settings
-        .counters
+    let mut counter_ids: Vec<(String, bool)> = site
+        .counters()
         .iter()
         .map(|c| (c.id.clone(), true))
         .collect();
     for row in &data.counters {
-        if config.counter(&row.counter_id).is_none() {
+        if site.counter(&row.counter_id).is_none() {
             counter_ids.push((row.counter_id.clone(), false));
         }
     }
@@ -211,10 +218,7 @@ pub fn snapshot_of(
         }
         counters.push(v1::Counter {
             id: id.clone(),
-            name: config
-                .counter(id)
-                .map(|c| c.name.clone())
-                .unwrap_or_default(),
+            name: site.counter(id).map(|c| c.name.clone()).unwrap_or_default(),
             configured: *configured,
             activity: activity as i32,
             ticket_display: ticket
@@ -301,9 +305,9 @@ pub fn snapshot_of(
     let served_today = today.iter().filter(|t| served_since(t, day_start)).count() as u32;
     v1::Snapshot {
         site: Some(v1::Site {
-            id: config.settings.site.id.clone(),
-            name: config.settings.site.name.clone(),
-            time_zone: config.settings.site.time_zone.clone(),
+            id: site.id().to_string(),
+            name: site.name().to_string(),
+            time_zone: site.settings.time_zone.clone(),
         }),
         at: Some(timestamp(now)),
         last_seq: data.last_seq.max(0) as u64,
@@ -331,7 +335,7 @@ pub fn snapshot_of(
 
 /// Faces by counter, service and channel over [from, to).
 pub fn satisfaction(
-    config: &Config,
+    site: &SiteConfig,
     period: v1::Period,
     from: Millis,
     to: Millis,
@@ -353,16 +357,10 @@ pub fn satisfaction(
             .collect::<Vec<_>>()
     };
     let by_counter = keyed(&|v| v.counter_id.clone(), &|s| s.0.clone(), &|k| {
-        config
-            .counter(k)
-            .map(|c| c.name.clone())
-            .unwrap_or_default()
+        site.counter(k).map(|c| c.name.clone()).unwrap_or_default()
     });
     let by_service = keyed(&|v| v.service_code.clone(), &|s| s.1.clone(), &|k| {
-        config
-            .service(k)
-            .map(|c| c.name.clone())
-            .unwrap_or_default()
+        site.service(k).map(|c| c.name.clone()).unwrap_or_default()
     });
     // Every served ticket so far was served at a counter.
     let by_channel = keyed(

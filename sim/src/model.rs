@@ -408,8 +408,9 @@ fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 impl PlannedEvent {
-    pub fn to_proto(&self, source_id: &str) -> faccia_proto::v1::TicketEvent {
+    pub fn to_proto(&self, site_id: &str, source_id: &str) -> faccia_proto::v1::TicketEvent {
         faccia_proto::v1::TicketEvent {
+            site_id: site_id.to_string(),
             source_id: source_id.to_string(),
             event_id: self.event_id.clone(),
             occurred_at: Some(ts(self.occurred_at)),
@@ -454,8 +455,9 @@ pub struct PlannedReconcile {
 }
 
 impl PlannedReconcile {
-    pub fn to_proto(&self, source_id: &str) -> faccia_proto::v1::CounterSnapshot {
+    pub fn to_proto(&self, site_id: &str, source_id: &str) -> faccia_proto::v1::CounterSnapshot {
         faccia_proto::v1::CounterSnapshot {
+            site_id: site_id.to_string(),
             source_id: source_id.to_string(),
             at: Some(ts(self.at)),
             counters: self

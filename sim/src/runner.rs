@@ -40,6 +40,9 @@ pub struct QueueSimArgs {
     /// The queue-system instance the events come from.
     #[arg(long, default_value = "faccia-sim")]
     pub source_id: String,
+    /// The site (office) the events are for; empty: the server's only site.
+    #[arg(long, default_value = "")]
+    pub site: String,
     /// Same seed, same traffic (same events in the same order).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -179,6 +182,7 @@ pub async fn run(args: QueueSimArgs) -> anyhow::Result<Summary> {
     plan.rates.vote = args.vote_rate;
     let mut sim = QueueSim::new(plan)
         .server(args.server)
+        .site(args.site)
         .token(args.token)
         .stream(args.stream)
         .speed(args.speed)
@@ -272,6 +276,8 @@ pub struct Summary {
 pub struct QueueSim {
     pub plan: SimPlan,
     pub server: String,
+    /// The site the events are for (empty: the server's only site).
+    pub site_id: String,
     pub token: Option<String>,
     pub stream: bool,
     /// Simulated seconds per real second; 0 or infinite = no pacing.
@@ -299,6 +305,7 @@ impl QueueSim {
         QueueSim {
             plan,
             server: "http://127.0.0.1:50051".into(),
+            site_id: String::new(),
             token: None,
             stream: false,
             speed: 60.0,
@@ -312,6 +319,10 @@ impl QueueSim {
     }
     pub fn server(mut self, url: impl Into<String>) -> Self {
         self.server = url.into();
+        self
+    }
+    pub fn site(mut self, site_id: impl Into<String>) -> Self {
+        self.site_id = site_id.into();
         self
     }
     pub fn token(mut self, t: Option<String>) -> Self {
@@ -365,6 +376,7 @@ impl QueueSim {
         };
         let mut r = Runner {
             sim: self,
+            site_id: self.site_id.clone(),
             source_id: self.plan.source_id.clone(),
             sender: Sender {
                 client,
@@ -614,6 +626,7 @@ fn session_json(s: &VoteSession) -> serde_json::Value {
 
 struct Runner<'a> {
     sim: &'a QueueSim,
+    site_id: String,
     source_id: String,
     sender: Sender,
     panel: Panel,
@@ -675,7 +688,7 @@ impl Runner<'_> {
     }
 
     async fn event(&mut self, seq: usize, e: &PlannedEvent) -> Result<(), SimError> {
-        let ev = e.to_proto(&self.source_id);
+        let ev = e.to_proto(&self.site_id, &self.source_id);
         let (res, attempts) = self.sender.deliver(&ev).await;
         self.summary.retries += u64::from(attempts.saturating_sub(1));
         match e.kind {
@@ -744,7 +757,10 @@ impl Runner<'_> {
     }
 
     async fn reconcile(&mut self, r: &PlannedReconcile) -> Result<(), SimError> {
-        let (res, attempts) = self.sender.reconcile(r.to_proto(&self.source_id)).await;
+        let (res, attempts) = self
+            .sender
+            .reconcile(r.to_proto(&self.site_id, &self.source_id))
+            .await;
         self.summary.retries += u64::from(attempts.saturating_sub(1));
         let real = self.real_now();
         match res {

@@ -157,6 +157,7 @@ impl Fake {
                     nanos: 0,
                 }),
                 keypad: keypad as i32,
+                ..Default::default()
             });
         }
         st.stored

@@ -8,6 +8,7 @@
 //! runtime's worker threads.
 
 mod conn;
+pub mod copy;
 pub mod models;
 mod ops;
 pub mod read;
@@ -77,6 +78,10 @@ pub enum StoreError {
     /// whose it is.
     #[error("{0}")]
     Legacy(String),
+    /// `faccia db copy` refused to go on: it would mix two offices' data, or the copy does not
+    /// match its source.
+    #[error("{0}")]
+    Copy(String),
 }
 
 impl StoreError {
@@ -571,6 +576,16 @@ impl Store {
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
 
+    /// [`Store::read`] of a function of this store's site, e.g. `store.read_site(read::votes)`.
+    pub async fn read_site<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection, &str) -> Result<T, StoreError> + Send + 'static,
+    {
+        let site = self.site_id().to_string();
+        self.read(move |c| f(c, &site)).await
+    }
+
     /// Stores one ticket event and applies it; answers after the commit.
     pub async fn publish(&self, event: TicketEvent) -> Result<Ack, StoreError> {
         self.write(move |c, rules, now| ops::publish(c, rules, now, &event))
@@ -602,7 +617,7 @@ impl Store {
         self.write(move |c, rules, now| {
             ops::reconcile(c, &rules.site_id, now, &source_id, at, &counters)
         })
-            .await
+        .await
     }
 
     /// Ends the sessions whose window (plus grace for keypads) has passed. Returns how many.
@@ -646,7 +661,7 @@ impl Store {
         self.write(move |c, rules, now| {
             ops::set_arming(c, &rules.site_id, now, &session_id, arming)
         })
-            .await
+        .await
     }
 
     /// Ends an open session for a keypad-side cause (the keypad rebooted, or reported it idle).

@@ -192,13 +192,15 @@ diesel::table! {
 }
 
 diesel::table! {
-    site_copies (site_id, step) {
+    /// `faccia db copy`: where each copied site's history came from and how far the copy got.
+    site_copies (site_id) {
         site_id -> Text,
         source -> Text,
-        step -> Text,
+        stage -> Text,
         last_key -> Text,
-        done -> Bool,
-        updated_at -> BigInt,
+        copied -> BigInt,
+        started_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
     }
 }
 

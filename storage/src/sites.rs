@@ -155,7 +155,7 @@ pub fn prepare(c: &mut AnyConnection, opening: &[Rules], now: Millis) -> Result<
                     return Err(StoreError::Legacy(format!(
                         "the database holds an office's history from before sites ({} tickets, \
                          {} votes) and other sites ({}) use it already: start the office it \
-                         belongs to alone on it first, or move it with `faccia db copy`",
+                         belongs to alone on it first",
                         legacy.tickets,
                         legacy.votes,
                         others.join(", ")
@@ -170,6 +170,15 @@ pub fn prepare(c: &mut AnyConnection, opening: &[Rules], now: Millis) -> Result<
                     )))
                 }
             }
+        }
+        let ids: Vec<&str> = opening.iter().map(|r| r.site_id.as_str()).collect();
+        if let Some(p) = crate::copy::unfinished(c, &ids)?.first() {
+            return Err(StoreError::Copy(format!(
+                "the history of site {} is being copied into this database from {} and the \
+                 copy is not finished: run `faccia db copy` again to finish it before serving \
+                 the site",
+                p.site_id, p.source
+            )));
         }
         for r in opening {
             register(

@@ -332,6 +332,7 @@ pub fn ev(id: &str, at: i64, kind: v1::EventType, ticket: &str, counter: &str) -
         operator_ref: String::new(),
         transfer_to_service: String::new(),
         priority: 0,
+        site_id: String::new(),
     }
 }
 

@@ -105,13 +105,3 @@ CREATE TABLE report_meta (
     PRIMARY KEY (site_id, key)
 );
 
--- `faccia db copy`: how far a copy of a site from another database has come (resumable).
-CREATE TABLE site_copies (
-    site_id    TEXT    NOT NULL,
-    source     TEXT    NOT NULL,
-    step       TEXT    NOT NULL,
-    last_key   TEXT    NOT NULL,
-    done       BOOLEAN NOT NULL,
-    updated_at BIGINT  NOT NULL,
-    PRIMARY KEY (site_id, step)
-);

@@ -115,7 +115,7 @@ INSERT INTO vote_sessions_v2
            served_at, opened_at, expires_at, state, keypad, ended_at FROM vote_sessions;
 
 CREATE TABLE votes_v2 (
-    session_id   TEXT    PRIMARY KEY NOT NULL REFERENCES vote_sessions (session_id),
+    session_id   TEXT    PRIMARY KEY NOT NULL REFERENCES vote_sessions_v2 (session_id),
     site_id      TEXT    NOT NULL,
     source_id    TEXT    NOT NULL,
     ticket_id    TEXT    NOT NULL,
@@ -210,13 +210,3 @@ CREATE TABLE report_meta (
     PRIMARY KEY (site_id, key)
 );
 
--- `faccia db copy`: how far a copy of a site from another database has come (resumable).
-CREATE TABLE site_copies (
-    site_id    TEXT   NOT NULL,
-    source     TEXT   NOT NULL,
-    step       TEXT   NOT NULL,
-    last_key   TEXT   NOT NULL,
-    done       BOOLEAN NOT NULL,
-    updated_at BIGINT NOT NULL,
-    PRIMARY KEY (site_id, step)
-);

@@ -4,7 +4,10 @@
 
 use faccia_domain::{Lang, Share};
 
-use crate::model::{AnnualReport, ExportRow, Faces, Group, MonthlyReport, Waiting};
+use crate::model::{
+    AnnualReport, BodyAnnualReport, BodyMonthlyReport, ExportRow, Faces, Group, MonthlyReport,
+    Waiting,
+};
 use crate::words::pct_cell;
 
 fn sep(lang: Lang) -> char {
@@ -103,6 +106,15 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
     header.extend(FACE_COLUMNS.map(String::from));
     header.extend(WAIT_COLUMNS.map(String::from));
     line(&mut out, &header, s);
+    for v in monthly_rows(r, lang) {
+        line(&mut out, &v, s);
+    }
+    out
+}
+
+/// The rows of [`monthly`] (without the header).
+fn monthly_rows(r: &MonthlyReport, lang: Lang) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
     let c = &r.current;
     let month = c.month.to_string();
     let mut row =
@@ -115,7 +127,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
             ];
             v.extend(cells);
             v.extend(wait_cells(w, lang));
-            line(&mut out, &v, s);
+            out.push(v);
         };
     row(
         "total",
@@ -156,7 +168,148 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
     ];
     v.extend(face_cells(Some(p.served), &p.faces, lang));
     v.extend(wait_cells(None, lang));
-    line(&mut out, &v, s);
+    out.push(v);
+    out
+}
+
+/// The monthly publication of the body: every office's rows of [`monthly`] with the office's
+/// id and name after the month, then the body's `body_total`, `body_channel` and
+/// `body_previous_total` rows (office empty).
+pub fn monthly_body(r: &BodyMonthlyReport, lang: Lang) -> String {
+    let s = sep(lang);
+    let mut out = String::new();
+    let mut header: Vec<String> = ["month", "office", "office_name", "section", "code", "name"]
+        .map(String::from)
+        .to_vec();
+    header.extend(FACE_COLUMNS.map(String::from));
+    header.extend(WAIT_COLUMNS.map(String::from));
+    line(&mut out, &header, s);
+    for o in &r.offices {
+        for mut v in monthly_rows(o, lang) {
+            v.splice(1..1, [o.site_id.clone(), o.site_name.clone()]);
+            line(&mut out, &v, s);
+        }
+    }
+    let mut body = |month: String, section: &str, code: &str, cells: Vec<String>| {
+        let mut v = vec![
+            month,
+            String::new(),
+            String::new(),
+            section.to_string(),
+            code.to_string(),
+            String::new(),
+        ];
+        v.extend(cells);
+        v.extend(wait_cells(None, lang));
+        line(&mut out, &v, s);
+    };
+    let t = &r.totals;
+    body(
+        t.month.to_string(),
+        "body_total",
+        "",
+        face_cells(Some(t.served), &t.faces, lang),
+    );
+    for g in &r.by_channel {
+        body(
+            t.month.to_string(),
+            "body_channel",
+            &g.code,
+            face_cells(g.served, &g.faces, lang),
+        );
+    }
+    let p = &r.previous;
+    body(
+        p.month.to_string(),
+        "body_previous_total",
+        "",
+        face_cells(Some(p.served), &p.faces, lang),
+    );
+    out
+}
+
+/// The columns of the standards in the body's annual CSV.
+const STANDARD_COLUMNS: [&str; 5] = [
+    "service",
+    "standard_min",
+    "wait_counted",
+    "within_standard",
+    "within_standard_pct",
+];
+
+/// The annual review of the body, one table: per office its `month` rows (twelve), its `year`
+/// row and its `standard` rows (per service with a declared standard, per month and for the
+/// year); then the body's `body_month` and `body_year` rows (office empty).
+pub fn annual_body(r: &BodyAnnualReport, lang: Lang) -> String {
+    let s = sep(lang);
+    let mut out = String::new();
+    let mut header: Vec<String> = ["office", "office_name", "section", "month"]
+        .map(String::from)
+        .to_vec();
+    header.extend(FACE_COLUMNS.map(String::from));
+    header.extend(STANDARD_COLUMNS.map(String::from));
+    line(&mut out, &header, s);
+    let no_standard = || vec![String::new(); STANDARD_COLUMNS.len()];
+    let mut row = |office: (&str, &str), section: &str, month: String, cells: Vec<String>| {
+        let mut v = vec![
+            office.0.to_string(),
+            office.1.to_string(),
+            section.to_string(),
+            month,
+        ];
+        v.extend(cells);
+        line(&mut out, &v, s);
+    };
+    for o in &r.offices {
+        let id = (o.site_id.as_str(), o.site_name.as_str());
+        for m in &o.months {
+            let mut cells = face_cells(Some(m.served), &m.faces, lang);
+            cells.extend(no_standard());
+            row(id, "month", m.month.to_string(), cells);
+        }
+        let mut cells = face_cells(Some(o.served), &o.faces, lang);
+        cells.extend(no_standard());
+        row(id, "year", o.year.to_string(), cells);
+        for st in &o.standards {
+            let periods = st
+                .months
+                .iter()
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    (
+                        format!("{}-{:02}", o.year, i + 1),
+                        *c,
+                        *w,
+                        st.month_share(i),
+                    )
+                })
+                .chain(std::iter::once((
+                    o.year.to_string(),
+                    st.counted,
+                    st.within,
+                    st.year_share(),
+                )));
+            for (month, counted, within, share) in periods {
+                let mut cells = vec![String::new(); FACE_COLUMNS.len()];
+                cells.extend([
+                    st.service_code.clone(),
+                    st.standard_min.to_string(),
+                    counted.to_string(),
+                    within.to_string(),
+                    pct_cell(share, lang),
+                ]);
+                row(id, "standard", month, cells);
+            }
+        }
+    }
+    for m in &r.months {
+        let mut cells = face_cells(Some(m.served), &m.faces, lang);
+        cells.extend(no_standard());
+        row(("", ""), "body_month", m.month.to_string(), cells);
+    }
+    let mut cells = face_cells(Some(r.served), &r.faces, lang);
+    cells.extend(no_standard());
+    row(("", ""), "body_year", r.year.to_string(), cells);
     out
 }
 
@@ -188,10 +341,11 @@ pub fn annual(r: &AnnualReport, lang: Lang) -> String {
     out
 }
 
-/// The Ministry export's columns (see docs/reports.md).
-pub const EXPORT_COLUMNS: [&str; 14] = [
+/// The Ministry export's columns (see docs/reports.md; `office_name` since version 2).
+pub const EXPORT_COLUMNS: [&str; 15] = [
     "month",
     "office",
+    "office_name",
     "channel",
     "service",
     "served",
@@ -214,6 +368,7 @@ pub fn export(rows: &[ExportRow]) -> String {
         let mut v = vec![
             r.month.to_string(),
             r.office.clone(),
+            r.office_name.clone(),
             r.channel.clone(),
             r.service.clone(),
             r.served.map(|s| s.to_string()).unwrap_or_default(),

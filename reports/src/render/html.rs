@@ -6,9 +6,10 @@ use std::fmt::Write;
 
 use faccia_domain::{Lang, Share};
 
-use crate::model::{AnnualReport, Faces, MonthlyReport};
+use crate::model::{AnnualReport, BodyAnnualReport, BodyMonthlyReport, Faces, MonthlyReport};
+use crate::period::YearMonth;
 use crate::render::text::{
-    annual_rows, change_rows, month_title, reason_rows, standards_rows, waiting_header,
+    self, annual_rows, change_rows, month_title, reason_rows, standards_rows, waiting_header,
     waiting_rows,
 };
 use crate::words::{self, group_name, int, labels, pct, DASH};
@@ -253,12 +254,27 @@ fn hbars(
     out.push_str("</svg>\n");
 }
 
-fn section(out: &mut String, id: &str, title: &str) {
+/// Opens a section headed `<h{h}>` (2 on an office's page, 3 inside an office of the body's).
+fn section(out: &mut String, id: &str, title: &str, h: u8) {
     let _ = write!(
         out,
-        "<section aria-labelledby=\"{id}\">\n<h2 id=\"{id}\">{}</h2>\n",
+        "<section aria-labelledby=\"{id}\">\n<h{h} id=\"{id}\">{}</h{h}>\n",
         esc(title)
     );
+}
+
+/// Whether the month is still running, and when these figures were computed (in `time_zone`).
+fn computed(out: &mut String, month: crate::period::YearMonth, time_zone: &str, lang: Lang) {
+    if let Ok(tz) = time_zone.parse::<chrono_tz::Tz>() {
+        if let Ok((_, end)) = month.bounds(tz) {
+            let now = chrono::Utc::now().timestamp_millis();
+            let _ = writeln!(
+                out,
+                "<p class=\"computed\">{}</p>",
+                esc(&words::computed_note(end, now, tz, lang))
+            );
+        }
+    }
 }
 
 pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
@@ -281,23 +297,22 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         esc(&words::summary_sentence(c, lang)),
         esc(&words::participation_sentence(c, lang))
     );
-    // Whether the month is still running, and when these figures were computed.
-    if let Ok(tz) = r.time_zone.parse::<chrono_tz::Tz>() {
-        if let Ok((_, end)) = c.month.bounds(tz) {
-            let now = chrono::Utc::now().timestamp_millis();
-            let _ = writeln!(
-                out,
-                "<p class=\"computed\">{}</p>",
-                esc(&words::computed_note(end, now, tz, lang))
-            );
-        }
-    }
+    computed(&mut out, c.month, &r.time_zone, lang);
+    monthly_sections(&mut out, r, lang, "", 2);
+    foot(&mut out, lang);
+    out
+}
 
-    section(&mut out, "giudizi", l.satisfaction_title);
-    faces_bar(&mut out, "chart-faces", &c.faces, lang);
+/// The sections of an office's monthly page; ids start with `p`, headings are `<h{h}>`.
+fn monthly_sections(out: &mut String, r: &MonthlyReport, lang: Lang, p: &str, h: u8) {
+    let l = labels(lang);
+    let c = &r.current;
+    let period = month_title(c.month, lang);
+    section(out, &format!("{p}giudizi"), l.satisfaction_title, h);
+    faces_bar(out, &format!("{p}chart-faces"), &c.faces, lang);
     let f = &c.faces;
     table(
-        &mut out,
+        out,
         l.satisfaction_title,
         &[String::new(), l.number.into(), "%".into()],
         &[
@@ -322,7 +337,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
     );
     out.push_str("</section>\n");
 
-    section(&mut out, "motivi", l.reasons_title);
+    section(out, &format!("{p}motivi"), l.reasons_title, h);
     let reasons = reason_rows(f, lang);
     let bars: Vec<Bar> = (0..4)
         .map(|i| Bar {
@@ -352,8 +367,8 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         .collect::<Vec<_>>()
         .join("; ");
     hbars(
-        &mut out,
-        "chart-reasons",
+        out,
+        &format!("{p}chart-reasons"),
         l.reasons_title,
         &desc,
         &bars,
@@ -361,16 +376,16 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         None,
     );
     table(
-        &mut out,
+        out,
         l.reasons_title,
         &[String::new(), l.red.into(), "%".into()],
         &reasons,
     );
     out.push_str("</section>\n");
 
-    section(&mut out, "confronto", l.change_title);
+    section(out, &format!("{p}confronto"), l.change_title, h);
     table(
-        &mut out,
+        out,
         l.change_title,
         &[
             String::new(),
@@ -387,7 +402,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         ("servizi", l.by_service, &c.by_service, l.service, false),
         ("canali", l.by_channel, &c.by_channel, l.channel, true),
     ] {
-        section(&mut out, id, title);
+        section(out, &format!("{p}{id}"), title, h);
         let rows: Vec<Vec<String>> = groups
             .iter()
             .map(|g| {
@@ -417,7 +432,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
             })
             .collect();
         table(
-            &mut out,
+            out,
             title,
             &[
                 first,
@@ -434,7 +449,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         out.push_str("</section>\n");
     }
 
-    section(&mut out, "attese", l.waiting_title);
+    section(out, &format!("{p}attese"), l.waiting_title, h);
     let bars: Vec<Bar> = c
         .waiting
         .iter()
@@ -467,8 +482,8 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         .collect::<Vec<_>>()
         .join("; ");
     hbars(
-        &mut out,
-        "chart-wait",
+        out,
+        &format!("{p}chart-wait"),
         l.avg_wait,
         &desc,
         &bars,
@@ -476,7 +491,7 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         None,
     );
     table(
-        &mut out,
+        out,
         l.waiting_title,
         &waiting_header(lang),
         &waiting_rows(c, lang),
@@ -486,20 +501,17 @@ pub fn monthly(r: &MonthlyReport, lang: Lang) -> String {
         "<p class=\"note\">{}</p>\n</section>\n",
         esc(l.left_out_note)
     );
-    foot(&mut out, lang);
-    out
 }
 
 /// Twelve stacked columns (green / yellow / red shares of each month's votes).
-fn months_chart(out: &mut String, r: &AnnualReport, lang: Lang) {
+fn months_chart(out: &mut String, id: &str, months: &[(YearMonth, Faces)], lang: Lang) {
     let l = labels(lang);
-    let desc = r
-        .months
+    let desc = months
         .iter()
-        .map(|m| format!("{}: {}", m.month.name(lang), faces_desc(&m.faces, lang)))
+        .map(|(m, f)| format!("{}: {}", m.name(lang), faces_desc(f, lang)))
         .collect::<Vec<_>>()
         .join(" ");
-    svg_open(out, "chart-months", 720, 300, l.trend_title, &desc);
+    svg_open(out, id, 720, 300, l.trend_title, &desc);
     let (x0, top, plot_h, col_w, gap) = (50.0, 10.0, 220.0, 40.0, 15.0);
     for pcent in [0, 50, 100] {
         let y = top + plot_h * (1.0 - f64::from(pcent) / 100.0);
@@ -511,9 +523,8 @@ fn months_chart(out: &mut String, r: &AnnualReport, lang: Lang) {
             y + 4.0
         );
     }
-    for (i, m) in r.months.iter().enumerate() {
+    for (i, (m, f)) in months.iter().enumerate() {
         let x = x0 + 10.0 + i as f64 * (col_w + gap);
-        let f = &m.faces;
         let mut y = top + plot_h;
         if f.votes > 0 {
             for (n, colour) in [(f.green, GREEN), (f.yellow, YELLOW), (f.red, RED)] {
@@ -527,7 +538,7 @@ fn months_chart(out: &mut String, r: &AnnualReport, lang: Lang) {
                 }
             }
         }
-        let name: String = m.month.name(lang).chars().take(3).collect();
+        let name: String = m.name(lang).chars().take(3).collect();
         let _ = write!(
             out,
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\" fill=\"{INK}\">{}</text>\
@@ -537,7 +548,7 @@ fn months_chart(out: &mut String, r: &AnnualReport, lang: Lang) {
             esc(&name),
             x + col_w / 2.0,
             top + plot_h + 34.0,
-            esc(&m.faces.green_share().map(|s| s.format(lang)).unwrap_or_else(|| DASH.into()))
+            esc(&f.green_share().map(|s| s.format(lang)).unwrap_or_else(|| DASH.into()))
         );
     }
     for (i, (name, colour)) in [(l.green, GREEN), (l.yellow, YELLOW), (l.red, RED)]
@@ -584,11 +595,20 @@ pub fn annual(r: &AnnualReport, lang: Lang) -> String {
         esc(l.green),
         esc(&pct(r.faces.green_share(), lang))
     );
-    section(&mut out, "andamento", l.trend_title);
-    months_chart(&mut out, r, lang);
+    annual_sections(&mut out, r, lang, "", 2);
+    foot(&mut out, lang);
+    out
+}
+
+/// The sections of an office's annual page; ids start with `p`, headings are `<h{h}>`.
+fn annual_sections(out: &mut String, r: &AnnualReport, lang: Lang, p: &str, h: u8) {
+    let l = labels(lang);
+    section(out, &format!("{p}andamento"), l.trend_title, h);
+    let months: Vec<(YearMonth, Faces)> = r.months.iter().map(|m| (m.month, m.faces)).collect();
+    months_chart(out, &format!("{p}chart-months"), &months, lang);
     let l2 = labels(lang);
     table(
-        &mut out,
+        out,
         l.trend_title,
         &[
             l2.month,
@@ -603,7 +623,7 @@ pub fn annual(r: &AnnualReport, lang: Lang) -> String {
         &annual_rows(r, lang),
     );
     out.push_str("</section>\n");
-    section(&mut out, "standard", l.standards_title);
+    section(out, &format!("{p}standard"), l.standards_title, h);
     let (h, rows) = standards_rows(r, lang);
     if rows.is_empty() {
         let _ = writeln!(out, "<p>{}</p>", esc(l.no_data));
@@ -646,21 +666,338 @@ pub fn annual(r: &AnnualReport, lang: Lang) -> String {
             l.target_line
         );
         hbars(
-            &mut out,
-            "chart-standards",
+            out,
+            &format!("{p}chart-standards"),
             l.within,
             &desc,
             &bars,
             "#0b4f8a",
             Some(100.0),
         );
-        table(&mut out, l.standards_title, &h, &rows);
+        table(out, l.standards_title, &h, &rows);
     }
     let _ = write!(
         out,
         "<p class=\"note\">{}</p>\n</section>\n",
         esc(l.left_out_note)
     );
+}
+
+/// The green share of each office, as bars over 0-100%, and the body's.
+fn green_by_office<'a>(
+    out: &mut String,
+    offices: impl Iterator<Item = (&'a str, &'a Faces)>,
+    total: &Faces,
+    lang: Lang,
+) {
+    let l = labels(lang);
+    let bar = |name: &str, f: &Faces| Bar {
+        label: name.to_string(),
+        value: f.green_share().map(Share::percent).unwrap_or(0.0),
+        text: format!(
+            "{} ({} / {})",
+            pct(f.green_share(), lang),
+            int(f.green, lang),
+            int(f.votes, lang)
+        ),
+        marker: None,
+    };
+    let mut bars: Vec<Bar> = offices.map(|(n, f)| bar(n, f)).collect();
+    bars.push(bar(l.total, total));
+    let desc = bars
+        .iter()
+        .map(|b| format!("{}: {}", b.label, b.text))
+        .collect::<Vec<_>>()
+        .join("; ");
+    hbars(
+        out,
+        "chart-offices",
+        l.green_by_office,
+        &desc,
+        &bars,
+        GREEN,
+        Some(100.0),
+    );
+}
+
+/// One office of the body's page: an `<article>` headed by its name, with its sentences and
+/// its own sections (ids prefixed `u<n>-`, headings `<h3>`).
+fn office_article(
+    out: &mut String,
+    n: usize,
+    name: &str,
+    id: &str,
+    body: impl FnOnce(&mut String, &str),
+) {
+    let aid = format!("u{n}");
+    let _ = write!(
+        out,
+        "<article aria-labelledby=\"{aid}\">\n<h2 id=\"{aid}\">{} ({})</h2>\n",
+        esc(name),
+        esc(id)
+    );
+    body(out, &format!("{aid}-"));
+    out.push_str("</article>\n");
+}
+
+/// The monthly page of the body: its sentences, one row per office with the body's total (and
+/// a chart of the green shares), the reasons by office, the change and the channels of the
+/// body, then every office with its own sections.
+pub fn monthly_body(r: &BodyMonthlyReport, lang: Lang) -> String {
+    let l = labels(lang);
+    let mut out = String::new();
+    let period = month_title(r.month, lang);
+    head(
+        &mut out,
+        &format!("{} – {} – {}", l.monthly_title, l.all_offices, period),
+        lang,
+    );
+    let _ = write!(
+        out,
+        "<header>\n<h1>{}</h1>\n<p class=\"site\">{} ({}) – {}</p>\n</header>\n\
+         <p class=\"summary\">{}</p>\n<p>{}</p>\n",
+        esc(l.monthly_title),
+        esc(l.all_offices),
+        r.offices.len(),
+        esc(&period),
+        esc(&words::totals_summary_sentence(&r.totals, lang)),
+        esc(&words::totals_participation_sentence(&r.totals, lang))
+    );
+    // The month of the office whose month ends last says whether the body's is still running.
+    if let Some(o) = r.offices.iter().max_by_key(|o| {
+        o.time_zone
+            .parse::<chrono_tz::Tz>()
+            .ok()
+            .and_then(|tz| r.month.bounds(tz).ok())
+            .map(|(_, end)| end)
+    }) {
+        computed(&mut out, r.month, &o.time_zone, lang);
+    }
+    let _ = writeln!(
+        out,
+        "<p class=\"note\">{}</p>",
+        esc(&text::time_zones_sentence(
+            r.offices
+                .iter()
+                .map(|o| (o.site_name.as_str(), o.time_zone.as_str())),
+            lang
+        ))
+    );
+
+    section(&mut out, "uffici", l.by_office, 2);
+    green_by_office(
+        &mut out,
+        r.offices
+            .iter()
+            .map(|o| (o.site_name.as_str(), &o.current.faces)),
+        &r.totals.faces,
+        lang,
+    );
+    table(
+        &mut out,
+        l.by_office,
+        &text::office_header(lang),
+        &text::office_rows(
+            r.offices
+                .iter()
+                .map(|o| (o.site_name.as_str(), o.current.served, &o.current.faces)),
+            (r.totals.served, &r.totals.faces),
+            lang,
+        ),
+    );
+    out.push_str("</section>\n");
+
+    section(&mut out, "motivi", l.reasons_by_office, 2);
+    table(
+        &mut out,
+        l.reasons_by_office,
+        &text::office_reason_header(lang),
+        &text::office_reason_rows(
+            r.offices
+                .iter()
+                .map(|o| (o.site_name.as_str(), &o.current.faces)),
+            &r.totals.faces,
+            lang,
+        ),
+    );
+    out.push_str("</section>\n");
+
+    section(&mut out, "confronto", l.change_title, 2);
+    table(
+        &mut out,
+        l.change_title,
+        &[
+            String::new(),
+            month_title(r.previous.month, lang),
+            period.clone(),
+            l.change.into(),
+        ],
+        &text::totals_change_rows(&r.totals, &r.previous, &r.change, lang),
+    );
+    out.push_str("</section>\n");
+
+    section(&mut out, "canali", l.by_channel, 2);
+    let rows: Vec<Vec<String>> = r
+        .by_channel
+        .iter()
+        .map(|g| {
+            vec![
+                group_name(&g.code, None, true, lang),
+                g.served
+                    .map(|s| int(s, lang))
+                    .unwrap_or_else(|| DASH.to_string()),
+                int(g.faces.votes, lang),
+                pct(g.participation(), lang),
+                pct(g.faces.green_share(), lang),
+                pct(g.faces.yellow_share(), lang),
+                pct(g.faces.red_share(), lang),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        l.by_channel,
+        &[
+            l.channel,
+            l.served,
+            l.votes,
+            l.participation,
+            l.green,
+            l.yellow,
+            l.red,
+        ]
+        .map(String::from),
+        &rows,
+    );
+    out.push_str("</section>\n");
+
+    let _ = writeln!(out, "<h2>{}</h2>", esc(l.office_detail));
+    for (n, o) in r.offices.iter().enumerate() {
+        office_article(&mut out, n + 1, &o.site_name, &o.site_id, |out, p| {
+            let _ = write!(
+                out,
+                "<p class=\"summary\">{}</p>\n<p>{}</p>\n",
+                esc(&words::summary_sentence(&o.current, lang)),
+                esc(&words::participation_sentence(&o.current, lang))
+            );
+            monthly_sections(out, o, lang, p, 3);
+        });
+    }
+    foot(&mut out, lang);
+    out
+}
+
+/// The annual page of the body: one row per office with the body's year, the body's months
+/// (chart and table), then every office with its own review of its standards.
+pub fn annual_body(r: &BodyAnnualReport, lang: Lang) -> String {
+    let l = labels(lang);
+    let mut out = String::new();
+    let period = format!("{} {}", l.year, r.year);
+    head(
+        &mut out,
+        &format!("{} – {} – {}", l.annual_title, l.all_offices, period),
+        lang,
+    );
+    let _ = write!(
+        out,
+        "<header>\n<h1>{}</h1>\n<p class=\"site\">{} ({}) – {}</p>\n</header>\n",
+        esc(l.annual_title),
+        esc(l.all_offices),
+        r.offices.len(),
+        esc(&period)
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"summary\">{}: {} · {}: {} · {}: {} · {}: {}</p>",
+        esc(l.served),
+        esc(&int(r.served, lang)),
+        esc(l.votes),
+        esc(&int(r.faces.votes, lang)),
+        esc(l.participation),
+        esc(&pct(r.participation(), lang)),
+        esc(l.green),
+        esc(&pct(r.faces.green_share(), lang))
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"note\">{}</p>",
+        esc(&text::time_zones_sentence(
+            r.offices
+                .iter()
+                .map(|o| (o.site_name.as_str(), o.time_zone.as_str())),
+            lang
+        ))
+    );
+
+    section(&mut out, "uffici", l.by_office, 2);
+    green_by_office(
+        &mut out,
+        r.offices.iter().map(|o| (o.site_name.as_str(), &o.faces)),
+        &r.faces,
+        lang,
+    );
+    table(
+        &mut out,
+        l.by_office,
+        &text::office_header(lang),
+        &text::office_rows(
+            r.offices
+                .iter()
+                .map(|o| (o.site_name.as_str(), o.served, &o.faces)),
+            (r.served, &r.faces),
+            lang,
+        ),
+    );
+    table(
+        &mut out,
+        l.reasons_by_office,
+        &text::office_reason_header(lang),
+        &text::office_reason_rows(
+            r.offices.iter().map(|o| (o.site_name.as_str(), &o.faces)),
+            &r.faces,
+            lang,
+        ),
+    );
+    out.push_str("</section>\n");
+
+    section(&mut out, "andamento", l.trend_title, 2);
+    let months: Vec<(YearMonth, Faces)> = r.months.iter().map(|m| (m.month, m.faces)).collect();
+    months_chart(&mut out, "chart-months", &months, lang);
+    table(
+        &mut out,
+        l.trend_title,
+        &[
+            l.month,
+            l.served,
+            l.votes,
+            l.participation,
+            l.green,
+            l.yellow,
+            l.red,
+        ]
+        .map(String::from),
+        &text::body_annual_rows(r, lang),
+    );
+    out.push_str("</section>\n");
+
+    let _ = writeln!(out, "<h2>{}</h2>", esc(l.office_detail));
+    for (n, o) in r.offices.iter().enumerate() {
+        office_article(&mut out, n + 1, &o.site_name, &o.site_id, |out, p| {
+            let _ = writeln!(
+                out,
+                "<p class=\"summary\">{}: {} · {}: {} · {}: {} · {}: {}</p>",
+                esc(l.served),
+                esc(&int(o.served, lang)),
+                esc(l.votes),
+                esc(&int(o.faces.votes, lang)),
+                esc(l.participation),
+                esc(&pct(o.participation(), lang)),
+                esc(l.green),
+                esc(&pct(o.faces.green_share(), lang))
+            );
+            annual_sections(out, o, lang, p, 3);
+        });
+    }
     foot(&mut out, lang);
     out
 }

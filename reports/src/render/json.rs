@@ -1,17 +1,24 @@
 //! JSON with a versioned schema (see docs/reports.md): `faccia.report.monthly/1`,
-//! `faccia.report.annual/1`, `faccia.export.ministry/1`. Percentages are numbers with one
-//! decimal (`94.4`) made by `Share`, or `null` when there is nothing to share.
+//! `faccia.report.annual/1`, `faccia.report.body-monthly/1`, `faccia.report.body-annual/1`,
+//! `faccia.export.ministry/2`. Percentages are numbers with one decimal (`94.4`) made by
+//! `Share`, or `null` when there is nothing to share.
 
 use faccia_domain::{Lang, Share};
 use serde_json::{json, Map, Value};
 
-use crate::model::{AnnualReport, ExportRow, Faces, Group, MonthFigures, MonthlyReport, Waiting};
+use crate::model::{
+    AnnualReport, BodyAnnualReport, BodyMonthlyReport, ExportRow, Faces, Group, MonthFigures,
+    MonthTotals, MonthlyReport, ReportContext, Waiting,
+};
 use crate::period::YearMonth;
 use crate::words;
 
 pub const MONTHLY_SCHEMA: &str = "faccia.report.monthly/1";
 pub const ANNUAL_SCHEMA: &str = "faccia.report.annual/1";
-pub const EXPORT_SCHEMA: &str = "faccia.export.ministry/1";
+pub const BODY_MONTHLY_SCHEMA: &str = "faccia.report.body-monthly/1";
+pub const BODY_ANNUAL_SCHEMA: &str = "faccia.report.body-annual/1";
+/// Version 2: the offices (`offices`, rows with `office_name`), for exports of the body.
+pub const EXPORT_SCHEMA: &str = "faccia.export.ministry/2";
 /// The rounding rule, stated in every document.
 pub const ROUNDING: &str = "percent with one decimal: part/whole in tenths of a percent, rounded half up on exact integers; null when the whole is 0";
 
@@ -186,15 +193,25 @@ pub fn annual(r: &AnnualReport, lang: Lang) -> Value {
     })
 }
 
-pub fn export(rows: &[ExportRow], site_id: &str, from: YearMonth, to: YearMonth) -> Value {
+pub fn export(
+    rows: &[ExportRow],
+    offices: &[ReportContext],
+    from: YearMonth,
+    to: YearMonth,
+) -> Value {
     json!({
         "schema": EXPORT_SCHEMA,
-        "office": site_id,
+        "offices": offices.iter().map(|o| json!({
+            "id": o.site_id,
+            "name": o.site_name,
+            "time_zone": o.time_zone.name(),
+        })).collect::<Vec<_>>(),
         "from": from,
         "to": to,
         "rows": rows.iter().map(|r| json!({
             "month": r.month,
             "office": r.office,
+            "office_name": r.office_name,
             "channel": r.channel,
             "service": r.service,
             "served": r.served,
@@ -210,5 +227,60 @@ pub fn export(rows: &[ExportRow], site_id: &str, from: YearMonth, to: YearMonth)
             },
             "red_without_reason": r.faces.red_without_reason,
         })).collect::<Vec<_>>(),
+    })
+}
+
+fn previous_and_change(previous: &MonthTotals, change: &crate::model::Change) -> (Value, Value) {
+    (
+        json!({
+            "month": previous.month,
+            "totals": Value::Object(figures(Some(previous.served), &previous.faces)),
+        }),
+        json!({
+            "served": change.served,
+            "votes": change.votes,
+            "participation_points": points(change.participation_tenths),
+            "green_points": points(change.green_tenths),
+            "yellow_points": points(change.yellow_tenths),
+            "red_points": points(change.red_tenths),
+        }),
+    )
+}
+
+/// `faccia.report.body-monthly/1`: the body's totals, channels, previous month and change,
+/// and every office's own `faccia.report.monthly/1` document under `offices`.
+pub fn monthly_body(r: &BodyMonthlyReport, lang: Lang) -> Value {
+    let (previous, change) = previous_and_change(&r.previous, &r.change);
+    json!({
+        "schema": BODY_MONTHLY_SCHEMA,
+        "rounding": ROUNDING,
+        "lang": lang_code(lang),
+        "month": r.month,
+        "summary": words::totals_summary_sentence(&r.totals, lang),
+        "participation_text": words::totals_participation_sentence(&r.totals, lang),
+        "totals": Value::Object(figures(Some(r.totals.served), &r.totals.faces)),
+        "by_channel": r.by_channel.iter().map(group).collect::<Vec<_>>(),
+        "previous": previous,
+        "change": change,
+        "offices": r.offices.iter().map(|o| monthly(o, lang)).collect::<Vec<_>>(),
+    })
+}
+
+/// `faccia.report.body-annual/1`: the body's year and months, and every office's own
+/// `faccia.report.annual/1` document (with its standards review) under `offices`.
+pub fn annual_body(r: &BodyAnnualReport, lang: Lang) -> Value {
+    json!({
+        "schema": BODY_ANNUAL_SCHEMA,
+        "rounding": ROUNDING,
+        "lang": lang_code(lang),
+        "year": r.year,
+        "totals": Value::Object(figures(Some(r.served), &r.faces)),
+        "months": r.months.iter().map(|m| {
+            let mut o = Map::new();
+            o.insert("month".into(), json!(m.month));
+            o.extend(figures(Some(m.served), &m.faces));
+            Value::Object(o)
+        }).collect::<Vec<_>>(),
+        "offices": r.offices.iter().map(|o| annual(o, lang)).collect::<Vec<_>>(),
     })
 }

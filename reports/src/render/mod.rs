@@ -9,7 +9,9 @@ pub mod text;
 use faccia_domain::Lang;
 
 use crate::error::ReportError;
-use crate::model::{AnnualReport, ExportRow, MonthlyReport};
+use crate::model::{
+    AnnualReport, BodyAnnualReport, BodyMonthlyReport, ExportRow, MonthlyReport, ReportContext,
+};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -61,16 +63,45 @@ pub fn annual(r: &AnnualReport, format: Format, lang: Lang) -> Result<String, Re
     })
 }
 
-/// The Ministry export: CSV or JSON only (text and HTML are refused by the caller).
+/// The monthly publication of the body (several offices).
+pub fn monthly_body(
+    r: &BodyMonthlyReport,
+    format: Format,
+    lang: Lang,
+) -> Result<String, ReportError> {
+    Ok(match format {
+        Format::Text => text::monthly_body(r, lang),
+        Format::Csv => csv::monthly_body(r, lang),
+        Format::Json => json::to_string(&json::monthly_body(r, lang))?,
+        Format::Html => html::monthly_body(r, lang),
+    })
+}
+
+/// The annual review of the body (several offices).
+pub fn annual_body(
+    r: &BodyAnnualReport,
+    format: Format,
+    lang: Lang,
+) -> Result<String, ReportError> {
+    Ok(match format {
+        Format::Text => text::annual_body(r, lang),
+        Format::Csv => csv::annual_body(r, lang),
+        Format::Json => json::to_string(&json::annual_body(r, lang))?,
+        Format::Html => html::annual_body(r, lang),
+    })
+}
+
+/// The Ministry export of one office or several (`offices`: the ones exported, named in the
+/// JSON document): CSV or JSON only (text and HTML are refused by the caller).
 pub fn export(
     rows: &[ExportRow],
-    site_id: &str,
+    offices: &[ReportContext],
     from: crate::period::YearMonth,
     to: crate::period::YearMonth,
     format: Format,
 ) -> Result<String, ReportError> {
     match format {
-        Format::Json => Ok(json::to_string(&json::export(rows, site_id, from, to))?),
+        Format::Json => Ok(json::to_string(&json::export(rows, offices, from, to))?),
         Format::Csv => Ok(csv::export(rows)),
         other => Err(ReportError::Unsupported(format!(
             "format: the Ministry export is written as csv or json, not {other:?}"

@@ -4,7 +4,10 @@ use std::fmt::Write;
 
 use faccia_domain::Lang;
 
-use crate::model::{AnnualReport, Faces, Group, MonthFigures, MonthlyReport};
+use crate::model::{
+    AnnualReport, BodyAnnualReport, BodyMonthlyReport, Change, Faces, Group, MonthFigures,
+    MonthTotals, MonthlyReport,
+};
 use crate::words::{self, group_name, int, labels, minutes, pct, points, signed_int, DASH};
 
 /// A table: first column left-aligned, the others right-aligned.
@@ -143,8 +146,17 @@ pub(crate) fn waiting_header(lang: Lang) -> Vec<String> {
 }
 
 pub(crate) fn change_rows(r: &MonthlyReport, lang: Lang) -> Vec<Vec<String>> {
+    totals_change_rows(&r.current.totals(), &r.previous, &r.change, lang)
+}
+
+/// The change from the previous month, from the two months' totals.
+pub(crate) fn totals_change_rows(
+    c: &MonthTotals,
+    p: &MonthTotals,
+    ch: &Change,
+    lang: Lang,
+) -> Vec<Vec<String>> {
     let l = labels(lang);
-    let (c, p, ch) = (&r.current, &r.previous, &r.change);
     let pts = |t: Option<i64>| match t {
         Some(_) => format!("{} {}", points(t, lang), l.points),
         None => DASH.to_string(),
@@ -334,4 +346,239 @@ pub fn annual(r: &AnnualReport, lang: Lang) -> String {
     table(&mut out, &h, &rows);
     let _ = writeln!(out, "{}", l.left_out_note);
     out
+}
+
+/// A count with its share: `2 (50,0%)`.
+fn count_pct(n: u64, share: Option<faccia_domain::Share>, lang: Lang) -> String {
+    format!("{} ({})", int(n, lang), pct(share, lang))
+}
+
+/// One row per office and the body's total: served, votes, participation and the three shares.
+pub(crate) fn office_rows<'a>(
+    offices: impl Iterator<Item = (&'a str, u64, &'a Faces)>,
+    total: (u64, &Faces),
+    lang: Lang,
+) -> Vec<Vec<String>> {
+    let l = labels(lang);
+    let row = |name: &str, served: u64, f: &Faces| {
+        vec![
+            name.to_string(),
+            int(served, lang),
+            int(f.votes, lang),
+            pct(faccia_domain::Share::of(f.votes, served), lang),
+            pct(f.green_share(), lang),
+            pct(f.yellow_share(), lang),
+            pct(f.red_share(), lang),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = offices.map(|(n, s, f)| row(n, s, f)).collect();
+    rows.push(row(l.total, total.0, total.1));
+    rows
+}
+
+pub(crate) fn office_header(lang: Lang) -> Vec<String> {
+    group_header(labels(lang).office, lang)
+}
+
+/// One row per office and the body's total: the red votes by reason, with their shares.
+pub(crate) fn office_reason_rows<'a>(
+    offices: impl Iterator<Item = (&'a str, &'a Faces)>,
+    total: &Faces,
+    lang: Lang,
+) -> Vec<Vec<String>> {
+    let l = labels(lang);
+    let row = |name: &str, f: &Faces| {
+        let mut r = vec![name.to_string(), int(f.red, lang)];
+        r.extend((0..4).map(|i| count_pct(f.reasons[i], f.reason_share(i), lang)));
+        r.push(count_pct(
+            f.red_without_reason,
+            f.red_without_reason_share(),
+            lang,
+        ));
+        r
+    };
+    let mut rows: Vec<Vec<String>> = offices.map(|(n, f)| row(n, f)).collect();
+    rows.push(row(l.total, total));
+    rows
+}
+
+pub(crate) fn office_reason_header(lang: Lang) -> Vec<String> {
+    let l = labels(lang);
+    let mut h = vec![l.office.to_string(), l.red.to_string()];
+    h.extend(l.reasons.iter().map(|r| r.to_string()));
+    h.push(l.no_reason.to_string());
+    h
+}
+
+/// "Ogni ufficio conta giorni e mesi nel proprio fuso orario: A (Europe/Rome), B (…)."
+pub(crate) fn time_zones_sentence<'a>(
+    offices: impl Iterator<Item = (&'a str, &'a str)>,
+    lang: Lang,
+) -> String {
+    let list: Vec<String> = offices.map(|(n, tz)| format!("{n} ({tz})")).collect();
+    format!("{}: {}.", labels(lang).time_zones_note, list.join(", "))
+}
+
+/// The monthly publication of the body: the body's sentences, one row per office with the
+/// body's total, the reasons by office, the change and the channels of the body, then every
+/// office's own page.
+pub fn monthly_body(r: &BodyMonthlyReport, lang: Lang) -> String {
+    let l = labels(lang);
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", l.monthly_title);
+    let _ = writeln!(
+        out,
+        "{} ({}), {}\n",
+        l.all_offices,
+        r.offices.len(),
+        month_title(r.month, lang)
+    );
+    let _ = writeln!(out, "{}", words::totals_summary_sentence(&r.totals, lang));
+    let _ = writeln!(
+        out,
+        "{}\n",
+        words::totals_participation_sentence(&r.totals, lang)
+    );
+    let _ = writeln!(out, "{}", l.by_office);
+    table(
+        &mut out,
+        &office_header(lang),
+        &office_rows(
+            r.offices
+                .iter()
+                .map(|o| (o.site_name.as_str(), o.current.served, &o.current.faces)),
+            (r.totals.served, &r.totals.faces),
+            lang,
+        ),
+    );
+    let _ = writeln!(out, "{}", l.reasons_by_office);
+    table(
+        &mut out,
+        &office_reason_header(lang),
+        &office_reason_rows(
+            r.offices
+                .iter()
+                .map(|o| (o.site_name.as_str(), &o.current.faces)),
+            &r.totals.faces,
+            lang,
+        ),
+    );
+    let _ = writeln!(out, "{}", l.change_title);
+    table(
+        &mut out,
+        &[
+            String::new(),
+            month_title(r.previous.month, lang),
+            month_title(r.month, lang),
+            l.change.into(),
+        ],
+        &totals_change_rows(&r.totals, &r.previous, &r.change, lang),
+    );
+    let _ = writeln!(out, "{}", l.by_channel);
+    table(
+        &mut out,
+        &group_header(l.channel, lang),
+        &group_rows(&r.by_channel, true, lang),
+    );
+    let _ = writeln!(
+        out,
+        "{}\n",
+        time_zones_sentence(
+            r.offices
+                .iter()
+                .map(|o| (o.site_name.as_str(), o.time_zone.as_str())),
+            lang
+        )
+    );
+    let _ = writeln!(out, "{}", l.office_detail);
+    for o in &r.offices {
+        let _ = writeln!(out, "{}\n", "=".repeat(72));
+        out.push_str(&monthly(o, lang));
+        out.push('\n');
+    }
+    out
+}
+
+/// The annual review of the body: one row per office with the body's year, the body's months,
+/// then every office's own review (standards are the offices' own).
+pub fn annual_body(r: &BodyAnnualReport, lang: Lang) -> String {
+    let l = labels(lang);
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", l.annual_title);
+    let _ = writeln!(
+        out,
+        "{} ({}), {} {}\n",
+        l.all_offices,
+        r.offices.len(),
+        l.year.to_lowercase(),
+        r.year
+    );
+    let _ = writeln!(out, "{}", l.by_office);
+    table(
+        &mut out,
+        &office_header(lang),
+        &office_rows(
+            r.offices
+                .iter()
+                .map(|o| (o.site_name.as_str(), o.served, &o.faces)),
+            (r.served, &r.faces),
+            lang,
+        ),
+    );
+    let _ = writeln!(out, "{}", l.reasons_by_office);
+    table(
+        &mut out,
+        &office_reason_header(lang),
+        &office_reason_rows(
+            r.offices.iter().map(|o| (o.site_name.as_str(), &o.faces)),
+            &r.faces,
+            lang,
+        ),
+    );
+    let _ = writeln!(out, "{}", l.trend_title);
+    table(
+        &mut out,
+        &group_header(l.month, lang),
+        &body_annual_rows(r, lang),
+    );
+    let _ = writeln!(
+        out,
+        "{}\n",
+        time_zones_sentence(
+            r.offices
+                .iter()
+                .map(|o| (o.site_name.as_str(), o.time_zone.as_str())),
+            lang
+        )
+    );
+    let _ = writeln!(out, "{}", l.office_detail);
+    for o in &r.offices {
+        let _ = writeln!(out, "{}\n", "=".repeat(72));
+        out.push_str(&annual(o, lang));
+        out.push('\n');
+    }
+    out
+}
+
+/// The body's twelve months and its year.
+pub(crate) fn body_annual_rows(r: &BodyAnnualReport, lang: Lang) -> Vec<Vec<String>> {
+    let l = labels(lang);
+    let row = |label: String, served: u64, f: &Faces| {
+        vec![
+            label,
+            int(served, lang),
+            int(f.votes, lang),
+            pct(faccia_domain::Share::of(f.votes, served), lang),
+            pct(f.green_share(), lang),
+            pct(f.yellow_share(), lang),
+            pct(f.red_share(), lang),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = r
+        .months
+        .iter()
+        .map(|m| row(m.month.name(lang).to_string(), m.served, &m.faces))
+        .collect();
+    rows.push(row(format!("{} {}", l.total, r.year), r.served, &r.faces));
+    rows
 }

@@ -51,8 +51,24 @@ fn pg_url_for(admin: &str, db: &str) -> String {
     format!("{host_part}/{db}{query}")
 }
 
+/// The store's rules for a report context's site (windows as the defaults of the server).
+pub fn rules_for(c: &ReportContext) -> Rules {
+    Rules {
+        site_id: c.site_id.clone(),
+        site_name: c.site_name.clone(),
+        vote_window_ms: 60_000,
+        grace_ms: 10_000,
+        reason_window_ms: 15_000,
+        time_zone: c.time_zone,
+        operator_data: false,
+        keypad_counters: Vec::new(),
+    }
+}
+
 impl TestDb {
-    pub fn new(backend: Backend) -> TestDb {
+    /// A database with faccia's schema, and `sites` registered as the server registers them
+    /// when it opens the database for them.
+    pub fn with_sites(backend: Backend, sites: &[ReportContext]) -> TestDb {
         static N: AtomicU32 = AtomicU32::new(0);
         let db = match backend {
             Backend::Sqlite => {
@@ -91,19 +107,25 @@ impl TestDb {
                 }
             }
         };
-        // The server's store applies the migrations.
-        let rules = Rules {
-            vote_window_ms: 60_000,
-            grace_ms: 10_000,
-            reason_window_ms: 15_000,
-            time_zone: tz(),
-            operator_data: false,
-            keypad_counters: Vec::new(),
-        };
-        let store =
-            Store::open(&db.url, 5_000, rules, storage::system_clock()).expect("migrations");
-        drop(store);
+        // The server's store applies the migrations and registers the sites.
+        if !sites.is_empty() {
+            let rules = sites.iter().map(rules_for).collect();
+            let stores = Store::open_sites(&db.url, 5_000, rules, storage::system_clock())
+                .expect("migrations");
+            drop(stores);
+        }
         db
+    }
+
+    /// A database with faccia's schema and the test office registered.
+    pub fn new(backend: Backend) -> TestDb {
+        TestDb::with_sites(backend, &[ctx()])
+    }
+
+    /// A database that is only created (no schema: PostgreSQL an empty database, SQLite no
+    /// file yet).
+    pub fn empty(backend: Backend) -> TestDb {
+        TestDb::with_sites(backend, &[])
     }
 
     pub fn conn(&self) -> AnyConnection {
@@ -150,13 +172,21 @@ pub fn month_start(y: i32, m: u32) -> i64 {
     month(y, m).bounds(tz()).expect("bounds").0
 }
 
-/// Rows to insert.
-#[derive(Default)]
+/// Rows to insert, all of one site (ticket ids restart at 1 for every site).
 pub struct Fixture {
+    pub site: String,
+    pub tz: Tz,
     pub tickets: Vec<TicketRow>,
     pub sessions: Vec<SessionRow>,
     pub votes: Vec<VoteRow>,
     next: u64,
+}
+
+impl Default for Fixture {
+    /// The test office's rows.
+    fn default() -> Fixture {
+        Fixture::for_site(&ctx())
+    }
 }
 
 pub struct T<'a> {
@@ -169,12 +199,25 @@ pub struct T<'a> {
 }
 
 impl Fixture {
+    /// Rows of the site of `c`, whose rollups are built for its time zone.
+    pub fn for_site(c: &ReportContext) -> Fixture {
+        Fixture {
+            site: c.site_id.clone(),
+            tz: c.time_zone,
+            tickets: Vec::new(),
+            sessions: Vec::new(),
+            votes: Vec::new(),
+            next: 0,
+        }
+    }
+
     /// A served ticket; returns its ticket id.
     pub fn served(&mut self, t: T<'_>) -> String {
         self.next += 1;
         let id = format!("TKT-{:07}", self.next);
         let issued = t.served_at - t.waiting_ms.unwrap_or(0) - 5 * MINUTE;
         self.tickets.push(TicketRow {
+            site_id: self.site.clone(),
             source_id: "queue-test".into(),
             ticket_id: id.clone(),
             display_number: format!("{}{:03}", t.service, self.next % 1000),
@@ -204,6 +247,7 @@ impl Fixture {
     pub fn no_show(&mut self, service: &str, at: i64) {
         self.next += 1;
         self.tickets.push(TicketRow {
+            site_id: self.site.clone(),
             source_id: "queue-test".into(),
             ticket_id: format!("TKT-{:07}", self.next),
             display_number: "N001".into(),
@@ -236,8 +280,10 @@ impl Fixture {
             .find(|t| t.ticket_id == ticket)
             .map(|t| (t.service_code.clone(), t.counter_id.clone()))
             .expect("ticket of the vote");
-        let session_id = format!("SES-{ticket}");
+        // Session ids are unique in the whole database.
+        let session_id = format!("SES-{}-{ticket}", self.site);
         self.sessions.push(SessionRow {
+            site_id: self.site.clone(),
             session_id: session_id.clone(),
             source_id: "queue-test".into(),
             ticket_id: ticket.into(),
@@ -253,6 +299,7 @@ impl Fixture {
             ended_at: Some(at),
         });
         self.votes.push(VoteRow {
+            site_id: self.site.clone(),
             session_id,
             source_id: "queue-test".into(),
             ticket_id: ticket.into(),
@@ -303,8 +350,8 @@ impl Fixture {
                 })
                 .expect("insert fixture (PostgreSQL)"),
         }
-        // Raw rows written around the store: build the report rollups from them.
-        storage::rollup::rebuild(conn, tz()).expect("rebuild the rollups");
+        // Raw rows written around the store: build the site's report rollups from them.
+        storage::rollup::rebuild(conn, &self.site, self.tz).expect("rebuild the rollups");
     }
 }
 
@@ -384,12 +431,22 @@ pub fn sassuolo(fx: &mut Fixture) -> std::collections::BTreeMap<String, Vec<i64>
 /// The figures of `months` (and the Ministry export over them) are the same from the rollups
 /// as from the raw tables, and reports choose the rollups.
 pub fn rollups_agree_with_raw(conn: &mut AnyConnection, months: &[YearMonth]) {
+    rollups_agree_with_raw_for(conn, &ctx(), months)
+}
+
+/// The same for the site of `c`.
+pub fn rollups_agree_with_raw_for(
+    conn: &mut AnyConnection,
+    c: &ReportContext,
+    months: &[YearMonth],
+) {
     use faccia_reports::model::{self, Via};
-    let c = ctx();
+    let c = c.clone();
     assert_eq!(
         Via::choose(conn, &c).expect("choose"),
         Via::Rollups,
-        "reports read the rollups"
+        "reports of {} read the rollups",
+        c.site_id
     );
     for m in months {
         let rolled = model::month_figures_via(conn, &c, *m, Via::Rollups).expect("rollups");
@@ -425,4 +482,53 @@ macro_rules! both {
             }
         }
     };
+}
+
+/// An instant given as a local date and time in `tz`.
+pub fn local(tz: Tz, y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+    use chrono::TimeZone;
+    tz.with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .expect("an unambiguous local time")
+        .timestamp_millis()
+}
+
+/// An instant in UTC.
+pub fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+    local(chrono_tz::UTC, y, m, d, h, min)
+}
+
+/// Two offices of one body on one database, with the same counter ids "1".."8" and an
+/// overlapping service code: the registry office in Rome…
+pub fn rome_office() -> ReportContext {
+    ReportContext {
+        site_id: "ente-anagrafe".into(),
+        site_name: "Anagrafe centrale".into(),
+        time_zone: chrono_tz::Europe::Rome,
+        services: vec![
+            ("A".into(), "Anagrafe – certificati".into(), Some(20)),
+            ("C".into(), "Carta d'identità elettronica".into(), Some(30)),
+        ],
+        counters: (1..=8)
+            .map(|i| (i.to_string(), format!("Sportello {i}")))
+            .collect(),
+        target_tenths: 900,
+    }
+}
+
+/// …and the consulate in New York (six hours behind Rome).
+pub fn new_york_office() -> ReportContext {
+    ReportContext {
+        site_id: "consolato-new-york".into(),
+        site_name: "Consolato generale di New York".into(),
+        time_zone: chrono_tz::America::New_York,
+        services: vec![
+            ("A".into(), "Passaporti".into(), Some(45)),
+            ("V".into(), "Visti".into(), None),
+        ],
+        counters: (1..=8)
+            .map(|i| (i.to_string(), format!("Banco {i}")))
+            .collect(),
+        target_tenths: 900,
+    }
 }

@@ -57,6 +57,7 @@ pub fn session(s: &SessionInfo) -> v1::VoteSession {
         counter_id: s.counter_id.clone(),
         expires_at: Some(timestamp(s.expires_at)),
         keypad: keypad_state(s.keypad) as i32,
+        site_id: String::new(),
     }
 }
 
@@ -140,6 +141,7 @@ pub fn status(e: StoreError) -> Status {
         e @ StoreError::NotRun => Status::aborted(format!(
             "{e}; nothing of it was stored: send it again with the same event_id"
         )),
+        StoreError::Legacy(m) | StoreError::Copy(m) => Status::failed_precondition(m),
         StoreError::Migration(m) | StoreError::Corrupt(m) => {
             tracing::error!(error = %m, "storage is inconsistent");
             Status::internal(m)

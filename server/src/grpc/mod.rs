@@ -19,20 +19,91 @@ use faccia_proto::v1::reports_server::ReportsServer;
 use thiserror::Error;
 use tokio::net::TcpListener;
 
-use crate::auth::Credentials;
-use crate::config::Config;
+use crate::auth::{Caller, Credentials};
+use crate::config::{Config, SiteConfig};
 use crate::keypads::KeypadGateway;
 use crate::storage::Store;
+use tonic::Status;
+
+/// One office (site) this process serves: its configuration, its store, its keypads.
+pub struct Office {
+    pub site: SiteConfig,
+    pub store: Store,
+    pub keypads: Arc<dyn KeypadGateway>,
+}
 
 /// What every service shares.
 pub struct Shared {
     pub config: Config,
-    pub store: Store,
+    /// The offices served, in configuration order (at least one).
+    pub offices: Vec<Arc<Office>>,
     pub auth: Credentials,
-    pub keypads: Arc<dyn KeypadGateway>,
     /// Turns true when the server stops: long-lived streams end so shutdown does not wait on them.
     pub stopping: tokio::sync::watch::Sender<bool>,
     pub metrics: crate::metrics::Metrics,
+}
+
+impl Shared {
+    /// The offices `caller` may use (every office when the call carries no caller).
+    pub fn visible(&self, caller: Option<&Caller>) -> Vec<&Arc<Office>> {
+        self.offices
+            .iter()
+            .filter(|o| caller.is_none_or(|c| c.may_use(o.site.id())))
+            .collect()
+    }
+
+    /// The office a request names (`site_id`), or the only one the caller may use when it
+    /// names none. PERMISSION_DENIED for a site the caller's token does not name, NOT_FOUND for
+    /// a site this server does not serve, INVALID_ARGUMENT for no site when there are several.
+    pub fn office(&self, site_id: &str, caller: Option<&Caller>) -> Result<Arc<Office>, Status> {
+        let visible = self.visible(caller);
+        if site_id.is_empty() {
+            return match visible.as_slice() {
+                [one] => Ok(Arc::clone(one)),
+                [] => Err(Status::permission_denied(format!(
+                    "the credential {:?} may not use any site of this server",
+                    caller.map_or("", |c| c.name.as_str())
+                ))),
+                several => Err(Status::invalid_argument(format!(
+                    "site_id is required: this server serves several sites ({})",
+                    several
+                        .iter()
+                        .map(|o| o.site.id())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            };
+        }
+        if let Some(c) = caller.filter(|c| !c.may_use(site_id)) {
+            return Err(Status::permission_denied(format!(
+                "the credential {:?} may not use site {site_id:?}",
+                c.name
+            )));
+        }
+        self.offices
+            .iter()
+            .find(|o| o.site.id() == site_id)
+            .cloned()
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "site {site_id:?} is not served here (this server serves {})",
+                    self.offices
+                        .iter()
+                        .map(|o| o.site.id())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    /// The office a request names, for the caller the auth layer put in its extensions.
+    pub fn office_for<T>(
+        &self,
+        request: &tonic::Request<T>,
+        site_id: &str,
+    ) -> Result<Arc<Office>, Status> {
+        self.office(site_id, request.extensions().get::<Caller>())
+    }
 }
 
 #[derive(Debug, Error)]
@@ -102,16 +173,26 @@ pub async fn serve(
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
 
     // Sessions whose window has passed end on the server's clock.
-    let expiry_store = shared.store.clone();
+    let expiry_stores: Vec<Store> = shared.offices.iter().map(|o| o.store.clone()).collect();
     let expiry = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match expiry_store.expire_due().await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(expired = n, "vote sessions expired"),
-                Err(e) => tracing::warn!(error = %e, "cannot expire sessions"),
+            for store in &expiry_stores {
+                match store.expire_due().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::debug!(
+                            site = store.site_id(),
+                            expired = n,
+                            "vote sessions expired"
+                        )
+                    }
+                    Err(e) => {
+                        tracing::warn!(site = store.site_id(), error = %e, "cannot expire sessions")
+                    }
+                }
             }
         }
     });

@@ -1,5 +1,6 @@
 //! `faccia.v1.Monitor`: the console's read-only view, and the live event log.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,16 +17,26 @@ use crate::storage::read;
 
 pub struct MonitorService {
     pub(crate) shared: Arc<Shared>,
-    /// Today's tickets, kept up to date from the event log between snapshots.
-    tickets: Arc<Mutex<read::TicketCache>>,
+    /// Each site's tickets of today, kept up to date from the event log between snapshots.
+    tickets: HashMap<String, Arc<Mutex<read::TicketCache>>>,
 }
 
 impl MonitorService {
     pub(crate) fn new(shared: Arc<Shared>) -> MonitorService {
-        MonitorService {
-            shared,
-            tickets: Arc::new(Mutex::new(read::TicketCache::default())),
-        }
+        let tickets = shared
+            .offices
+            .iter()
+            .map(|o| (o.site.id().to_string(), Arc::default()))
+            .collect();
+        MonitorService { shared, tickets }
+    }
+}
+
+fn site_of(o: &super::Office) -> v1::Site {
+    v1::Site {
+        id: o.site.id().to_string(),
+        name: o.site.name().to_string(),
+        time_zone: o.site.settings.time_zone.clone(),
     }
 }
 
@@ -51,6 +62,7 @@ pub fn log_event(r: LogRow) -> v1::LogEvent {
         session_id: r.session_id,
         outcome: r.outcome,
         detail: r.detail,
+        site_id: r.site_id,
     }
 }
 
@@ -58,20 +70,42 @@ type LogStream = Pin<Box<dyn Stream<Item = Result<v1::LogEvent, Status>> + Send>
 
 #[tonic::async_trait]
 impl Monitor for MonitorService {
+    async fn list_sites(
+        &self,
+        request: Request<v1::ListSitesRequest>,
+    ) -> Result<Response<v1::SiteList>, Status> {
+        let caller = request.extensions().get::<crate::auth::Caller>();
+        let sites = self
+            .shared
+            .visible(caller)
+            .into_iter()
+            .map(|o| site_of(o))
+            .collect();
+        Ok(Response::new(v1::SiteList { sites }))
+    }
+
     async fn get_snapshot(
         &self,
-        _request: Request<v1::SnapshotRequest>,
+        request: Request<v1::SnapshotRequest>,
     ) -> Result<Response<v1::Snapshot>, Status> {
-        let now = self.shared.store.now();
-        let (day_start, _) = stats::day_bounds(self.shared.config.time_zone, now);
+        let office = self
+            .shared
+            .office_for(&request, &request.get_ref().site_id)?;
+        let now = office.store.now();
+        let (day_start, _) = stats::day_bounds(office.site.time_zone, now);
         let since = day_start.min(now - faccia_domain::alerts::RED_WINDOW_MS);
-        let keypads = self.shared.keypads.health();
+        let keypads = office.keypads.health();
         let shared = self.shared.clone();
-        let cache = self.tickets.clone();
+        let cache = self
+            .tickets
+            .get(office.site.id())
+            .cloned()
+            .unwrap_or_default();
+        let site = office.site.id().to_string();
+        let o = office.clone();
         // On a blocking thread, like the read itself: the figures of a busy day are no work for
         // the async workers that carry the queue's events.
-        let snapshot = self
-            .shared
+        let snapshot = office
             .store
             .read(move |c| {
                 let mut cache = cache.lock().unwrap_or_else(|poisoned| {
@@ -79,9 +113,10 @@ impl Monitor for MonitorService {
                     *c = read::TicketCache::default();
                     c
                 });
-                let data = read::office_data_cached(c, since, &mut cache)?;
+                let data = read::office_data_cached(c, &site, since, &mut cache)?;
                 Ok(office::snapshot_of(
                     &shared.config,
+                    &o.site,
                     &data,
                     cache.tickets().collect(),
                     keypads,
@@ -97,8 +132,11 @@ impl Monitor for MonitorService {
         &self,
         request: Request<v1::SatisfactionRequest>,
     ) -> Result<Response<v1::Satisfaction>, Status> {
-        let tz = self.shared.config.time_zone;
-        let now = self.shared.store.now();
+        let office = self
+            .shared
+            .office_for(&request, &request.get_ref().site_id)?;
+        let tz = office.site.time_zone;
+        let now = office.store.now();
         let period = v1::Period::try_from(request.into_inner().period).map_err(|_| {
             Status::invalid_argument("period: unknown value; use TODAY, WEEK or MONTH")
         })?;
@@ -112,14 +150,14 @@ impl Monitor for MonitorService {
         } else {
             period
         };
-        let (votes, served) = self
-            .shared
+        let site = office.site.id().to_string();
+        let (votes, served) = office
             .store
-            .read(move |c| read::period_data(c, from, to))
+            .read(move |c| read::period_data(c, &site, from, to))
             .await
             .map_err(convert::status)?;
         Ok(Response::new(office::satisfaction(
-            &self.shared.config,
+            &office.site,
             period,
             from,
             to,
@@ -134,10 +172,14 @@ impl Monitor for MonitorService {
         &self,
         request: Request<v1::WatchRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let office = self
+            .shared
+            .office_for(&request, &request.get_ref().site_id)?;
         let after = request.into_inner().after_seq;
         let mut cursor = i64::try_from(after)
             .map_err(|_| Status::invalid_argument("after_seq: is too large"))?;
-        let store = self.shared.store.clone();
+        let store = office.store.clone();
+        let site = office.site.id().to_string();
         let mut seq = store.watch_seq();
         let mut stopping = self.shared.stopping.subscribe();
         let out = async_stream(move |tx| async move {
@@ -151,7 +193,10 @@ impl Monitor for MonitorService {
                     return;
                 }
                 let from = cursor;
-                let page = store.read(move |c| read::log_after(c, from, PAGE)).await;
+                let site = site.clone();
+                let page = store
+                    .read(move |c| read::log_after(c, Some(&site), from, PAGE))
+                    .await;
                 match page {
                     Ok(rows) => {
                         let full = rows.len() as i64 == PAGE;
@@ -185,6 +230,9 @@ impl Monitor for MonitorService {
         &self,
         request: Request<v1::KeypadCommandRequest>,
     ) -> Result<Response<v1::KeypadCommandReply>, Status> {
+        let office = self
+            .shared
+            .office_for(&request, &request.get_ref().site_id)?;
         let req = request.into_inner();
         if req.counter_id.is_empty() {
             return Err(Status::invalid_argument(
@@ -199,7 +247,7 @@ impl Monitor for MonitorService {
                 ))
             }
         };
-        let detail = self.shared.keypads.command(req.counter_id, action).await?;
+        let detail = office.keypads.command(req.counter_id, action).await?;
         Ok(Response::new(v1::KeypadCommandReply {
             detail,
             result: convert::keypad_result(action) as i32,

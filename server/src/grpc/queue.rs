@@ -10,7 +10,8 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
-use super::Shared;
+use super::{Office, Shared};
+use crate::auth::Caller;
 use crate::storage::CounterClaim;
 
 pub struct QueueService {
@@ -22,37 +23,53 @@ pub struct QueueService {
 const STREAM_WINDOW: usize = 1024;
 
 impl QueueService {
-    async fn handle(&self, event: v1::TicketEvent) -> Result<v1::EventAck, Status> {
-        let event = self.validate(event)?;
+    async fn handle(
+        &self,
+        caller: Option<&Caller>,
+        event: v1::TicketEvent,
+    ) -> Result<v1::EventAck, Status> {
+        let (office, event) = self.validate(caller, event)?;
         let kind = event.kind;
-        let ack = self
-            .shared
-            .store
-            .publish(event)
-            .await
-            .map_err(convert::status)?;
-        Ok(self.answered(kind, ack).await)
+        let ack = office.store.publish(event).await.map_err(convert::status)?;
+        Ok(self.answered(&office, kind, ack).await)
     }
 
-    fn validate(&self, event: v1::TicketEvent) -> Result<faccia_domain::TicketEvent, Status> {
-        let now = self.shared.store.now();
-        convert::raw_event(event)
+    /// The event's office (its `site_id`, checked against the caller's token) and the event,
+    /// checked.
+    fn validate(
+        &self,
+        caller: Option<&Caller>,
+        event: v1::TicketEvent,
+    ) -> Result<(Arc<Office>, faccia_domain::TicketEvent), Status> {
+        let office = self.shared.office(&event.site_id, caller)?;
+        let now = office.store.now();
+        let event = convert::raw_event(event)
             .validate(now)
-            .map_err(|e| Status::invalid_argument(e.to_string()))
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok((office, event))
     }
 
     /// After the commit: metrics, and the keypad seam of a SERVED.
-    async fn answered(&self, kind: EventKind, mut ack: crate::storage::Ack) -> v1::EventAck {
+    async fn answered(
+        &self,
+        office: &Office,
+        kind: EventKind,
+        mut ack: crate::storage::Ack,
+    ) -> v1::EventAck {
         self.shared.metrics.event(kind, ack.status.name());
         if kind == EventKind::Served {
             // The keypad seam: wait (briefly) for the counter's keypad to take the session, so
             // that the answer says ARMED. The counter's keypad task arms it; ends of sessions
             // reach it from the store itself.
             if let Some(s) = ack.session.as_mut() {
-                self.shared.keypads.session_opened(s).await;
+                office.keypads.session_opened(s).await;
             }
         }
-        convert::ack(&ack)
+        let mut out = convert::ack(&ack);
+        if let Some(s) = out.vote_session.as_mut() {
+            s.site_id = office.site.id().to_string();
+        }
+        out
     }
 }
 
@@ -64,7 +81,10 @@ impl QueueEvents for QueueService {
         &self,
         request: Request<v1::TicketEvent>,
     ) -> Result<Response<v1::EventAck>, Status> {
-        self.handle(request.into_inner()).await.map(Response::new)
+        let caller = request.extensions().get::<Caller>().cloned();
+        self.handle(caller.as_ref(), request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     type StreamStream = AckStream;
@@ -73,6 +93,7 @@ impl QueueEvents for QueueService {
         &self,
         request: Request<Streaming<v1::TicketEvent>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let mut incoming = request.into_inner();
         let this = QueueService {
             shared: self.shared.clone(),
@@ -85,6 +106,7 @@ impl QueueEvents for QueueService {
         type Queued = (
             u64,
             String,
+            Arc<Office>,
             EventKind,
             Pin<
                 Box<
@@ -107,11 +129,11 @@ impl QueueEvents for QueueService {
                 let queued = match item {
                     Ok(ev) => {
                         let id = ev.event_id.clone();
-                        match reader_this.validate(ev) {
-                            Ok(event) => {
+                        match reader_this.validate(caller.as_ref(), ev) {
+                            Ok((office, event)) => {
                                 let kind = event.kind;
-                                let fut = reader_this.shared.store.publish_queued(&gate, event);
-                                Ok((n, id, kind, Box::pin(fut) as _))
+                                let fut = office.store.publish_queued(&gate, event);
+                                Ok((n, id, office, kind, Box::pin(fut) as _))
                             }
                             Err(s) => Err(numbered(n, &id, s)),
                         }
@@ -127,8 +149,8 @@ impl QueueEvents for QueueService {
         let out = async_stream(move |tx| async move {
             while let Some(queued) = pending_rx.recv().await {
                 let reply = match queued {
-                    Ok((n, id, kind, answer)) => match answer.await {
-                        Ok(ack) => Ok(this.answered(kind, ack).await),
+                    Ok((n, id, office, kind, answer)) => match answer.await {
+                        Ok(ack) => Ok(this.answered(&office, kind, ack).await),
                         Err(e) => Err(numbered(n, &id, convert::status(e))),
                     },
                     Err(s) => Err(s),
@@ -148,6 +170,9 @@ impl QueueEvents for QueueService {
         &self,
         request: Request<v1::CounterSnapshot>,
     ) -> Result<Response<v1::ReconcileReply>, Status> {
+        let office = self
+            .shared
+            .office_for(&request, &request.get_ref().site_id)?;
         let snap = request.into_inner();
         if snap.source_id.is_empty() {
             return Err(Status::invalid_argument(
@@ -160,7 +185,7 @@ impl QueueEvents for QueueService {
                 convert::millis(ts).map_err(|e| Status::invalid_argument(format!("at: {e}")))?
             }
         };
-        if at > self.shared.store.now() + faccia_domain::event::MAX_FUTURE_MS {
+        if at > office.store.now() + faccia_domain::event::MAX_FUTURE_MS {
             return Err(Status::invalid_argument(
                 "at: is more than 24 h in the future",
             ));
@@ -190,8 +215,7 @@ impl QueueEvents for QueueService {
                 ticket_state: state.to_string(),
             });
         }
-        let repaired = self
-            .shared
+        let repaired = office
             .store
             .reconcile(snap.source_id, at, claims)
             .await

@@ -13,23 +13,36 @@ use faccia_reports::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{convert, Shared};
+use super::{convert, Office, Shared};
 use crate::storage::{AnyConnection, StoreError};
 
 pub struct ReportsService {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) ctx: ReportContext,
+}
+
+/// One office's reports: its store and what reports know of it.
+struct Site {
+    office: Arc<Office>,
+    ctx: ReportContext,
 }
 
 impl ReportsService {
     pub fn new(shared: Arc<Shared>) -> ReportsService {
-        let ctx = crate::report_context(&shared.config);
-        ReportsService { shared, ctx }
+        ReportsService { shared }
     }
 
+    /// The office a request names, checked against the caller's token.
+    fn site<T>(&self, request: &Request<T>, site_id: &str) -> Result<Site, Status> {
+        let office = self.shared.office_for(request, site_id)?;
+        let ctx = crate::site_report_context(&self.shared.config, &office.site);
+        Ok(Site { office, ctx })
+    }
+}
+
+impl Site {
     fn month(&self, field: &str, s: &str) -> Result<YearMonth, Status> {
         if s.is_empty() {
-            return YearMonth::containing(self.shared.store.now(), self.ctx.time_zone)
+            return YearMonth::containing(self.office.store.now(), self.ctx.time_zone)
                 .map_err(|e| Status::internal(e.to_string()));
         }
         s.parse::<YearMonth>()
@@ -42,7 +55,7 @@ impl ReportsService {
         f: impl FnOnce(&mut AnyConnection, &ReportContext) -> Result<T, ReportError> + Send + 'static,
     ) -> Result<T, Status> {
         let ctx = self.ctx.clone();
-        self.shared
+        self.office
             .store
             .read(move |c| match f(c, &ctx) {
                 // Database errors go back to the store, which drops a broken connection
@@ -206,20 +219,21 @@ impl ReportsService {
         &self,
         request: Request<v1::MonthlyRequest>,
     ) -> Result<Response<v1::MonthlyReport>, Status> {
+        let site = self.site(&request, &request.get_ref().site_id)?;
         let req = request.into_inner();
         let lang = lang(&req.lang)?;
-        let month = self.month("month", &req.month)?;
+        let month = site.month("month", &req.month)?;
         let (_, end) = month
-            .bounds(self.ctx.time_zone)
+            .bounds(site.ctx.time_zone)
             .map_err(|e| Status::invalid_argument(format!("month: {e}")))?;
-        let report = self
+        let report = site
             .query(move |c, ctx| in_snapshot(c, |c| model::monthly(c, ctx, month)))
             .await?;
         Ok(Response::new(monthly_reply(
             &report,
-            self.ctx.target_tenths,
+            site.ctx.target_tenths,
             lang,
-            self.shared.store.now(),
+            site.office.store.now(),
             end,
         )))
     }
@@ -228,12 +242,13 @@ impl ReportsService {
         &self,
         request: Request<v1::RenderRequest>,
     ) -> Result<Response<v1::Document>, Status> {
+        let site = self.site(&request, &request.get_ref().site_id)?;
         let req = request.into_inner();
         let lang = lang(&req.lang)?;
         let fmt = format(req.format)?;
         let command = match v1::ReportKind::try_from(req.kind) {
             Ok(v1::ReportKind::ReportMonthly) => ReportCommand::Monthly {
-                month: self.month("month", &req.month)?.into(),
+                month: site.month("month", &req.month)?.into(),
             },
             Ok(v1::ReportKind::ReportAnnual) => ReportCommand::Annual {
                 year: check_year(req.year)
@@ -241,8 +256,8 @@ impl ReportsService {
             },
             // The format (CSV or JSON) and the order of the months are checked by the report.
             Ok(v1::ReportKind::ReportMinistryExport) => ReportCommand::Export {
-                from: self.month("from", &req.from)?.into(),
-                to: self.month("to", &req.to)?.into(),
+                from: site.month("from", &req.from)?.into(),
+                to: site.month("to", &req.to)?.into(),
             },
             _ => {
                 return Err(Status::invalid_argument(
@@ -250,7 +265,7 @@ impl ReportsService {
                 ))
             }
         };
-        let file_name = command.file_name(&self.ctx.site_id, fmt);
+        let file_name = command.file_name(&site.ctx.site_id, fmt);
         let args = ReportArgs {
             command,
             format: Some(fmt),
@@ -258,9 +273,11 @@ impl ReportsService {
             output: None,
             output_dir: None,
             target: None,
+            sites: Vec::new(),
+            all_sites: false,
         };
         // `produce` runs its queries in one read transaction of its own.
-        let text = self
+        let text = site
             .query(move |c, ctx| faccia_reports::produce(&args, ctx, c))
             .await?;
         Ok(Response::new(v1::Document {
