@@ -260,7 +260,7 @@ fn render_bench() {
     let mut app = App::new(&Settings::default(), now);
     app.apply(Msg::Satisfaction(Box::new(satisfaction(&snap))));
     let month = YearMonth::new(2026, 11).expect("valid month");
-    app.reports.show(month);
+    app.site().reports.show(month);
     app.apply(Msg::Monthly {
         month,
         result: Ok(Box::new(monthly(&snap))),
@@ -279,7 +279,7 @@ fn render_bench() {
             for i in 0..300u64 {
                 // Force a full redraw each time, as after a change.
                 if i.is_multiple_of(2) {
-                    app.events.push(event(2000 + i, base));
+                    app.site().events.push(event(2000 + i, base));
                 }
                 let t = Instant::now();
                 if terminal.draw(|f| views::render(f, &app)).is_err() {
@@ -386,11 +386,11 @@ async fn memory_bench(secs: u64) {
     println!("memory: {secs} s of 1,000 events/s from a fake Monitor over loopback gRPC");
     println!(
         "  events produced {produced}, received {} (last seq {}), kept {} (cap {}), {:.0} events/s, {frames} frames",
-        app.events.last_seq(),
-        app.events.last_seq(),
-        app.events.len(),
-        app.events.capacity(),
-        app.events.last_seq() as f64 / elapsed
+        app.site().events.last_seq(),
+        app.site().events.last_seq(),
+        app.site().events.len(),
+        app.site().events.capacity(),
+        app.site().events.last_seq() as f64 / elapsed
     );
     println!(
         "  VmRSS before {:.1} MB, peak while streaming {:.1} MB, at end {:.1} MB; VmHWM {:.1} MB (whole process, fake server included)",

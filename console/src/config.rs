@@ -2,9 +2,9 @@
 //! file. Example:
 //!
 //! ```toml
-//! server = "http://127.0.0.1:50051"
+//! server = "http://127.0.0.1:50051"   # or several: ["http://10.0.1.5:50051", "http://10.0.2.5:50051"]
 //! lang = "it"                 # or "en"
-//! token-file = "/etc/faccia/console.token"
+//! token-file = "/etc/faccia/console.token"   # the token of every server without its own
 //! event-log-capacity = 2000   # events kept in memory
 //! refresh-secs = 30           # slow periodic refresh of the snapshot
 //! reports-dir = "/srv/www/faccia"   # where saved reports go (default: the current directory)
@@ -16,6 +16,10 @@
 //! [theme]                     # item = colour name, index or #rrggbb
 //! red = "#d70000"
 //! accent = "light-blue"
+//!
+//! [[servers]]                 # a server with its own token (token or token-file)
+//! url = "http://10.0.3.5:50051"
+//! token-file = "/etc/faccia/napoli.token"
 //! ```
 
 use std::collections::BTreeMap;
@@ -51,11 +55,24 @@ impl OneOrMany {
     }
 }
 
+/// A `[[servers]]` table: one server, with its own token when it has one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServerEntry {
+    pub url: String,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
 /// What the file may hold. Unknown keys are an error, so a typo does not go unnoticed.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConfigFile {
-    pub server: Option<String>,
+    /// One server or several, all with the file's token.
+    pub server: Option<OneOrMany>,
+    /// Servers with their own tokens (after those of `server`).
+    #[serde(default)]
+    pub servers: Vec<ServerEntry>,
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
     pub lang: Option<Lang>,
@@ -80,11 +97,37 @@ impl ConfigFile {
     }
 }
 
+/// One server the console talks to, and the token it sends there.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never a token in a log line or a panic message.
+        f.debug_struct("ServerSettings")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+impl ServerSettings {
+    pub fn new(url: &str, token: Option<&str>) -> ServerSettings {
+        ServerSettings {
+            url: url.to_string(),
+            token: token.map(str::to_string),
+        }
+    }
+}
+
 /// Everything the console needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub server: String,
-    pub token: Option<String>,
+    /// The servers, in order (at least one): the offices of the first are listed first.
+    pub servers: Vec<ServerSettings>,
     pub lang: Lang,
     pub keymap: Keymap,
     pub theme: Theme,
@@ -109,8 +152,7 @@ impl Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            server: DEFAULT_SERVER.to_string(),
-            token: None,
+            servers: vec![ServerSettings::new(DEFAULT_SERVER, None)],
             lang: Lang::It,
             keymap: Keymap::default(),
             theme: Theme::default(),
@@ -151,22 +193,13 @@ impl Settings {
         let token = match (&args.token, file.token, file.token_file) {
             (Some(t), _, _) => Some(t.clone()),
             (None, Some(t), _) => Some(t),
-            (None, None, Some(path)) => Some(
-                std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read token file {}", path.display()))?
-                    .trim()
-                    .to_string(),
-            ),
+            (None, None, Some(path)) => Some(read_token(&path)?),
             (None, None, None) => None,
         };
-        let server = args
-            .server
-            .clone()
-            .or(file.server)
-            .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+        let token = token.filter(|t| !t.is_empty());
+        let servers = servers(&args.server, file.server, file.servers, token)?;
         Ok(Settings {
-            server,
-            token: token.filter(|t| !t.is_empty()),
+            servers,
             lang: args.lang.or(file.lang).unwrap_or_default(),
             keymap,
             theme,
@@ -184,6 +217,72 @@ impl Settings {
             clock: args.clock.clone(),
         })
     }
+}
+
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read token file {}", path.display()))?
+        .trim()
+        .to_string())
+}
+
+/// The servers: those of the command line (or `FACCIA_SERVER`, comma-separated) when given,
+/// else the file's `server` then its `[[servers]]`; the default server when none. Each gets the
+/// token of its `[[servers]]` table when that names one (it is the more specific), else `token`.
+/// The same address twice is one server.
+fn servers(
+    args: &[String],
+    file_server: Option<OneOrMany>,
+    tables: Vec<ServerEntry>,
+    token: Option<String>,
+) -> anyhow::Result<Vec<ServerSettings>> {
+    let mut own: Vec<(String, Option<String>)> = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        let url = t.url.trim();
+        if url.is_empty() {
+            anyhow::bail!("in [[servers]] number {}: url must not be empty", i + 1);
+        }
+        let tok = match (&t.token, &t.token_file) {
+            (Some(tok), None) => Some(tok.trim().to_string()),
+            (None, Some(path)) => Some(read_token(path)?),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                anyhow::bail!("in [[servers]] {url}: give token or token-file, not both")
+            }
+        };
+        own.push((url.to_string(), tok.filter(|t| !t.is_empty())));
+    }
+    let urls: Vec<String> = if args.iter().any(|a| !a.trim().is_empty()) {
+        args.iter().map(|a| a.trim().to_string()).collect()
+    } else {
+        let mut v: Vec<String> = file_server
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| u.trim().to_string())
+            .collect();
+        v.extend(own.iter().map(|(u, _)| u.clone()));
+        v
+    };
+    let mut out: Vec<ServerSettings> = Vec::new();
+    for url in urls.into_iter().filter(|u| !u.is_empty()) {
+        if out.iter().any(|s| s.url == url) {
+            continue;
+        }
+        let tok = own
+            .iter()
+            .find(|(u, _)| *u == url)
+            .and_then(|(_, t)| t.clone())
+            .or_else(|| token.clone());
+        out.push(ServerSettings { url, token: tok });
+    }
+    if out.is_empty() {
+        out.push(ServerSettings {
+            url: DEFAULT_SERVER.to_string(),
+            token,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -206,12 +305,12 @@ red = "#aa0000"
         )
         .unwrap();
         let s = Settings::merge(&ConsoleArgs::default(), file.clone()).unwrap();
-        assert_eq!(s.server, "http://10.0.0.1:50051");
+        assert_eq!(s.servers, vec![ServerSettings::new("http://10.0.0.1:50051", None)]);
         assert_eq!(s.lang, Lang::En);
         assert_eq!(s.event_capacity, 10);
         assert_eq!(s.keymap.keys_of(crate::keymap::Action::Quit), "x");
         let args = ConsoleArgs {
-            server: Some("http://127.0.0.1:1".into()),
+            server: vec!["http://127.0.0.1:1".into()],
             lang: Some(Lang::It),
             token: Some("t".into()),
             config: None,
@@ -219,9 +318,72 @@ red = "#aa0000"
             clock: None,
         };
         let s = Settings::merge(&args, file).unwrap();
-        assert_eq!(s.server, "http://127.0.0.1:1");
+        assert_eq!(s.servers, vec![ServerSettings::new("http://127.0.0.1:1", Some("t"))]);
         assert_eq!(s.lang, Lang::It);
-        assert_eq!(s.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn several_servers_each_with_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let napoli = dir.path().join("napoli.token");
+        std::fs::write(&napoli, "tok-napoli\n").unwrap();
+        let text = format!(
+            r#"
+server = ["http://10.0.1.5:50051", "http://10.0.2.5:50051"]
+token = "tok-all"
+[[servers]]
+url = "http://10.0.2.5:50051"
+token = "tok-milano"
+[[servers]]
+url = "http://10.0.3.5:50051"
+token-file = "{}"
+"#,
+            napoli.display()
+        );
+        let file = ConfigFile::parse(&text).unwrap();
+        let s = Settings::merge(&ConsoleArgs::default(), file.clone()).unwrap();
+        assert_eq!(
+            s.servers,
+            vec![
+                ServerSettings::new("http://10.0.1.5:50051", Some("tok-all")),
+                ServerSettings::new("http://10.0.2.5:50051", Some("tok-milano")),
+                ServerSettings::new("http://10.0.3.5:50051", Some("tok-napoli")),
+            ]
+        );
+        // The command line names the servers; a table's own token still goes with its server,
+        // the others take the command line's token.
+        let args = ConsoleArgs {
+            server: vec!["http://10.0.3.5:50051".into(), "http://127.0.0.1:9".into()],
+            token: Some("tok-cli".into()),
+            ..ConsoleArgs::default()
+        };
+        let s = Settings::merge(&args, file).unwrap();
+        assert_eq!(
+            s.servers,
+            vec![
+                ServerSettings::new("http://10.0.3.5:50051", Some("tok-napoli")),
+                ServerSettings::new("http://127.0.0.1:9", Some("tok-cli")),
+            ]
+        );
+        // No token is ever printed.
+        assert!(!format!("{s:?}").contains("tok-"), "{s:?}");
+        // The same server twice is one; a table needs its url and one token at most.
+        let args = ConsoleArgs {
+            server: vec!["http://a:1".into(), "http://a:1".into()],
+            ..ConsoleArgs::default()
+        };
+        let s = Settings::merge(&args, ConfigFile::default()).unwrap();
+        assert_eq!(s.servers.len(), 1);
+        let f = ConfigFile::parse("[[servers]]\nurl = \"\"\n").unwrap();
+        assert!(Settings::merge(&ConsoleArgs::default(), f).is_err());
+        let f =
+            ConfigFile::parse("[[servers]]\nurl = \"http://a:1\"\ntoken = \"x\"\ntoken-file = \"/y\"\n")
+                .unwrap();
+        assert!(Settings::merge(&ConsoleArgs::default(), f).is_err());
+        assert!(ConfigFile::parse("[[servers]]\nurl = \"http://a:1\"\ntokn = \"x\"\n").is_err());
+        // Nothing at all: the default server.
+        let s = Settings::merge(&ConsoleArgs::default(), ConfigFile::default()).unwrap();
+        assert_eq!(s.servers, vec![ServerSettings::new(DEFAULT_SERVER, None)]);
     }
 
     #[test]

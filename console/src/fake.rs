@@ -1,8 +1,12 @@
-//! A fake `faccia.v1.Monitor` server for tests, benchmarks and demos: it serves a fixed snapshot
-//! and satisfaction, keeps an in-memory event log that can be appended to, checks bearer tokens
-//! like the real server (viewer reads, admin also sends keypad commands), and can be stopped and
-//! started again on the same port. Next to it, a fake `faccia.v1.Reports` ([`FakeReports`])
-//! serves the monthly reports it was given and renders small deterministic documents.
+//! A fake `faccia.v1.Monitor` server for tests, benchmarks and demos: it serves one office or
+//! several (each with its snapshot and satisfaction; counter ids may repeat between offices),
+//! keeps one in-memory event log shared by the offices (seq numbers shared, as on one database)
+//! that can be appended to, checks bearer tokens and sites like the real server (viewer reads,
+//! admin also sends keypad commands; a token may be restricted to some sites; an empty site_id
+//! means the only site the caller may see), can pretend to be a server older than sites (no
+//! ListSites), and can be stopped and started again on the same port. Next to it, a fake
+//! `faccia.v1.Reports` ([`FakeReports`]) serves the monthly reports it was given, per office,
+//! and renders small deterministic documents.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,8 +19,9 @@ use faccia_proto::v1::monitor_server::{Monitor, MonitorServer};
 use faccia_proto::v1::reports_server::{Reports, ReportsServer};
 use faccia_proto::v1::{
     Document, KeypadAction, KeypadCommandReply, KeypadCommandRequest, KeypadCommandResult,
-    LogEvent, MonthlyReport, MonthlyRequest, RenderRequest, ReportFormat, ReportKind, Satisfaction,
-    SatisfactionRequest, Snapshot, SnapshotRequest, WatchRequest,
+    ListSitesRequest, LogEvent, MonthlyReport, MonthlyRequest, RenderRequest, ReportFormat,
+    ReportKind, Satisfaction, SatisfactionRequest, SiteList, Snapshot, SnapshotRequest,
+    WatchRequest,
 };
 use futures::Stream;
 use tokio::net::TcpListener;
@@ -27,59 +32,208 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::model::YearMonth;
 
+/// One office of the fake.
 #[derive(Default)]
-struct Inner {
+struct FakeSite {
     snapshot: Snapshot,
     satisfaction: HashMap<i32, Satisfaction>,
+}
+
+impl FakeSite {
+    fn id(&self) -> &str {
+        self.snapshot.site.as_ref().map_or("", |s| s.id.as_str())
+    }
+}
+
+struct Watcher {
+    /// The site whose entries it gets (`None`: every entry, as an older server sends them).
+    site: Option<String>,
+    tx: mpsc::Sender<Result<LogEvent, Status>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    sites: Vec<FakeSite>,
+    /// The one event log of the database: seq numbers are shared by the sites.
     log: Vec<LogEvent>,
-    watchers: Vec<mpsc::Sender<Result<LogEvent, Status>>>,
+    watchers: Vec<Watcher>,
     keypad_commands: Vec<KeypadCommandRequest>,
     /// Streams kept open but never sent to again (a server shutting down gracefully).
     stalled: Vec<mpsc::Sender<Result<LogEvent, Status>>>,
     fail_snapshots: u32,
+    /// Every request that named a site: (method, site_id as sent).
+    requests: Vec<(&'static str, String)>,
+}
+
+/// Who may see what, shared by the fake Monitor and the fake Reports: the tokens, the sites
+/// served (ids, in order) and which sites a token is restricted to.
+#[derive(Default)]
+struct Access {
+    viewer: String,
+    admin: String,
+    sites: Vec<String>,
+    /// Tokens that see only some sites (an admin token sees every site whatever this says).
+    restricted: HashMap<String, Vec<String>>,
+    /// An older server: no ListSites (UNIMPLEMENTED), site_id ignored, one office.
+    legacy: bool,
+}
+
+type SharedAccess = Arc<Mutex<Access>>;
+
+fn lock_access(a: &SharedAccess) -> MutexGuard<'_, Access> {
+    a.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The caller: its token and whether it is the admin's.
+struct Caller {
+    token: String,
+    admin: bool,
+}
+
+fn caller<T>(req: &Request<T>, access: &SharedAccess) -> Result<Caller, Status> {
+    let header = req
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let a = lock_access(access);
+    match header.strip_prefix("Bearer ") {
+        Some(t) if t == a.admin => Ok(Caller {
+            token: t.to_string(),
+            admin: true,
+        }),
+        Some(t) if t == a.viewer || a.restricted.contains_key(t) => Ok(Caller {
+            token: t.to_string(),
+            admin: false,
+        }),
+        _ => Err(Status::unauthenticated("missing or unknown token")),
+    }
+}
+
+impl Access {
+    /// The sites `c` may see, in order.
+    fn visible(&self, c: &Caller) -> Vec<&String> {
+        match self.restricted.get(&c.token) {
+            Some(only) if !c.admin => self.sites.iter().filter(|s| only.contains(s)).collect(),
+            _ => self.sites.iter().collect(),
+        }
+    }
+
+    /// The index of the site a request names, as the real server decides it: empty means the
+    /// only site the caller may see (INVALID_ARGUMENT when there are several), a site it may not
+    /// see is PERMISSION_DENIED, one not served NOT_FOUND. An older server ignores the field.
+    fn resolve(&self, c: &Caller, site_id: &str) -> Result<usize, Status> {
+        if self.legacy {
+            return Ok(0);
+        }
+        let visible = self.visible(c);
+        let id = if site_id.is_empty() {
+            match visible.as_slice() {
+                [one] => one.as_str(),
+                [] => return Err(Status::permission_denied("this token may see no site")),
+                many => {
+                    return Err(Status::invalid_argument(format!(
+                        "site_id is required: this server serves {} sites",
+                        many.len()
+                    )))
+                }
+            }
+        } else {
+            site_id
+        };
+        let Some(i) = self.sites.iter().position(|s| s == id) else {
+            return Err(Status::not_found(format!("no site {id:?} here")));
+        };
+        if !visible.iter().any(|s| s.as_str() == id) {
+            return Err(Status::permission_denied(format!(
+                "this token may not see site {id:?}"
+            )));
+        }
+        Ok(i)
+    }
 }
 
 /// The state behind the fake; clone it to keep a handle while the server runs.
 #[derive(Clone, Default)]
 pub struct FakeMonitor {
     inner: Arc<Mutex<Inner>>,
+    access: SharedAccess,
     pub viewer_token: Arc<str>,
     pub admin_token: Arc<str>,
     snapshot_calls: Arc<AtomicU64>,
     reports: FakeReports,
 }
 
-/// The bearer token's role: `Ok(true)` for admin, `Ok(false)` for viewer.
-fn role_of<T>(req: &Request<T>, viewer: &str, admin: &str) -> Result<bool, Status> {
-    let header = req
-        .metadata()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    match header.strip_prefix("Bearer ") {
-        Some(t) if t == admin => Ok(true),
-        Some(t) if t == viewer => Ok(false),
-        _ => Err(Status::unauthenticated("missing or unknown token")),
-    }
+/// The id of a snapshot's site, or the fake's default for a snapshot that names none.
+fn site_id_of(s: &Snapshot) -> String {
+    s.site
+        .as_ref()
+        .map(|x| x.id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| "ufficio".to_string())
 }
 
 impl FakeMonitor {
-    /// A fake with the demo tokens `demo-viewer-token` and `demo-admin-token`.
+    /// A fake serving one office (the snapshot's site), with the demo tokens
+    /// `demo-viewer-token` and `demo-admin-token`.
     pub fn new(snapshot: Snapshot) -> FakeMonitor {
         let viewer_token: Arc<str> = Arc::from("demo-viewer-token");
         let admin_token: Arc<str> = Arc::from("demo-admin-token");
+        let access: SharedAccess = Arc::new(Mutex::new(Access {
+            viewer: viewer_token.to_string(),
+            admin: admin_token.to_string(),
+            ..Default::default()
+        }));
         let fake = FakeMonitor {
             reports: FakeReports {
-                viewer_token: viewer_token.clone(),
-                admin_token: admin_token.clone(),
+                access: access.clone(),
                 ..Default::default()
             },
+            access,
             viewer_token,
             admin_token,
             ..Default::default()
         };
-        fake.lock().snapshot = snapshot;
+        fake.add_site(snapshot);
         fake
+    }
+
+    /// One more office served, with its snapshot (its `site` names it; a snapshot that names
+    /// none is the office "ufficio"). Counter ids and service codes may be the same as another
+    /// office's.
+    pub fn add_site(&self, mut snapshot: Snapshot) {
+        let id = site_id_of(&snapshot);
+        if snapshot.site.as_ref().is_none_or(|s| s.id.is_empty()) {
+            let mut site = snapshot.site.clone().unwrap_or_default();
+            site.id = id.clone();
+            snapshot.site = Some(site);
+        }
+        let mut inner = self.lock();
+        snapshot.last_seq = snapshot.last_seq.max(inner.log.last().map_or(0, |e| e.seq));
+        match inner.sites.iter_mut().find(|s| s.id() == id) {
+            Some(s) => s.snapshot = snapshot,
+            None => {
+                inner.sites.push(FakeSite {
+                    snapshot,
+                    satisfaction: HashMap::new(),
+                });
+                lock_access(&self.access).sites.push(id);
+            }
+        }
+    }
+
+    /// Serves as a server older than sites: ListSites is UNIMPLEMENTED, every site_id is
+    /// ignored, and the first office is the only one.
+    pub fn set_legacy(&self, legacy: bool) {
+        lock_access(&self.access).legacy = legacy;
+    }
+
+    /// `token` (a viewer's) may see only `sites`.
+    pub fn restrict(&self, token: &str, sites: &[&str]) {
+        lock_access(&self.access).restricted.insert(
+            token.to_string(),
+            sites.iter().map(|s| s.to_string()).collect(),
+        );
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -87,26 +241,73 @@ impl FakeMonitor {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn index_of(inner: &Inner, site_id: &str) -> usize {
+        inner
+            .sites
+            .iter()
+            .position(|s| s.id() == site_id)
+            .unwrap_or(0)
+    }
+
+    /// The satisfaction of the first office.
     pub fn set_satisfaction(&self, s: Satisfaction) {
-        self.lock().satisfaction.insert(s.period, s);
+        let mut inner = self.lock();
+        if let Some(site) = inner.sites.first_mut() {
+            site.satisfaction.insert(s.period, s);
+        }
     }
 
+    /// The satisfaction of the office `site_id`.
+    pub fn set_satisfaction_of(&self, site_id: &str, s: Satisfaction) {
+        let mut inner = self.lock();
+        let i = FakeMonitor::index_of(&inner, site_id);
+        if let Some(site) = inner.sites.get_mut(i) {
+            site.satisfaction.insert(s.period, s);
+        }
+    }
+
+    /// The snapshot of the office its `site` names (the first office when it names none).
     pub fn set_snapshot(&self, s: Snapshot) {
-        self.lock().snapshot = s;
+        let mut inner = self.lock();
+        let id = s.site.as_ref().map_or("", |x| x.id.as_str());
+        let i = FakeMonitor::index_of(&inner, id);
+        if let Some(site) = inner.sites.get_mut(i) {
+            site.snapshot = s;
+        }
     }
 
-    /// Appends an event with the next seq (its `seq` is overwritten) and sends it to watchers.
-    /// Returns the seq given.
+    /// Appends an event with the next seq of the shared log (its `seq` is overwritten) for the
+    /// office its `site_id` names (the first office when empty), and sends it to that office's
+    /// watchers. Every office's snapshot then covers the log up to it, as a snapshot of a
+    /// database shared by several offices does. Returns the seq given.
     pub fn append(&self, mut e: LogEvent) -> u64 {
         let mut inner = self.lock();
         let seq = inner.log.last().map_or(1, |l| l.seq + 1);
         e.seq = seq;
-        inner.snapshot.last_seq = seq;
+        if e.site_id.is_empty() {
+            e.site_id = inner
+                .sites
+                .first()
+                .map(|s| s.id().to_string())
+                .unwrap_or_default();
+        }
+        for s in &mut inner.sites {
+            s.snapshot.last_seq = seq;
+        }
         inner.log.push(e.clone());
         // A watcher that is gone or too slow is dropped: its stream ends and the client
         // resumes after its last seq, so nothing is lost.
-        inner.watchers.retain(|w| w.try_send(Ok(e.clone())).is_ok());
+        inner.watchers.retain(|w| match &w.site {
+            Some(site) if *site != e.site_id => !w.tx.is_closed(),
+            _ => w.tx.try_send(Ok(e.clone())).is_ok(),
+        });
         seq
+    }
+
+    /// Appends an event for the office `site_id`.
+    pub fn append_to(&self, site_id: &str, mut e: LogEvent) -> u64 {
+        e.site_id = site_id.to_string();
+        self.append(e)
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -121,11 +322,19 @@ impl FakeMonitor {
         self.lock().keypad_commands.clone()
     }
 
+    /// Every request that named a site so far, as (method, site_id sent): "GetSnapshot",
+    /// "GetSatisfaction", "WatchEvents", "KeypadCommand", "GetMonthly", "Render".
+    pub fn requests(&self) -> Vec<(&'static str, String)> {
+        let mut all = self.lock().requests.clone();
+        all.extend(self.reports.lock().requests.iter().cloned());
+        all
+    }
+
     /// Ends every open event stream with UNAVAILABLE, as a server going down would.
     pub fn drop_watchers(&self) {
         let watchers = std::mem::take(&mut self.lock().watchers);
         for w in watchers {
-            let _ = w.try_send(Err(Status::unavailable("server shutting down")));
+            let _ = w.tx.try_send(Err(Status::unavailable("server shutting down")));
         }
     }
 
@@ -134,7 +343,7 @@ impl FakeMonitor {
     pub fn stall_watchers(&self) {
         let mut inner = self.lock();
         let watchers = std::mem::take(&mut inner.watchers);
-        inner.stalled.extend(watchers);
+        inner.stalled.extend(watchers.into_iter().map(|w| w.tx));
     }
 
     /// The next `n` GetSnapshot calls fail with CANCELLED.
@@ -142,20 +351,34 @@ impl FakeMonitor {
         self.lock().fail_snapshots = n;
     }
 
-    /// The fake Reports service served next to this Monitor (same tokens).
+    /// The fake Reports service served next to this Monitor (same tokens and sites).
     pub fn reports(&self) -> FakeReports {
         self.reports.clone()
     }
 
-    fn role<T>(&self, req: &Request<T>) -> Result<bool, Status> {
-        role_of(req, &self.viewer_token, &self.admin_token)
+    fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        caller(req, &self.access)
+    }
+
+    /// The caller and the index of the site its request names.
+    fn site<T>(
+        &self,
+        req: &Request<T>,
+        method: &'static str,
+        site_id: &str,
+    ) -> Result<(Caller, usize), Status> {
+        let c = self.caller(req)?;
+        self.lock().requests.push((method, site_id.to_string()));
+        let i = lock_access(&self.access).resolve(&c, site_id)?;
+        Ok((c, i))
     }
 }
 
 #[derive(Default)]
 struct ReportsInner {
-    /// By (month, lang); a month missing in a language falls back to "it".
-    monthly: HashMap<(String, String), MonthlyReport>,
+    /// By (site, month, lang); a month missing in a language falls back to "it", a report that
+    /// names no site is every site's.
+    monthly: HashMap<(String, String, String), MonthlyReport>,
     /// What an empty `month` means.
     current: String,
     delays: HashMap<String, Duration>,
@@ -163,16 +386,17 @@ struct ReportsInner {
     render_calls: Vec<RenderRequest>,
     fail_next: Option<(Code, String)>,
     file_name: Option<String>,
+    requests: Vec<(&'static str, String)>,
 }
 
-/// A fake `faccia.v1.Reports`: the reports it is given, by month and language (a month it does
-/// not know is an empty report), documents made from them, the same roles as the real server
-/// (viewer or admin), and the same refusals of malformed requests (INVALID_ARGUMENT).
+/// A fake `faccia.v1.Reports`: the reports it is given, by office, month and language (a month
+/// it does not know is an empty report), documents made from them, the same roles and sites as
+/// the real server (viewer or admin), and the same refusals of malformed requests
+/// (INVALID_ARGUMENT).
 #[derive(Clone, Default)]
 pub struct FakeReports {
     inner: Arc<Mutex<ReportsInner>>,
-    viewer_token: Arc<str>,
-    admin_token: Arc<str>,
+    access: SharedAccess,
 }
 
 impl FakeReports {
@@ -180,11 +404,17 @@ impl FakeReports {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Serves `report` for its `month` in `lang` ("it" or "en").
+    /// Serves `report` for its `month` in `lang` ("it" or "en"), for the office its `site_id`
+    /// names (every office when it names none).
     pub fn set_monthly(&self, lang: &str, report: MonthlyReport) {
-        self.lock()
-            .monthly
-            .insert((report.month.clone(), lang.to_string()), report);
+        self.lock().monthly.insert(
+            (
+                report.site_id.clone(),
+                report.month.clone(),
+                lang.to_string(),
+            ),
+            report,
+        );
     }
 
     /// The month an empty request means ("YYYY-MM").
@@ -225,12 +455,16 @@ impl FakeReports {
             .map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
     }
 
-    fn check<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        role_of(req, &self.viewer_token, &self.admin_token)?;
+    /// The caller's token and the site the request names (its id), as the Monitor checks them.
+    fn check<T>(&self, req: &Request<T>, method: &'static str, site_id: &str) -> Result<String, Status> {
+        let c = caller(req, &self.access)?;
+        self.lock().requests.push((method, site_id.to_string()));
         if let Some((code, message)) = self.lock().fail_next.take() {
             return Err(Status::new(code, message));
         }
-        Ok(())
+        let a = lock_access(&self.access);
+        let i = a.resolve(&c, site_id)?;
+        Ok(a.sites.get(i).cloned().unwrap_or_default())
     }
 
     fn lang(lang: &str) -> Result<String, Status> {
@@ -243,17 +477,23 @@ impl FakeReports {
         }
     }
 
-    /// The report of `month` in `lang`: the one set, else an empty one.
-    pub fn report(&self, month: YearMonth, lang: &str) -> MonthlyReport {
+    /// The report of `month` in `lang` for the office `site`: the one set, else an empty one.
+    pub fn report(&self, site: &str, month: YearMonth, lang: &str) -> MonthlyReport {
         let key = month.to_string();
         let inner = self.lock();
-        inner
-            .monthly
-            .get(&(key.clone(), lang.to_string()))
-            .or_else(|| inner.monthly.get(&(key.clone(), "it".to_string())))
+        let get = |s: &str, l: &str| {
+            inner
+                .monthly
+                .get(&(s.to_string(), key.clone(), l.to_string()))
+        };
+        get(site, lang)
+            .or_else(|| get(site, "it"))
+            .or_else(|| get("", lang))
+            .or_else(|| get("", "it"))
             .cloned()
             .unwrap_or_else(|| MonthlyReport {
-                month: key,
+                month: key.clone(),
+                site_id: site.to_string(),
                 previous_month: month.previous().to_string(),
                 target_tenths: 900,
                 ..Default::default()
@@ -267,7 +507,7 @@ impl Reports for FakeReports {
         &self,
         req: Request<MonthlyRequest>,
     ) -> Result<Response<MonthlyReport>, Status> {
-        self.check(&req)?;
+        let site = self.check(&req, "GetMonthly", &req.get_ref().site_id)?;
         let r = req.into_inner();
         self.lock().monthly_calls.push(r.clone());
         let month = self.month(&r.month, "month")?;
@@ -276,11 +516,11 @@ impl Reports for FakeReports {
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
-        Ok(Response::new(self.report(month, &lang)))
+        Ok(Response::new(self.report(&site, month, &lang)))
     }
 
     async fn render(&self, req: Request<RenderRequest>) -> Result<Response<Document>, Status> {
-        self.check(&req)?;
+        let site = self.check(&req, "Render", &req.get_ref().site_id)?;
         let r = req.into_inner();
         self.lock().render_calls.push(r.clone());
         let lang = FakeReports::lang(&r.lang)?;
@@ -296,7 +536,7 @@ impl Reports for FakeReports {
         let (name, content) = match r.kind() {
             ReportKind::ReportMonthly => {
                 let month = self.month(&r.month, "month")?;
-                let rep = self.report(month, &lang);
+                let rep = self.report(&site, month, &lang);
                 let faces = rep.faces.clone().unwrap_or_default();
                 let content = match ext {
                     "html" => format!(
@@ -325,7 +565,7 @@ impl Reports for FakeReports {
                 let mut content = String::from("month,served,votes,green,yellow,red\n");
                 let mut m = from;
                 loop {
-                    let rep = self.report(m, &lang);
+                    let rep = self.report(&site, m, &lang);
                     let f = rep.faces.clone().unwrap_or_default();
                     content.push_str(&format!(
                         "{m},{},{},{},{},{}\n",
@@ -364,32 +604,54 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<LogEvent, Status>> + Send>>;
 impl Monitor for FakeMonitor {
     async fn list_sites(
         &self,
-        _req: Request<faccia_proto::v1::ListSitesRequest>,
-    ) -> Result<Response<faccia_proto::v1::SiteList>, Status> {
-        Err(Status::unimplemented("ListSites"))
+        req: Request<ListSitesRequest>,
+    ) -> Result<Response<SiteList>, Status> {
+        let c = self.caller(&req)?;
+        let access = lock_access(&self.access);
+        if access.legacy {
+            return Err(Status::unimplemented("unknown method ListSites"));
+        }
+        let visible: Vec<String> = access.visible(&c).into_iter().cloned().collect();
+        drop(access);
+        let inner = self.lock();
+        let sites = inner
+            .sites
+            .iter()
+            .filter(|s| visible.iter().any(|v| v == s.id()))
+            .map(|s| s.snapshot.site.clone().unwrap_or_default())
+            .collect();
+        Ok(Response::new(SiteList { sites }))
     }
 
     async fn get_snapshot(
         &self,
         req: Request<SnapshotRequest>,
     ) -> Result<Response<Snapshot>, Status> {
-        self.role(&req)?;
+        let (_, i) = self.site(&req, "GetSnapshot", &req.get_ref().site_id)?;
         self.snapshot_calls.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.lock();
         if inner.fail_snapshots > 0 {
             inner.fail_snapshots -= 1;
             return Err(Status::cancelled("operation was canceled"));
         }
-        Ok(Response::new(inner.snapshot.clone()))
+        inner
+            .sites
+            .get(i)
+            .map(|s| Response::new(s.snapshot.clone()))
+            .ok_or_else(|| Status::not_found("no such site"))
     }
 
     async fn get_satisfaction(
         &self,
         req: Request<SatisfactionRequest>,
     ) -> Result<Response<Satisfaction>, Status> {
-        self.role(&req)?;
+        let (_, i) = self.site(&req, "GetSatisfaction", &req.get_ref().site_id)?;
         let p = req.get_ref().period;
-        let s = self.lock().satisfaction.get(&p).cloned();
+        let s = self
+            .lock()
+            .sites
+            .get(i)
+            .and_then(|s| s.satisfaction.get(&p).cloned());
         s.map(Response::new)
             .ok_or_else(|| Status::not_found("no satisfaction for that period"))
     }
@@ -400,13 +662,19 @@ impl Monitor for FakeMonitor {
         &self,
         req: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        self.role(&req)?;
+        let (_, i) = self.site(&req, "WatchEvents", &req.get_ref().site_id)?;
         let after = req.get_ref().after_seq;
+        let legacy = lock_access(&self.access).legacy;
         let mut inner = self.lock();
+        let site = if legacy {
+            None
+        } else {
+            inner.sites.get(i).map(|s| s.id().to_string())
+        };
         let backlog: Vec<LogEvent> = inner
             .log
             .iter()
-            .filter(|e| e.seq > after)
+            .filter(|e| e.seq > after && site.as_ref().is_none_or(|s| *s == e.site_id))
             .cloned()
             .collect();
         let (tx, rx) = mpsc::channel(backlog.len() + 4096);
@@ -414,7 +682,7 @@ impl Monitor for FakeMonitor {
             // The channel was sized for the backlog.
             let _ = tx.try_send(Ok(e));
         }
-        inner.watchers.push(tx);
+        inner.watchers.push(Watcher { site, tx });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -422,7 +690,8 @@ impl Monitor for FakeMonitor {
         &self,
         req: Request<KeypadCommandRequest>,
     ) -> Result<Response<KeypadCommandReply>, Status> {
-        if !self.role(&req)? {
+        let (c, _) = self.site(&req, "KeypadCommand", &req.get_ref().site_id)?;
+        if !c.admin {
             return Err(Status::permission_denied("admin role required"));
         }
         let r = req.into_inner();
@@ -474,6 +743,11 @@ impl RunningServer {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The fake it serves.
+    pub fn fake(&self) -> &FakeMonitor {
+        &self.fake
     }
 
     /// Stops serving: open streams end with UNAVAILABLE, connections close, the port is freed.

@@ -18,6 +18,12 @@ pub enum Action {
     ViewKeypads,
     ViewEvents,
     ViewReports,
+    /// The all-sites view (with several offices).
+    ViewSites,
+    /// The office picker (with several offices).
+    ChooseSite,
+    /// Open the office selected in the all-sites view.
+    OpenSite,
     Up,
     Down,
     PageUp,
@@ -41,7 +47,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the help lists them.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 31] = [
         Action::NextView,
         Action::PrevView,
         Action::ViewOverview,
@@ -50,6 +56,9 @@ impl Action {
         Action::ViewKeypads,
         Action::ViewEvents,
         Action::ViewReports,
+        Action::ViewSites,
+        Action::ChooseSite,
+        Action::OpenSite,
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -84,6 +93,9 @@ impl Action {
             Action::ViewKeypads => "view-keypads",
             Action::ViewEvents => "view-events",
             Action::ViewReports => "view-reports",
+            Action::ViewSites => "view-all-sites",
+            Action::ChooseSite => "choose-site",
+            Action::OpenSite => "open-site",
             Action::Up => "up",
             Action::Down => "down",
             Action::PageUp => "page-up",
@@ -106,6 +118,15 @@ impl Action {
         }
     }
 
+    /// Whether the action only means something when the console watches several offices (the
+    /// help and the hints leave it out otherwise).
+    pub fn needs_several_sites(self) -> bool {
+        matches!(
+            self,
+            Action::ViewSites | Action::ChooseSite | Action::OpenSite
+        )
+    }
+
     pub fn from_config_name(name: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.config_name() == name)
     }
@@ -121,6 +142,9 @@ impl Action {
             Action::ViewKeypads => &["4"],
             Action::ViewEvents => &["5"],
             Action::ViewReports => &["6"],
+            Action::ViewSites => &["0"],
+            Action::ChooseSite => &["o"],
+            Action::OpenSite => &["enter"],
             Action::Up => &["up", "k"],
             Action::Down => &["down", "j"],
             Action::PageUp => &["pageup"],

@@ -35,10 +35,17 @@ pub use faccia_domain::Lang;
 /// file.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConsoleArgs {
-    /// Address of the faccia server (default http://127.0.0.1:50051).
-    #[arg(long, env = "FACCIA_SERVER", value_name = "URL")]
-    pub server: Option<String>,
-    /// Access token (role viewer or admin), sent as `authorization: Bearer <token>`.
+    /// Address of a faccia server (default http://127.0.0.1:50051). Repeat it to watch the
+    /// offices of several servers (`FACCIA_SERVER` takes them comma-separated).
+    #[arg(
+        long = "server",
+        env = "FACCIA_SERVER",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub server: Vec<String>,
+    /// Access token (role viewer or admin), sent as `authorization: Bearer <token>` to every
+    /// server that has no token of its own in the configuration file (`[[servers]]`).
     #[arg(
         long,
         env = "FACCIA_TOKEN",
@@ -49,7 +56,7 @@ pub struct ConsoleArgs {
     /// Language of the console: `it` (default) or `en`.
     #[arg(long, env = "FACCIA_LANG", value_name = "it|en")]
     pub lang: Option<Lang>,
-    /// Configuration file (TOML): server, language, keybindings, colours.
+    /// Configuration file (TOML): servers and tokens, language, keybindings, colours.
     /// Default: $XDG_CONFIG_HOME/faccia/console.toml or ~/.config/faccia/console.toml if present.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

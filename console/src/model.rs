@@ -3,6 +3,7 @@
 //! the [`Command`]s it returns; the views only read it.
 
 pub mod reports;
+pub mod sites;
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -24,8 +25,12 @@ use crate::keymap::{Action, Keymap};
 use crate::theme::Theme;
 
 pub use reports::{ReportDoc, ReportsState, SaveError, YearMonth};
+pub use sites::{
+    DiscoveredSite, Office, ServerConn, ServerState, SiteFigures, SiteKey, SiteState, Worst,
+};
 
-/// The six views, in tab order.
+/// The views: the six views of one office, and the offices side by side (only when the console
+/// watches several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum View {
     Overview,
@@ -34,9 +39,12 @@ pub enum View {
     Keypads,
     Events,
     Reports,
+    /// Tutte le sedi / All offices: one row per office.
+    Sites,
 }
 
 impl View {
+    /// The six views of one office, in tab order.
     pub const ALL: [View; 6] = [
         View::Overview,
         View::Queues,
@@ -54,8 +62,12 @@ impl View {
             View::Keypads => 3,
             View::Events => 4,
             View::Reports => 5,
+            View::Sites => 6,
         }
     }
+
+    /// How many views there are, [`View::Sites`] included (the size of per-view arrays).
+    pub const COUNT: usize = 7;
 }
 
 /// What a counter is doing. Read from the wire number of `faccia.v1.CounterActivity`, so that
@@ -89,6 +101,11 @@ pub enum ApiErrorKind {
     Unavailable,
     /// The server refused the request as malformed; its message says why.
     InvalidArgument,
+    /// The server answered about another site than the one asked for (the id it named): the
+    /// answer is not shown.
+    WrongSite(String),
+    /// The server shows this token no site at all.
+    NoSites,
     Other(String),
 }
 
@@ -113,6 +130,10 @@ impl ApiError {
                     format!("{}: {}", t.err_invalid, format::cut(&self.message, 120))
                 }
             }
+            ApiErrorKind::WrongSite(id) => {
+                format!("{} ({})", t.err_wrong_site, format::cut(id, 60))
+            }
+            ApiErrorKind::NoSites => t.err_no_sites.to_string(),
             ApiErrorKind::Other(code) => {
                 if self.message.is_empty() {
                     format!("{} ({code})", t.err_other)
@@ -144,9 +165,27 @@ pub enum ConnState {
     },
 }
 
-/// What the gRPC tasks tell the model.
+/// What the gRPC tasks tell the model. A message about one office comes wrapped in
+/// [`Msg::Of`] with its key; an unwrapped one is about the office shown (tests, tools).
 #[derive(Debug, Clone)]
 pub enum Msg {
+    /// Server number `server` (in the order of `Settings::servers`) named these sites; those
+    /// already reached through another server are left out by the sender.
+    Sites {
+        server: usize,
+        sites: Vec<DiscoveredSite>,
+    },
+    /// Server number `server` could not be asked for its sites (`attempt` failures in a row).
+    ServerDown {
+        server: usize,
+        attempt: u32,
+        error: ApiError,
+    },
+    /// A message about the office `site`.
+    Of {
+        site: SiteKey,
+        msg: Box<Msg>,
+    },
     Snapshot(Box<Snapshot>),
     SnapshotFailed(ApiError),
     Satisfaction(Box<Satisfaction>),
@@ -174,7 +213,26 @@ pub enum Msg {
     },
 }
 
-/// What the model asks the runtime to do.
+impl Msg {
+    /// `msg` about the office `site`.
+    pub fn of(site: &str, msg: Msg) -> Msg {
+        Msg::Of {
+            site: site.to_string(),
+            msg: Box::new(msg),
+        }
+    }
+
+    /// The message itself, whichever office it is about.
+    pub fn inner(&self) -> &Msg {
+        match self {
+            Msg::Of { msg, .. } => msg.inner(),
+            other => other,
+        }
+    }
+}
+
+/// What the model asks the runtime to do. Every command is about the office shown when the
+/// model returns it; the runtime carries it out at once, against that office.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Quit,
@@ -219,6 +277,10 @@ pub enum Mode {
     },
     Help,
     Alerts,
+    /// Choosing an office; `selected` is the row highlighted (an index in `App::offices`).
+    Picker {
+        selected: usize,
+    },
 }
 
 /// The event log kept in memory: the newest `capacity` entries, in seq order.
@@ -360,27 +422,30 @@ pub struct App {
     pub mode: Mode,
     /// The time the views show, set by the runtime (and fixed by tests).
     pub now: DateTime<Utc>,
-    pub snapshot: Option<Snapshot>,
-    pub snapshot_error: Option<ApiError>,
-    /// Satisfaction by period: today, week, month.
-    pub satisfaction: [Option<Satisfaction>; 3],
-    pub satisfaction_error: Option<ApiError>,
     pub period: Period,
-    pub events: EventLog,
-    pub conn: ConnState,
     pub notice: Option<Notice>,
-    pub filters: [String; 6],
-    pub selected: [usize; 6],
+    pub filters: [String; View::COUNT],
+    pub selected: [usize; View::COUNT],
     pub alerts_scroll: usize,
     pub quit: bool,
     /// Rows of the list of the current view at the last render, for paging.
     pub page_rows: Cell<usize>,
-    /// When `conn` last changed (by `now`).
-    pub conn_since: DateTime<Utc>,
-    /// The Reports view: month shown, its report, loading and saving.
-    pub reports: ReportsState,
     /// Where saved reports are written.
     pub reports_dir: PathBuf,
+    /// The offices, in the order of the servers and of each server's list.
+    pub offices: Vec<Office>,
+    /// The office shown, an index in `offices` (meaningless while it is empty).
+    pub current: usize,
+    /// The servers, in the order of `Settings::servers`.
+    pub servers: Vec<ServerState>,
+    /// What is shown before any office is known: the link's state (and, in tests and tools that
+    /// feed the model directly, the one office's data).
+    lobby: SiteState,
+    /// Whether the user chose the office shown; until then the first office is shown.
+    chosen: bool,
+    event_capacity: usize,
+    /// Commands no key asked for (the office shown changed as servers named their sites).
+    pending: Vec<Command>,
 }
 
 impl App {
@@ -392,32 +457,92 @@ impl App {
             view: View::Overview,
             mode: Mode::Normal,
             now,
-            snapshot: None,
-            snapshot_error: None,
-            satisfaction: [None, None, None],
-            satisfaction_error: None,
             period: Period::Today,
-            events: EventLog::new(settings.event_capacity),
-            conn: ConnState::Connecting,
             notice: None,
             filters: Default::default(),
-            selected: [0; 6],
+            selected: [0; View::COUNT],
             alerts_scroll: 0,
             quit: false,
             page_rows: Cell::new(10),
-            conn_since: now,
-            reports: ReportsState::default(),
             reports_dir: settings.reports_dir.clone(),
+            offices: Vec::new(),
+            current: 0,
+            servers: settings
+                .servers
+                .iter()
+                .map(|s| ServerState {
+                    url: s.url.clone(),
+                    conn: ServerConn::Discovering,
+                })
+                .collect(),
+            lobby: SiteState::new(settings.event_capacity, now),
+            chosen: false,
+            event_capacity: settings.event_capacity,
+            pending: Vec::new(),
         }
     }
 
-    /// The current month in the office's time zone (from the snapshot), else in local time.
+    /// The office shown, once any is known.
+    pub fn office(&self) -> Option<&Office> {
+        self.offices.get(self.current)
+    }
+
+    /// Whether the console watches several offices (then it shows the all-sites view, the
+    /// office picker and the office's name everywhere).
+    pub fn several(&self) -> bool {
+        self.offices.len() > 1
+    }
+
+    /// What the console holds about the office shown.
+    pub fn site(&self) -> &SiteState {
+        self.offices
+            .get(self.current)
+            .map_or(&self.lobby, |o| &o.state)
+    }
+
+    pub fn site_mut(&mut self) -> &mut SiteState {
+        match self.offices.get_mut(self.current) {
+            Some(o) => &mut o.state,
+            None => &mut self.lobby,
+        }
+    }
+
+    /// The commands that no key asked for, to be carried out after [`App::apply`].
+    pub fn take_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The name of the office shown: the server's name for it, else its snapshot's.
+    pub fn office_name(&self) -> String {
+        match self.office() {
+            Some(o) => o.name().to_string(),
+            None => self
+                .lobby
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.site.as_ref())
+                .map(|s| {
+                    if s.name.is_empty() {
+                        s.id.clone()
+                    } else {
+                        s.name.clone()
+                    }
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The current month in the office's time zone, else in local time.
     pub fn current_month(&self) -> YearMonth {
-        let zone = self
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.site.as_ref())
-            .and_then(|s| s.time_zone.parse::<Tz>().ok());
+        let zone = match self.office() {
+            Some(o) => Some(o.zone()),
+            None => self
+                .lobby
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.site.as_ref())
+                .and_then(|s| s.time_zone.parse::<Tz>().ok()),
+        };
         let month = match zone {
             Some(z) => YearMonth::of(self.now, &z),
             None => YearMonth::of(self.now, &chrono::Local),
@@ -428,16 +553,22 @@ impl App {
 
     /// The month the Reports view shows (the current one before it is first opened).
     pub fn report_month(&self) -> YearMonth {
-        self.reports.month.unwrap_or_else(|| self.current_month())
+        self.site()
+            .reports
+            .month
+            .unwrap_or_else(|| self.current_month())
     }
 
     /// Shows `month` in the Reports view and asks for it.
     fn fetch_month(&mut self, month: YearMonth) -> Vec<Command> {
-        self.reports.pinned = month != self.current_month();
-        if self.reports.month != Some(month) {
+        let pinned = month != self.current_month();
+        let reports = &mut self.site_mut().reports;
+        let other = reports.month != Some(month);
+        reports.pinned = pinned;
+        reports.show(month);
+        if other {
             self.selected[View::Reports.index()] = 0;
         }
-        self.reports.show(month);
         vec![Command::FetchMonthly {
             month,
             lang: self.lang,
@@ -456,7 +587,7 @@ impl App {
             Action::SaveAnnual => ReportDoc::AnnualHtml(month.year),
             _ => ReportDoc::MonthlyHtml(month),
         };
-        self.reports.saving = Some(doc);
+        self.site_mut().reports.saving = Some(doc);
         self.notice = Some(Notice {
             text: i18n::saving(self.lang, doc),
             error: false,
@@ -468,15 +599,19 @@ impl App {
         }]
     }
 
-    /// The office's time zone (Europe/Rome until the snapshot says otherwise).
+    /// The office's time zone (Europe/Rome until the server says otherwise).
     pub fn zone(&self) -> Tz {
-        format::tz(
-            self.snapshot
-                .as_ref()
-                .and_then(|s| s.site.as_ref())
-                .map(|s| s.time_zone.as_str())
-                .unwrap_or(""),
-        )
+        match self.office() {
+            Some(o) => o.zone(),
+            None => format::tz(
+                self.lobby
+                    .snapshot
+                    .as_ref()
+                    .and_then(|s| s.site.as_ref())
+                    .map(|s| s.time_zone.as_str())
+                    .unwrap_or(""),
+            ),
+        }
     }
 
     pub fn period_index(p: Period) -> usize {
@@ -488,7 +623,7 @@ impl App {
     }
 
     pub fn current_satisfaction(&self) -> Option<&Satisfaction> {
-        self.satisfaction[App::period_index(self.period)].as_ref()
+        self.site().satisfaction[App::period_index(self.period)].as_ref()
     }
 
     pub fn filter(&self) -> &str {
@@ -498,75 +633,205 @@ impl App {
     /// Applies a message from the server side. Returns whether anything visible changed.
     pub fn apply(&mut self, msg: Msg) -> bool {
         match msg {
+            Msg::Sites { server, sites } => self.add_sites(server, sites),
+            Msg::ServerDown {
+                server,
+                attempt,
+                error,
+            } => {
+                if let Some(s) = self.servers.get_mut(server) {
+                    s.conn = ServerConn::Down {
+                        attempt,
+                        error: error.clone(),
+                    };
+                }
+                if self.offices.is_empty() {
+                    self.lobby.conn = ConnState::Lost { attempt, error };
+                    self.lobby.conn_since = self.now;
+                }
+                true
+            }
+            Msg::Of { site, msg } => match self.offices.iter().position(|o| o.key == site) {
+                Some(i) => self.apply_to(Some(i), *msg),
+                None => {
+                    tracing::debug!(site = %site, "a message about an office the console does not know");
+                    false
+                }
+            },
+            other => {
+                let shown = (!self.offices.is_empty()).then_some(self.current);
+                self.apply_to(shown, other)
+            }
+        }
+    }
+
+    /// Takes the sites a server named: each office is added once, in the order of the servers.
+    fn add_sites(&mut self, server: usize, sites: Vec<DiscoveredSite>) -> bool {
+        let before = self.office().map(|o| o.key.clone());
+        let mut added = 0;
+        for d in sites {
+            if self.offices.iter().any(|o| o.key == d.key) {
+                continue;
+            }
+            let pos = self
+                .offices
+                .iter()
+                .position(|o| o.server > server)
+                .unwrap_or(self.offices.len());
+            let mut state = SiteState::new(self.event_capacity, self.now);
+            if self.offices.is_empty() {
+                // The first office carries on the link's story (e.g. "lost, attempt 3"), not
+                // the lobby's data: that may be about another office.
+                state.conn = self.lobby.conn.clone();
+                state.conn_since = self.lobby.conn_since;
+            } else if pos <= self.current {
+                self.current += 1;
+            }
+            self.offices.insert(
+                pos,
+                Office {
+                    key: d.key,
+                    site: d.site,
+                    server,
+                    request_id: d.request_id,
+                    state,
+                },
+            );
+            added += 1;
+        }
+        if !self.chosen {
+            self.current = 0;
+        }
+        if let Some(s) = self.servers.get_mut(server) {
+            s.conn = ServerConn::Up { sites: added };
+        }
+        if self.office().map(|o| o.key.clone()) != before {
+            // Another office is shown: what its view needs is asked for again.
+            self.selected = [0; View::COUNT];
+            let cmds = self.view_commands(true);
+            self.pending.extend(cmds);
+        }
+        true
+    }
+
+    /// Applies a message about the office at `index` (`None`: the lobby, before any office).
+    fn apply_to(&mut self, index: Option<usize>, msg: Msg) -> bool {
+        let shown = index.is_some_and(|i| i == self.current) || index.is_none();
+        let lang = self.lang;
+        let now = self.now;
+        let events_filter = EventFilter::parse(&self.filters[View::Events.index()]);
+        let (state, office) = match index.and_then(|i| self.offices.get_mut(i)) {
+            Some(o) => {
+                let Office {
+                    state,
+                    site,
+                    request_id,
+                    ..
+                } = o;
+                (state, Some((site.id.clone(), request_id.is_empty())))
+            }
+            None => (&mut self.lobby, None),
+        };
+        // Whether an answer names another site than the one asked for.
+        let foreign = |answered_for: &str| match &office {
+            Some((id, legacy)) => !legacy && !answered_for.is_empty() && answered_for != id,
+            None => false,
+        };
+        let wrong = |id: &str| ApiError {
+            kind: ApiErrorKind::WrongSite(id.to_string()),
+            message: String::new(),
+        };
+        match msg {
             Msg::Snapshot(s) => {
-                let had_error = self.snapshot_error.take().is_some();
+                let answered = s.site.as_ref().map_or("", |x| x.id.as_str());
+                if foreign(answered) {
+                    tracing::warn!(site = answered, "a snapshot of another site was not shown");
+                    let e = wrong(answered);
+                    let changed = state.snapshot_error.as_ref() != Some(&e);
+                    state.snapshot_error = Some(e);
+                    return changed;
+                }
+                let had_error = state.snapshot_error.take().is_some();
                 // `at` moves with every fetch; only a change of content needs a new frame.
-                let same = self
+                let same = state
                     .snapshot
                     .as_ref()
                     .is_some_and(|old| same_content(old, &s));
-                self.snapshot = Some(*s);
+                state.snapshot = Some(*s);
                 had_error || !same
             }
             Msg::SnapshotFailed(e) => {
-                let changed = self.snapshot_error.as_ref() != Some(&e);
-                self.snapshot_error = Some(e);
+                let changed = state.snapshot_error.as_ref() != Some(&e);
+                state.snapshot_error = Some(e);
                 changed
             }
             Msg::Satisfaction(s) => {
                 let i = App::period_index(s.period());
-                self.satisfaction_error = None;
-                if self.satisfaction[i].as_ref() == Some(&*s) {
+                state.satisfaction_error = None;
+                if state.satisfaction[i].as_ref() == Some(&*s) {
                     return false;
                 }
-                self.satisfaction[i] = Some(*s);
+                state.satisfaction[i] = Some(*s);
                 true
             }
             Msg::SatisfactionFailed(_, e) => {
-                self.satisfaction_error = Some(e);
+                state.satisfaction_error = Some(e);
                 true
             }
             Msg::Events(list) => {
                 let mut changed = false;
-                let filter = EventFilter::parse(&self.filters[View::Events.index()]);
+                let mut shown_added = 0usize;
                 for e in list {
-                    let shown = filter.matches(&e, self.lang);
-                    if self.events.push(e) {
+                    if foreign(&e.site_id) {
+                        tracing::warn!(site = %e.site_id, seq = e.seq, "an entry of another site was dropped");
+                        continue;
+                    }
+                    let visible = events_filter.matches(&e, lang);
+                    if state.events.push(e) {
                         changed = true;
-                        // Keep the selected row on the same event when not following the top.
-                        let sel = &mut self.selected[View::Events.index()];
-                        if *sel > 0 && shown {
-                            *sel = sel.saturating_add(1);
+                        if visible {
+                            shown_added += 1;
                         }
                     }
+                }
+                // Keep the selected row on the same event when not following the top.
+                let sel = &mut self.selected[View::Events.index()];
+                if shown && *sel > 0 {
+                    *sel = sel.saturating_add(shown_added);
                 }
                 changed
             }
             Msg::StreamUp { resumed_from } => {
-                self.conn = match resumed_from {
+                state.conn = match resumed_from {
                     Some(seq) => ConnState::Resumed { from_seq: seq },
                     None => ConnState::Connected,
                 };
-                self.conn_since = self.now;
+                state.conn_since = now;
                 true
             }
             Msg::StreamDown { attempt, error } => {
-                self.conn = ConnState::Lost { attempt, error };
-                self.conn_since = self.now;
+                state.conn = ConnState::Lost { attempt, error };
+                state.conn_since = now;
                 true
             }
-            Msg::Monthly { month, result } => self.reports.answer(month, result.map(|r| *r)),
+            Msg::Monthly { month, result } => {
+                let result = match result {
+                    Ok(r) if foreign(&r.site_id) => Err(wrong(&r.site_id)),
+                    other => other.map(|r| *r),
+                };
+                state.reports.answer(month, result)
+            }
             Msg::ReportSaved { doc, result } => {
-                if self.reports.saving == Some(doc) {
-                    self.reports.saving = None;
+                if state.reports.saving == Some(doc) {
+                    state.reports.saving = None;
                 }
                 self.notice = Some(match result {
                     Ok(path) => Notice {
-                        text: i18n::saved(self.lang, doc, &path),
+                        text: i18n::saved(lang, doc, &path),
                         error: false,
                     },
                     Err(e) => Notice {
-                        text: i18n::save_failed(self.lang, doc, &e),
+                        text: i18n::save_failed(lang, doc, &e),
                         error: true,
                     },
                 });
@@ -575,16 +840,18 @@ impl App {
             Msg::CommandDone(result) => {
                 self.notice = Some(match result {
                     Ok(done) => Notice {
-                        text: i18n::keypad_result(self.lang, done).to_string(),
+                        text: i18n::keypad_result(lang, done).to_string(),
                         error: false,
                     },
                     Err(e) => Notice {
-                        text: e.describe(self.lang),
+                        text: e.describe(lang),
                         error: true,
                     },
                 });
                 true
             }
+            // Not about one office: as if it came unwrapped.
+            m @ (Msg::Sites { .. } | Msg::ServerDown { .. } | Msg::Of { .. }) => self.apply(m),
         }
     }
 
@@ -594,13 +861,17 @@ impl App {
     /// Moves the clock. Returns whether anything visible changed besides the clock.
     pub fn tick(&mut self, now: DateTime<Utc>) -> bool {
         self.now = now;
-        if matches!(self.conn, ConnState::Resumed { .. })
-            && (now - self.conn_since).num_seconds() >= App::RESUMED_NOTICE_SECS
-        {
-            self.conn = ConnState::Connected;
-            return true;
+        let mut changed = false;
+        let states = std::iter::once(&mut self.lobby).chain(self.offices.iter_mut().map(|o| &mut o.state));
+        for s in states {
+            if matches!(s.conn, ConnState::Resumed { .. })
+                && (now - s.conn_since).num_seconds() >= App::RESUMED_NOTICE_SECS
+            {
+                s.conn = ConnState::Connected;
+                changed = true;
+            }
         }
-        false
+        changed
     }
 
     /// Number of rows of the current view's list, after its filter.
@@ -612,18 +883,20 @@ impl App {
                 s.by_counter.len() + s.by_service.len() + s.by_channel.len() + 3
             }),
             View::Keypads => self.visible_keypads().len(),
-            View::Reports => self.reports.scroll_max.get().saturating_add(1),
+            View::Reports => self.site().reports.scroll_max.get().saturating_add(1),
             View::Events => {
                 let f = EventFilter::parse(self.filter());
+                let events = &self.site().events;
                 if f.is_empty() {
-                    self.events.len()
+                    events.len()
                 } else {
-                    self.events
+                    events
                         .newest_first()
                         .filter(|e| f.matches(e, self.lang))
                         .count()
                 }
             }
+            View::Sites => self.visible_offices().len(),
         }
     }
 
@@ -641,7 +914,7 @@ impl App {
 
     pub fn visible_counters(&self) -> Vec<&Counter> {
         let filter = &self.filters[View::Overview.index()];
-        self.snapshot.as_ref().map_or_else(Vec::new, |s| {
+        self.site().snapshot.as_ref().map_or_else(Vec::new, |s| {
             s.counters
                 .iter()
                 .filter(|c| App::text_matches(filter, &[&c.id, &c.name, &c.service_code]))
@@ -651,7 +924,7 @@ impl App {
 
     pub fn visible_services(&self) -> Vec<&Service> {
         let filter = &self.filters[View::Queues.index()];
-        self.snapshot.as_ref().map_or_else(Vec::new, |s| {
+        self.site().snapshot.as_ref().map_or_else(Vec::new, |s| {
             s.services
                 .iter()
                 .filter(|v| App::text_matches(filter, &[&v.code, &v.name]))
@@ -661,7 +934,7 @@ impl App {
 
     pub fn visible_keypads(&self) -> Vec<&Keypad> {
         let filter = &self.filters[View::Keypads.index()];
-        self.snapshot.as_ref().map_or_else(Vec::new, |s| {
+        self.site().snapshot.as_ref().map_or_else(Vec::new, |s| {
             s.keypads
                 .iter()
                 .filter(|k| {
@@ -671,9 +944,20 @@ impl App {
         })
     }
 
+    /// The offices the all-sites view lists (after its filter), with their index in `offices`.
+    pub fn visible_offices(&self) -> Vec<(usize, &Office)> {
+        let filter = &self.filters[View::Sites.index()];
+        self.offices
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| App::text_matches(filter, &[o.name(), &o.site.id]))
+            .collect()
+    }
+
     /// The counter's display name from the snapshot, else its id.
     pub fn counter_name(&self, id: &str) -> String {
-        self.snapshot
+        self.site()
+            .snapshot
             .as_ref()
             .and_then(|s| s.counters.iter().find(|c| c.id == id))
             .map(|c| {
@@ -684,6 +968,16 @@ impl App {
                 }
             })
             .unwrap_or_else(|| id.to_string())
+    }
+
+    /// The views in tab order: the all-sites view first when there are several offices.
+    pub fn tabs(&self) -> Vec<View> {
+        let mut v = Vec::with_capacity(View::COUNT);
+        if self.several() {
+            v.push(View::Sites);
+        }
+        v.extend(View::ALL);
+        v
     }
 
     /// Handles one key. Returns what the runtime must do.
@@ -724,6 +1018,7 @@ impl App {
                 }
                 Vec::new()
             }
+            Mode::Picker { selected } => self.picker_key(key, selected),
             Mode::Help | Mode::Alerts => {
                 match self.keymap.action(&key) {
                     Some(Action::Quit) => {
@@ -753,6 +1048,82 @@ impl App {
         }
     }
 
+    /// A key while the office picker is open: move, choose (Enter or the office's number), close.
+    fn picker_key(&mut self, key: KeyEvent, selected: usize) -> Vec<Command> {
+        let last = self.offices.len().saturating_sub(1);
+        if let KeyCode::Char(c @ '1'..='9') = key.code {
+            let i = usize::from(c as u8 - b'1');
+            if i <= last && !self.offices.is_empty() {
+                return self.switch_to(i);
+            }
+            return Vec::new();
+        }
+        let selected = selected.min(last);
+        let page = self.page_rows.get().max(1);
+        let next = match self.keymap.action(&key) {
+            Some(Action::Quit) => {
+                self.quit = true;
+                return vec![Command::Quit];
+            }
+            Some(Action::OpenSite) => return self.switch_to(selected),
+            _ if key.code == KeyCode::Enter => return self.switch_to(selected),
+            Some(Action::Up) => selected.saturating_sub(1),
+            Some(Action::Down) => selected.saturating_add(1).min(last),
+            Some(Action::PageUp) => selected.saturating_sub(page),
+            Some(Action::PageDown) => selected.saturating_add(page).min(last),
+            Some(Action::Top) => 0,
+            Some(Action::Bottom) => last,
+            Some(Action::ChooseSite | Action::ClearFilter | Action::Help) => {
+                self.mode = Mode::Normal;
+                return Vec::new();
+            }
+            _ if key.code == KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                return Vec::new();
+            }
+            _ => selected,
+        };
+        self.mode = Mode::Picker { selected: next };
+        Vec::new()
+    }
+
+    /// Shows the office at `index` (from the all-sites view, in its overview) and asks for what
+    /// its view needs. Nothing of the office shown before stays on screen: every view reads the
+    /// new office's own data.
+    pub fn switch_to(&mut self, index: usize) -> Vec<Command> {
+        self.mode = Mode::Normal;
+        if index >= self.offices.len() {
+            return Vec::new();
+        }
+        // The month the Reports view shows stays the same, to compare offices.
+        let month = self
+            .site()
+            .reports
+            .pinned
+            .then(|| self.report_month());
+        self.chosen = true;
+        let changed = index != self.current;
+        self.current = index;
+        if self.view == View::Sites {
+            self.view = View::Overview;
+        }
+        if changed {
+            for (i, s) in self.selected.iter_mut().enumerate() {
+                if i != View::Sites.index() {
+                    *s = 0;
+                }
+            }
+            self.alerts_scroll = 0;
+        }
+        let mut cmds = vec![Command::Refresh];
+        if let (View::Reports, Some(m)) = (self.view, month) {
+            cmds.extend(self.fetch_month(m));
+        } else {
+            cmds.extend(self.view_commands(true));
+        }
+        cmds
+    }
+
     fn filter_key(&mut self, key: KeyEvent, previous: String) {
         let i = self.view.index();
         match key.code {
@@ -775,22 +1146,31 @@ impl App {
         self.selected[i] = 0;
     }
 
+    /// What the current view needs asked for when it is opened (`again`: also when it already
+    /// has it, because the office shown changed).
+    fn view_commands(&mut self, again: bool) -> Vec<Command> {
+        match self.view {
+            View::Satisfaction if again || self.current_satisfaction().is_none() => {
+                vec![Command::FetchSatisfaction(self.period)]
+            }
+            View::Reports => {
+                // Reports change through the month: ask again on every visit. Unless the user
+                // chose another month, a visit shows the current one (the console may run for
+                // weeks).
+                let month = if self.site().reports.pinned {
+                    self.report_month()
+                } else {
+                    self.current_month()
+                };
+                self.fetch_month(month)
+            }
+            _ => Vec::new(),
+        }
+    }
+
     fn set_view(&mut self, view: View) -> Vec<Command> {
         self.view = view;
-        if view == View::Satisfaction && self.current_satisfaction().is_none() {
-            return vec![Command::FetchSatisfaction(self.period)];
-        }
-        if view == View::Reports {
-            // Reports change through the month: ask again on every visit. Unless the user chose
-            // another month, a visit shows the current one (the console may run for weeks).
-            let month = if self.reports.pinned {
-                self.report_month()
-            } else {
-                self.current_month()
-            };
-            return self.fetch_month(month);
-        }
-        Vec::new()
+        self.view_commands(false)
     }
 
     fn move_selection(&mut self, delta: isize) {
@@ -813,15 +1193,16 @@ impl App {
                 self.quit = true;
                 return vec![Command::Quit];
             }
-            Action::NextView => {
-                let n = View::ALL.len();
-                let next = View::ALL[(self.view.index() + 1) % n];
-                return self.set_view(next);
-            }
-            Action::PrevView => {
-                let n = View::ALL.len();
-                let prev = View::ALL[(self.view.index() + n - 1) % n];
-                return self.set_view(prev);
+            Action::NextView | Action::PrevView => {
+                let tabs = self.tabs();
+                let n = tabs.len();
+                let at = tabs.iter().position(|v| *v == self.view).unwrap_or(0);
+                let to = if action == Action::NextView {
+                    (at + 1) % n
+                } else {
+                    (at + n - 1) % n
+                };
+                return self.set_view(tabs[to]);
             }
             Action::ViewOverview => return self.set_view(View::Overview),
             Action::ViewQueues => return self.set_view(View::Queues),
@@ -829,6 +1210,25 @@ impl App {
             Action::ViewKeypads => return self.set_view(View::Keypads),
             Action::ViewEvents => return self.set_view(View::Events),
             Action::ViewReports => return self.set_view(View::Reports),
+            Action::ViewSites if self.several() => {
+                let mut cmds = self.set_view(View::Sites);
+                cmds.push(Command::Refresh);
+                return cmds;
+            }
+            Action::ChooseSite if self.several() => {
+                self.mode = Mode::Picker {
+                    selected: self.current,
+                }
+            }
+            Action::OpenSite if self.view == View::Sites => {
+                let offices = self.visible_offices();
+                let row = self.selected_row(View::Sites, offices.len());
+                if let Some((i, _)) = offices.get(row) {
+                    let i = *i;
+                    return self.switch_to(i);
+                }
+            }
+            Action::ViewSites | Action::ChooseSite | Action::OpenSite => {}
             Action::Up => self.move_selection(-1),
             Action::Down => self.move_selection(1),
             Action::PageUp => self.move_selection(-page),
@@ -962,9 +1362,9 @@ mod tests {
             resumed_from: Some(7),
         });
         assert!(!app.tick(t0 + chrono::Duration::seconds(30)));
-        assert_eq!(app.conn, ConnState::Resumed { from_seq: 7 });
+        assert_eq!(app.site().conn, ConnState::Resumed { from_seq: 7 });
         assert!(app.tick(t0 + chrono::Duration::seconds(61)));
-        assert_eq!(app.conn, ConnState::Connected);
+        assert_eq!(app.site().conn, ConnState::Connected);
     }
 
     #[test]

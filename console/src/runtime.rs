@@ -12,22 +12,23 @@ use crossterm::execute;
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
-use faccia_proto::v1::Period;
 use futures::StreamExt;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::client::{self, Api, Backoff, Clients, Signals};
+use crate::client::{self, Backoff, Clients, Focus, ServerTask, Timing};
 use crate::config::Settings;
 use crate::model::{App, Command, Msg, View};
 use crate::{save, views};
 
 /// Shortest time between two frames.
 pub const FRAME: Duration = Duration::from_millis(40);
-/// Shortest time between two snapshot fetches triggered by events.
+/// Shortest time between two snapshot fetches triggered by events, for the office shown.
 pub const DEBOUNCE: Duration = Duration::from_millis(500);
+/// The same for an office not on screen (its figures wait for the all-sites view).
+pub const BACKGROUND_DEBOUNCE: Duration = Duration::from_secs(3);
 
 fn restore_terminal() {
     let _ = disable_raw_mode();
@@ -69,92 +70,153 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// The background tasks of one console.
+/// The background tasks of one console: one per server (its sites' discovery, then a watcher
+/// and a refresher per office), feeding one channel.
 pub struct Tasks {
     pub rx: mpsc::Receiver<Msg>,
     pub tx: mpsc::Sender<Msg>,
-    pub period: watch::Sender<Option<Period>>,
-    pub poke: Arc<Notify>,
+    servers: Vec<Clients>,
+    focus: Arc<watch::Sender<Focus>>,
     handles: Vec<JoinHandle<()>>,
 }
 
+/// A handle that asks every office's refresher to fetch its snapshot now.
+#[derive(Clone)]
+pub struct Poker(Arc<watch::Sender<Focus>>);
+
+impl Poker {
+    pub fn poke(&self) {
+        self.0.send_modify(|f| {
+            f.refresh = f.refresh.wrapping_add(1);
+            f.refresh_site = None;
+        });
+    }
+}
+
 impl Tasks {
-    /// Starts the watcher and the refresher against `api`.
-    pub fn start(api: &Api, refresh_every: Duration, backoff: Backoff) -> Tasks {
+    /// Starts following every server of `servers`, in order.
+    pub fn start(servers: Vec<Clients>, refresh_every: Duration, backoff: Backoff) -> Tasks {
         let (tx, rx) = mpsc::channel(256);
-        let signals = Signals::default();
-        let poke = signals.refresh.clone();
-        let (period, period_rx) = watch::channel(None);
-        let handles = vec![
-            tokio::spawn(client::watch_events(
-                api.clone(),
-                tx.clone(),
-                signals.clone(),
-                None,
-                backoff,
-            )),
-            tokio::spawn(client::refresh_snapshots(
-                api.clone(),
-                tx.clone(),
-                signals,
-                period_rx,
-                refresh_every,
-                DEBOUNCE,
-            )),
-        ];
+        let (focus, focus_rx) = watch::channel(Focus::default());
+        let claimed = client::Claimed::default();
+        let timing = Timing {
+            every: refresh_every,
+            min_gap: DEBOUNCE,
+            background_gap: BACKGROUND_DEBOUNCE,
+        };
+        let handles = servers
+            .iter()
+            .enumerate()
+            .map(|(i, clients)| {
+                tokio::spawn(client::serve_server(
+                    i,
+                    clients.clone(),
+                    ServerTask {
+                        tx: tx.clone(),
+                        claimed: claimed.clone(),
+                        focus: focus_rx.clone(),
+                        timing,
+                        backoff,
+                    },
+                ))
+            })
+            .collect();
         Tasks {
             rx,
             tx,
-            period,
-            poke,
+            servers,
+            focus: Arc::new(focus),
             handles,
         }
     }
 
-    /// Carries out a command of the model. Returns false for `Quit`.
-    pub fn execute(&self, clients: &Clients, cmd: Command) -> bool {
-        let api = &clients.monitor;
+    /// Asks every office for its snapshot now.
+    pub fn poke(&self) {
+        self.poker().poke();
+    }
+
+    pub fn poker(&self) -> Poker {
+        Poker(self.focus.clone())
+    }
+
+    /// Carries out a command of the model, about the office `app` shows (the one it was
+    /// returned for: commands are carried out as soon as they are returned). A command before
+    /// any office is known is dropped: the model asks again once the first one is.
+    /// Returns false for `Quit`.
+    pub fn execute(&self, app: &App, cmd: Command) -> bool {
+        if cmd == Command::Quit {
+            return false;
+        }
+        if cmd == Command::Refresh {
+            let site = (app.view != View::Sites)
+                .then(|| app.office().map(|o| o.key.clone()))
+                .flatten();
+            self.focus.send_modify(|f| {
+                f.refresh = f.refresh.wrapping_add(1);
+                f.refresh_site = site;
+            });
+            return true;
+        }
+        let Some(office) = app.office() else {
+            tracing::debug!(?cmd, "no office known yet");
+            return true;
+        };
+        let Some(clients) = self.servers.get(office.server) else {
+            tracing::warn!(server = office.server, "no such server");
+            return true;
+        };
+        let key = office.key.clone();
+        let site_id = office.request_id.clone();
+        let tx = self.tx.clone();
+        let send = move |msg: Msg| async move {
+            let _ = tx.send(Msg::of(&key, msg)).await;
+        };
         match cmd {
-            Command::Quit => return false,
-            Command::Refresh => self.poke.notify_one(),
+            Command::Quit | Command::Refresh => {}
             Command::FetchSatisfaction(p) => {
-                let (api, tx) = (api.clone(), self.tx.clone());
+                let api = clients.monitor.clone();
                 tokio::spawn(async move {
-                    let _ = tx.send(client::fetch_satisfaction(api, p).await).await;
+                    send(client::fetch_satisfaction(api, &site_id, p).await).await;
                 });
             }
             Command::Keypad { counter_id, action } => {
-                let (api, tx) = (api.clone(), self.tx.clone());
+                let api = clients.monitor.clone();
                 tokio::spawn(async move {
-                    let _ = tx
-                        .send(client::keypad_command(api, counter_id, action).await)
-                        .await;
+                    send(client::keypad_command(api, &site_id, counter_id, action).await).await;
                 });
             }
             Command::FetchMonthly { month, lang } => {
-                let (api, tx) = (clients.reports.clone(), self.tx.clone());
+                let api = clients.reports.clone();
                 tokio::spawn(async move {
-                    let _ = tx.send(client::fetch_monthly(api, month, lang).await).await;
+                    send(client::fetch_monthly(api, &site_id, month, lang).await).await;
                 });
             }
             Command::SaveReport { doc, lang, dir } => {
-                let (api, tx) = (clients.reports.clone(), self.tx.clone());
+                let api = clients.reports.clone();
+                // Several offices share the directory: each document's name holds its site.
+                let to = save::SaveTo {
+                    dir,
+                    site: app.several().then(|| office.site.id.clone()),
+                };
                 tokio::spawn(async move {
-                    let _ = tx
-                        .send(save::render_and_save(api, doc, lang, dir).await)
-                        .await;
+                    send(save::render_and_save(api, &site_id, doc, lang, to).await).await;
                 });
             }
         }
         true
     }
 
-    /// Tells the refresher which satisfaction period to keep fresh (only while it is shown).
+    /// Tells the refreshers which office is shown and which satisfaction period to keep fresh
+    /// (only while it is shown).
     pub fn follow(&self, app: &App) {
-        let wanted = (app.view == View::Satisfaction).then_some(app.period);
-        self.period.send_if_modified(|p| {
-            let changed = *p != wanted;
-            *p = wanted;
+        let site = app.office().map(|o| o.key.clone());
+        let period = (app.view == View::Satisfaction).then_some(app.period);
+        let all = app.view == View::Sites;
+        self.focus.send_if_modified(|f| {
+            let changed = f.site != site || f.period != period || f.all != all;
+            f.site = site;
+            f.period = period;
+            f.all = all;
             changed
         });
     }
@@ -195,7 +257,15 @@ fn until_next_minute(settings: &Settings) -> Duration {
 
 /// Runs the console in the terminal until the user quits.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let clients = client::connect_all(&settings.server, settings.token.as_deref())?;
+    let clients = settings
+        .servers
+        .iter()
+        .map(|s| client::connect_all(&s.url, s.token.as_deref()))
+        .collect::<anyhow::Result<Vec<Clients>>>()?;
+    tracing::info!(
+        servers = ?settings.servers.iter().map(|s| s.url.as_str()).collect::<Vec<_>>(),
+        "console starting"
+    );
     let mut guard = TerminalGuard::enter()?;
     let result = event_loop(&mut guard.terminal, &settings, &clients).await;
     drop(guard);
@@ -205,9 +275,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 async fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     settings: &Settings,
-    clients: &Clients,
+    clients: &[Clients],
 ) -> anyhow::Result<()> {
-    let mut tasks = Tasks::start(&clients.monitor, settings.refresh, Backoff::default());
+    let mut tasks = Tasks::start(clients.to_vec(), settings.refresh, Backoff::default());
     let mut app = App::new(settings, settings.now());
     let mut input = EventStream::new();
     #[cfg(unix)]
@@ -230,7 +300,7 @@ async fn event_loop(
             ev = input.next() => match ev {
                 Some(Ok(Event::Key(key))) => {
                     for cmd in app.handle_key(key) {
-                        if !tasks.execute(clients, cmd) {
+                        if !tasks.execute(&app, cmd) {
                             return Ok(());
                         }
                     }
@@ -257,6 +327,11 @@ async fn event_loop(
                     }
                     n += 1;
                 }
+                // The office shown may have changed as servers named their sites.
+                for cmd in app.take_commands() {
+                    tasks.execute(&app, cmd);
+                }
+                tasks.follow(&app);
             }
             _ = tokio::time::sleep(until_next_minute(settings)) => dirty = true,
             _ = tokio::time::sleep(frame_wait), if dirty => {}

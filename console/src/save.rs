@@ -12,19 +12,47 @@ use faccia_domain::Lang;
 use crate::client::{self, ReportsApi};
 use crate::model::{Msg, ReportDoc, SaveError};
 
-/// The server's suggested file name when it is a plain name (letters, digits, `.`, `-`, `_`,
-/// not starting with a dot, at most 120 characters); otherwise ours for `doc`.
-pub fn file_name(suggested: &str, doc: ReportDoc) -> String {
-    let ok = !suggested.is_empty()
-        && suggested.len() <= 120
-        && !suggested.starts_with('.')
-        && suggested
+fn plain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 120
+        && !name.starts_with('.')
+        && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+/// The server's suggested file name when it is a plain name (letters, digits, `.`, `-`, `_`,
+/// not starting with a dot, at most 120 characters); otherwise ours for `doc`. With `site`
+/// (the console watches several offices, whose documents share the reports directory) the
+/// name holds the site's id: `milano-faccia-2026-11.html` unless the server's name has it.
+pub fn file_name(suggested: &str, doc: ReportDoc, site: Option<&str>) -> String {
+    let name = if plain(suggested) {
         suggested.to_string()
     } else {
         doc.fallback_file_name()
+    };
+    let Some(site) = site else {
+        return name;
+    };
+    let tag: String = site
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let tag = tag.trim_matches('-');
+    if tag.is_empty() || name.contains(tag) {
+        return name;
+    }
+    let tagged = format!("{tag}-{name}");
+    if plain(&tagged) {
+        tagged
+    } else {
+        name
     }
 }
 
@@ -63,13 +91,28 @@ pub fn write_atomic(dir: &Path, name: &str, content: &[u8]) -> Result<PathBuf, S
     Ok(shown)
 }
 
-/// Asks the server for `doc` and writes it into `dir`, as a message for the model.
-pub async fn render_and_save(api: ReportsApi, doc: ReportDoc, lang: Lang, dir: PathBuf) -> Msg {
-    let result = match client::render(api, doc, lang).await {
+/// Where and how a document is saved: into `dir`, named for `site` when several offices share
+/// the directory ([`file_name`]).
+#[derive(Debug, Clone)]
+pub struct SaveTo {
+    pub dir: PathBuf,
+    pub site: Option<String>,
+}
+
+/// Asks the server for `doc` about `site_id` and writes it, as a message for the model.
+pub async fn render_and_save(
+    api: ReportsApi,
+    site_id: &str,
+    doc: ReportDoc,
+    lang: Lang,
+    to: SaveTo,
+) -> Msg {
+    let SaveTo { dir, site } = to;
+    let result = match client::render(api, site_id, doc, lang).await {
         Err(e) => Err(SaveError::Api(e)),
         Ok(d) if d.content.is_empty() => Err(SaveError::Empty),
         Ok(d) => {
-            let name = file_name(&d.file_name, doc);
+            let name = file_name(&d.file_name, doc, site.as_deref());
             match tokio::task::spawn_blocking(move || write_atomic(&dir, &name, &d.content)).await {
                 Ok(r) => r.map(|p| p.display().to_string()),
                 Err(e) => Err(SaveError::Io {
@@ -91,7 +134,22 @@ mod tests {
     fn names_stay_in_the_directory() {
         let m = YearMonth::new(2026, 11).expect("month");
         let doc = ReportDoc::MonthlyHtml(m);
-        assert_eq!(file_name("faccia-2026-11.html", doc), "faccia-2026-11.html");
+        assert_eq!(
+            file_name("faccia-2026-11.html", doc, None),
+            "faccia-2026-11.html"
+        );
+        assert_eq!(
+            file_name("faccia-2026-11.html", doc, Some("milano")),
+            "milano-faccia-2026-11.html"
+        );
+        assert_eq!(
+            file_name("faccia-milano-2026-11.html", doc, Some("milano")),
+            "faccia-milano-2026-11.html"
+        );
+        assert_eq!(
+            file_name("../x", doc, Some("c_e001/../anagrafe")),
+            "c_e001----anagrafe-faccia-2026-11.html"
+        );
         for bad in [
             "",
             "../etc/passwd",
@@ -100,7 +158,7 @@ mod tests {
             "a b.html",
             "x\\y",
         ] {
-            assert_eq!(file_name(bad, doc), "faccia-2026-11.html", "{bad:?}");
+            assert_eq!(file_name(bad, doc, None), "faccia-2026-11.html", "{bad:?}");
         }
         assert_eq!(
             file_name(
@@ -108,7 +166,8 @@ mod tests {
                 ReportDoc::Ministry {
                     from: m.january(),
                     to: m
-                }
+                },
+                None
             ),
             "faccia-ministero-2026-01-2026-11.csv"
         );

@@ -227,7 +227,7 @@ fn reports_fetch_on_entry_and_move_by_month() {
     let mut a = App::new(&Settings::default(), common::now());
     assert_eq!(press(&mut a, KeyCode::Char('6')), vec![fetch(2026, 11)]);
     assert_eq!(a.view, View::Reports);
-    assert!(a.reports.loading);
+    assert!(a.site().reports.loading);
     assert!(common::draw(&a, 80, 24).contains("Caricamento…"));
     assert_eq!(press(&mut a, KeyCode::Left), vec![fetch(2026, 10)]);
     assert_eq!(press(&mut a, KeyCode::Char('l')), vec![fetch(2026, 11)]);
@@ -288,8 +288,8 @@ fn a_stale_report_is_ignored() {
         result: Ok(Box::new(common::monthly_report(Lang::It))),
     };
     assert!(!a.apply(late));
-    assert!(a.reports.report.is_none());
-    assert!(a.reports.loading);
+    assert!(a.site().reports.report.is_none());
+    assert!(a.site().reports.loading);
     let s = common::draw(&a, 80, 24);
     assert!(
         s.contains("ottobre 2026") && s.contains("Caricamento…"),
@@ -304,7 +304,7 @@ fn a_stale_report_is_ignored() {
             message: String::new(),
         }),
     }));
-    assert!(a.reports.error.is_none());
+    assert!(a.site().reports.error.is_none());
     let mut oct = common::monthly_report(Lang::It);
     oct.month = "2026-10".into();
     oct.served = 2400;
@@ -312,7 +312,7 @@ fn a_stale_report_is_ignored() {
         month: month(2026, 10),
         result: Ok(Box::new(oct)),
     }));
-    assert!(!a.reports.loading);
+    assert!(!a.site().reports.loading);
     let s = common::draw(&a, 80, 24);
     assert!(s.contains("Serviti 2400"), "{s}");
     assert!(!s.contains("Caricamento"), "{s}");

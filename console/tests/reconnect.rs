@@ -50,8 +50,8 @@ async fn pump(
             Ok(None) => panic!("channel closed"),
             Err(_) => panic!(
                 "timed out; conn {:?}, last seq {}",
-                app.conn,
-                app.events.last_seq()
+                app.site().conn,
+                app.site().events.last_seq()
             ),
         }
     }
@@ -91,24 +91,24 @@ async fn reconnects_and_resumes_without_gap_or_duplicate() {
 
     all.extend(
         pump(&mut app, &mut tasks.rx, |a| {
-            a.conn == ConnState::Connected && a.snapshot.is_some()
+            a.site().conn == ConnState::Connected && a.site().snapshot.is_some()
         })
         .await,
     );
     for i in 10..60 {
         fake.append(event(i));
     }
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 60).await);
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 60).await);
 
     // The server goes away; events keep happening meanwhile (the log outlives the process).
     server.stop().await;
     all.extend(
         pump(&mut app, &mut tasks.rx, |a| {
-            matches!(a.conn, ConnState::Lost { .. })
+            matches!(a.site().conn, ConnState::Lost { .. })
         })
         .await,
     );
-    if let ConnState::Lost { error, .. } = &app.conn {
+    if let ConnState::Lost { error, .. } = &app.site().conn {
         assert_eq!(error.kind, ApiErrorKind::Unavailable);
     }
     for i in 60..90 {
@@ -119,12 +119,12 @@ async fn reconnects_and_resumes_without_gap_or_duplicate() {
     let server = RunningServer::start(fake.clone(), addr)
         .await
         .expect("rebind same port");
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 90).await);
-    assert_eq!(app.conn, ConnState::Resumed { from_seq: 60 });
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 90).await);
+    assert_eq!(app.site().conn, ConnState::Resumed { from_seq: 60 });
     for i in 90..100 {
         fake.append(event(i));
     }
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 100).await);
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 100).await);
 
     // Every entry after the snapshot exactly once, in order.
     assert_eq!(seqs(&all), (11..=100).collect::<Vec<u64>>());
@@ -139,7 +139,7 @@ async fn reconnects_and_resumes_without_gap_or_duplicate() {
         .filter(|m| matches!(m, Msg::StreamDown { .. }))
         .count();
     assert!(downs >= 2, "failed attempts are reported ({downs})");
-    assert_eq!(app.events.len(), 90);
+    assert_eq!(app.site().events.len(), 90);
     // The screen says so.
     let screen = common::draw(&app, 160, 48);
     assert!(screen.contains("Riconnesso, ripreso da #60"), "{screen}");
@@ -221,16 +221,16 @@ async fn server_down_from_the_start_is_unavailable_then_connects() {
     let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
     let mut app = App::new(&Settings::default(), common::now());
     pump(&mut app, &mut tasks.rx, |a| {
-        matches!(a.conn, ConnState::Lost { .. })
+        matches!(a.site().conn, ConnState::Lost { .. })
     })
     .await;
-    if let ConnState::Lost { error, .. } = &app.conn {
+    if let ConnState::Lost { error, .. } = &app.site().conn {
         assert_eq!(error.kind, ApiErrorKind::Unavailable);
     }
     let fake = FakeMonitor::new(common::snapshot());
     let server = RunningServer::start(fake, addr).await.expect("bind");
     pump(&mut app, &mut tasks.rx, |a| {
-        a.snapshot.is_some() && matches!(a.conn, ConnState::Resumed { .. })
+        a.site().snapshot.is_some() && matches!(a.site().conn, ConnState::Resumed { .. })
     })
     .await;
     drop(tasks);
@@ -252,7 +252,7 @@ async fn snapshot_refetch_is_debounced_and_satisfaction_followed() {
     let api = client::connect(&server.url(), Some("demo-viewer-token")).expect("client");
     let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
     let mut app = App::new(&Settings::default(), common::now());
-    pump(&mut app, &mut tasks.rx, |a| a.conn == ConnState::Connected).await;
+    pump(&mut app, &mut tasks.rx, |a| a.site().conn == ConnState::Connected).await;
     let before = fake.snapshot_calls();
     // 600 events over about 1.2 s, in bursts of 50 every 100 ms.
     let start = tokio::time::Instant::now();
@@ -263,7 +263,7 @@ async fn snapshot_refetch_is_debounced_and_satisfaction_followed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let target = fake.last_seq();
-    pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == target).await;
+    pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == target).await;
     // Let the last debounced fetch happen.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let elapsed = start.elapsed().as_secs_f64();
@@ -280,7 +280,7 @@ async fn snapshot_refetch_is_debounced_and_satisfaction_followed() {
     app.period = Period::Month;
     tasks.follow(&app);
     tasks.poke.notify_one();
-    pump(&mut app, &mut tasks.rx, |a| a.satisfaction[2].is_some()).await;
+    pump(&mut app, &mut tasks.rx, |a| a.site().satisfaction[2].is_some()).await;
     assert_eq!(app.current_satisfaction().map(|s| s.served), Some(120 * 21));
     drop(tasks);
     server.stop().await;
@@ -301,11 +301,11 @@ async fn a_stalled_stream_is_reopened_when_calls_find_the_connection_gone() {
     let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
     let mut app = App::new(&Settings::default(), common::now());
     let mut all = Vec::new();
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.conn == ConnState::Connected).await);
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().conn == ConnState::Connected).await);
     for i in 0..5 {
         fake.append(event(i));
     }
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 5).await);
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 5).await);
     // The stream stays open but goes silent; the next snapshot call is cancelled.
     fake.stall_watchers();
     fake.fail_snapshots(1);
@@ -313,7 +313,7 @@ async fn a_stalled_stream_is_reopened_when_calls_find_the_connection_gone() {
         fake.append(event(i));
     }
     tasks.poke.notify_one();
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 10).await);
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 10).await);
     assert_eq!(seqs(&all), (1..=10).collect::<Vec<u64>>());
     assert!(all.iter().any(|m| matches!(
         m,
@@ -340,9 +340,9 @@ async fn a_silent_stream_behind_the_snapshot_is_reopened() {
     let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
     let mut app = App::new(&Settings::default(), common::now());
     let mut all = Vec::new();
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.conn == ConnState::Connected).await);
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().conn == ConnState::Connected).await);
     fake.append(event(0));
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 1).await);
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 1).await);
     // Silent stream, calls fine: only the snapshot's seq shows the log went on.
     fake.stall_watchers();
     for i in 1..4 {
@@ -351,7 +351,7 @@ async fn a_silent_stream_behind_the_snapshot_is_reopened() {
     tasks.poke.notify_one();
     tokio::time::sleep(client::STALL_GRACE + Duration::from_millis(300)).await;
     assert_eq!(
-        app.events.last_seq(),
+        app.site().events.last_seq(),
         1,
         "nothing came on the silent stream"
     );
@@ -364,7 +364,7 @@ async fn a_silent_stream_behind_the_snapshot_is_reopened() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.events.last_seq() == 4).await);
+    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 4).await);
     poker.abort();
     assert_eq!(seqs(&all), (1..=4).collect::<Vec<u64>>());
     drop(tasks);

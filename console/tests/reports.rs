@@ -90,7 +90,7 @@ impl Rig {
                 Ok(None) => panic!("channel closed"),
                 Err(_) => panic!(
                     "timed out; reports {:?} notice {:?}",
-                    self.app.reports, self.app.notice
+                    self.app.site().reports, self.app.notice
                 ),
             }
         }
@@ -113,7 +113,7 @@ fn is_monthly(m: &Msg, month: &str) -> bool {
 }
 
 fn saved(app: &App) -> bool {
-    app.reports.saving.is_none() && app.notice.is_some()
+    app.site().reports.saving.is_none() && app.notice.is_some()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +121,7 @@ async fn months_load_over_grpc_and_stale_answers_are_dropped() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut r = rig("demo-viewer-token", dir.path()).await;
     r.act(Action::ViewReports);
-    r.pump(|a, _| a.reports.report.is_some()).await;
+    r.pump(|a, _| a.site().reports.report.is_some()).await;
     let s = r.screen();
     assert!(
         s.contains("A novembre 2026 l'ufficio ha servito 2520 utenti"),
@@ -149,7 +149,7 @@ async fn months_load_over_grpc_and_stale_answers_are_dropped() {
         seen.iter().any(|m| is_monthly(m, "2026-09")),
         "September came first"
     );
-    let shown = r.app.reports.report.as_ref().expect("report");
+    let shown = r.app.site().reports.report.as_ref().expect("report");
     assert_eq!(shown.month, "2026-09", "October's late answer was dropped");
     let s = r.screen();
     assert!(
@@ -171,7 +171,7 @@ async fn months_load_over_grpc_and_stale_answers_are_dropped() {
     r.fake.reports().delay("2026-10", Duration::ZERO);
     r.act(Action::NextPeriod);
     r.pump(|a, _| {
-        a.reports
+        a.site().reports
             .report
             .as_ref()
             .is_some_and(|x| x.month == "2026-10")
@@ -186,7 +186,7 @@ async fn saving_writes_the_servers_documents_into_the_reports_dir() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut r = rig("demo-viewer-token", dir.path()).await;
     r.act(Action::ViewReports);
-    r.pump(|a, _| a.reports.report.is_some()).await;
+    r.pump(|a, _| a.site().reports.report.is_some()).await;
 
     r.act(Action::SaveHtml);
     r.pump(|a, _| saved(a)).await;
@@ -292,7 +292,7 @@ async fn report_errors_over_grpc() {
     // A wrong token.
     let mut r = rig("nope", dir.path()).await;
     r.act(Action::ViewReports);
-    r.pump(|a, _| a.reports.error.is_some()).await;
+    r.pump(|a, _| a.site().reports.error.is_some()).await;
     assert!(r
         .screen()
         .contains("Accesso negato: token mancante o non valido (UNAUTHENTICATED)"));
@@ -305,7 +305,7 @@ async fn report_errors_over_grpc() {
         "month must be YYYY-MM, not \"2026-13\"",
     );
     r.act(Action::ViewReports);
-    r.pump(|a, _| a.reports.error.is_some()).await;
+    r.pump(|a, _| a.site().reports.error.is_some()).await;
     let s = r.screen();
     assert!(
         s.contains("Richiesta rifiutata dal server (INVALID_ARGUMENT): month must be YYYY-MM"),
@@ -315,7 +315,7 @@ async fn report_errors_over_grpc() {
         .reports()
         .fail_next(Code::PermissionDenied, "role viewer or admin required");
     r.act(Action::Refresh);
-    r.pump(|a, _| !a.reports.loading).await;
+    r.pump(|a, _| !a.site().reports.loading).await;
     let s = r.screen();
     assert!(
         s.contains("Permesso negato: servono i ruoli viewer o admin (PERMISSION_DENIED)"),
@@ -323,14 +323,14 @@ async fn report_errors_over_grpc() {
     );
     // The server goes away (the event stream notices first): UNAVAILABLE.
     r.stop().await;
-    r.pump(|a, _| matches!(a.conn, ConnState::Lost { .. }))
+    r.pump(|a, _| matches!(a.site().conn, ConnState::Lost { .. }))
         .await;
     r.act(Action::Refresh);
-    r.pump(|a, _| !a.reports.loading).await;
+    r.pump(|a, _| !a.site().reports.loading).await;
     let s = r.screen();
     assert!(
         s.contains("Server non raggiungibile (UNAVAILABLE)"),
         "{s} {:?}",
-        r.app.reports.error
+        r.app.site().reports.error
     );
 }

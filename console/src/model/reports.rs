@@ -24,9 +24,10 @@ pub enum ReportDoc {
 }
 
 impl ReportDoc {
-    /// The request for the server's `Reports.Render`.
-    pub fn request(self, lang: Lang) -> RenderRequest {
+    /// The request for the server's `Reports.Render`, about `site_id`.
+    pub fn request(self, lang: Lang, site_id: &str) -> RenderRequest {
         let lang = lang_code(lang).to_string();
+        let site_id = site_id.to_string();
         match self {
             ReportDoc::MonthlyHtml(m) | ReportDoc::MonthlyCsv(m) => RenderRequest {
                 kind: ReportKind::ReportMonthly as i32,
@@ -37,6 +38,7 @@ impl ReportDoc {
                 },
                 lang,
                 month: m.to_string(),
+                site_id,
                 ..Default::default()
             },
             ReportDoc::Ministry { from, to } => RenderRequest {
@@ -45,6 +47,7 @@ impl ReportDoc {
                 lang,
                 from: from.to_string(),
                 to: to.to_string(),
+                site_id,
                 ..Default::default()
             },
             ReportDoc::AnnualHtml(year) => RenderRequest {
@@ -52,6 +55,7 @@ impl ReportDoc {
                 format: ReportFormat::ReportHtml as i32,
                 lang,
                 year,
+                site_id,
                 ..Default::default()
             },
         }
@@ -160,7 +164,8 @@ mod tests {
     #[test]
     fn requests_name_the_documents() {
         let m = YearMonth::new(2026, 7).expect("month");
-        let r = ReportDoc::MonthlyHtml(m).request(Lang::En);
+        let r = ReportDoc::MonthlyHtml(m).request(Lang::En, "milano");
+        assert_eq!(r.site_id, "milano");
         assert_eq!(r.kind(), ReportKind::ReportMonthly);
         assert_eq!(r.format(), ReportFormat::ReportHtml);
         assert_eq!((r.month.as_str(), r.lang.as_str()), ("2026-07", "en"));
@@ -168,11 +173,12 @@ mod tests {
             from: m.january(),
             to: m,
         }
-        .request(Lang::It);
+        .request(Lang::It, "");
         assert_eq!(r.kind(), ReportKind::ReportMinistryExport);
         assert_eq!(r.format(), ReportFormat::ReportCsv);
         assert_eq!((r.from.as_str(), r.to.as_str()), ("2026-01", "2026-07"));
-        let r = ReportDoc::AnnualHtml(2026).request(Lang::It);
+        let r = ReportDoc::AnnualHtml(2026).request(Lang::It, "roma");
+        assert_eq!(r.site_id, "roma");
         assert_eq!(r.kind(), ReportKind::ReportAnnual);
         assert_eq!(r.format(), ReportFormat::ReportHtml);
         assert_eq!(r.year, 2026);

@@ -19,11 +19,11 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let filter = EventFilter::parse(app.filter());
     let rows_room = usize::from(table_area.height.saturating_sub(1));
     app.page_rows.set(rows_room.max(1));
-    let total = app.events.len();
+    let total = app.site().events.len();
     let len = if filter.is_empty() {
         total
     } else {
-        app.events
+        app.site().events
             .newest_first()
             .filter(|e| filter.matches(e, lang))
             .count()
@@ -33,8 +33,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             " {len}/{total} · {} {} (max {}) · #{}",
             t.events_kept,
             total,
-            app.events.capacity(),
-            app.events.last_seq()
+            app.site().events.capacity(),
+            app.site().events.last_seq()
         ),
         th.dim(),
     )];
@@ -58,6 +58,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     };
     let desc_w = area.width.saturating_sub(fixed).max(10);
     let rows = app
+        .site()
         .events
         .newest_first()
         .filter(|e| filter.matches(e, lang))

@@ -8,9 +8,11 @@ mod overview;
 mod queues;
 mod reports;
 mod satisfaction;
+mod sites;
 
+use chrono_tz::Tz;
 use faccia_domain::Lang;
-use faccia_proto::v1::{Alert, AlertKind, FaceCounts};
+use faccia_proto::v1::{Alert, AlertKind, FaceCounts, Snapshot};
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -20,7 +22,7 @@ use ratatui::Frame;
 use crate::format;
 use crate::i18n::{self, tr};
 use crate::keymap::Action;
-use crate::model::{App, ConnState, Mode, View};
+use crate::model::{App, ConnState, Mode, SiteFigures, View};
 use crate::theme::Theme;
 
 /// The smallest screen the console lays out; below it only a notice is shown.
@@ -55,10 +57,12 @@ pub fn render(frame: &mut Frame, app: &App) {
         View::Keypads => keypads::render(frame, app, body),
         View::Events => events::render(frame, app, body),
         View::Reports => reports::render(frame, app, body),
+        View::Sites => sites::render(frame, app, body),
     }
     render_footer(frame, app, footer);
     match &app.mode {
         Mode::Help => render_help(frame, app, area),
+        Mode::Picker { selected } => render_picker(frame, app, body, *selected),
         Mode::Alerts => render_alerts_overlay(frame, app, body),
         Mode::Confirm {
             counter_id, action, ..
@@ -155,10 +159,10 @@ pub(crate) fn face_counts(f: &FaceCounts, theme: &Theme) -> [Span<'static>; 3] {
     ]
 }
 
-fn conn_span(app: &App) -> Span<'static> {
+pub(crate) fn conn_span(app: &App, conn: &ConnState) -> Span<'static> {
     let t = tr(app.lang);
     let th = &app.theme;
-    match &app.conn {
+    match conn {
         ConnState::Connecting => Span::styled(format!("◌ {}", t.connecting), th.warn()),
         ConnState::Connected => Span::styled(format!("● {}", t.connected), th.ok()),
         ConnState::Lost { attempt, .. } => Span::styled(
@@ -177,24 +181,27 @@ fn render_header(frame: &mut Frame, app: &App, area: Rect) {
     let lang = app.lang;
     let [top, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
     frame.render_widget(Block::default().style(th.header()), top);
-    let clock = format::header_clock(app.now, app.zone(), lang);
-    let conn = conn_span(app);
+    let all = app.view == View::Sites;
+    // The clock is the office's; the all-sites view shows each office's own time instead.
+    let clock = if all {
+        String::new()
+    } else {
+        format::header_clock(app.now, app.zone(), lang)
+    };
+    let conn = if all {
+        sites_conn_span(app)
+    } else {
+        conn_span(app, &app.site().conn)
+    };
     let right_w = (clock.chars().count() + conn.content.chars().count() + 4) as u16;
     let right_w = right_w.min(top.width / 2 + top.width / 4);
     let [left, right] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(right_w)]).areas(top);
-    let office = app
-        .snapshot
-        .as_ref()
-        .and_then(|s| s.site.as_ref())
-        .map(|s| {
-            if s.name.is_empty() {
-                s.id.clone()
-            } else {
-                s.name.clone()
-            }
-        })
-        .unwrap_or_default();
+    let office = if all {
+        format!("{} ({})", t.all_sites, app.offices.len())
+    } else {
+        app.office_name()
+    };
     let title = if office.is_empty() {
         t.app.to_string()
     } else {
@@ -220,73 +227,186 @@ fn render_header(frame: &mut Frame, app: &App, area: Rect) {
         right,
     );
 
-    let Some(snap) = &app.snapshot else {
-        let msg = match &app.snapshot_error {
+    let [_, totals] = Layout::horizontal([Constraint::Length(1), Constraint::Min(0)]).areas(rest);
+    let width = usize::from(totals.width.saturating_sub(1));
+    let room = usize::from(totals.height);
+    if all {
+        // Every office's today added up (each office's today is its own local day).
+        let mut sum = SiteFigures::of(&Snapshot::default());
+        let mut known = 0usize;
+        for o in &app.offices {
+            if let Some(snap) = &o.state.snapshot {
+                let f = SiteFigures::of(snap);
+                sum.served = sum.served.saturating_add(f.served);
+                sum.waiting = sum.waiting.saturating_add(f.waiting);
+                sum.green = sum.green.saturating_add(f.green);
+                sum.yellow = sum.yellow.saturating_add(f.yellow);
+                sum.red = sum.red.saturating_add(f.red);
+                sum.votes = sum.votes.saturating_add(f.votes);
+                known += 1;
+            }
+        }
+        if known == 0 {
+            frame.render_widget(
+                Paragraph::new(Line::from(Span::styled(t.waiting_server, th.dim()))),
+                rest,
+            );
+            return;
+        }
+        let mut items = vec![vec![
+            Span::styled(format!("{} ", t.sites_label), th.dim()),
+            Span::styled(app.offices.len().to_string(), th.bold()),
+        ]];
+        items.extend(totals_items(app, &sum, None));
+        frame.render_widget(Paragraph::new(pack_items(items, width, room)), totals);
+        return;
+    }
+    let Some(snap) = &app.site().snapshot else {
+        let msg = match &app.site().snapshot_error {
             Some(e) => Span::styled(e.describe(lang), th.error()),
             None => Span::styled(t.waiting_server, th.dim()),
         };
         frame.render_widget(Paragraph::new(Line::from(msg)), rest);
         return;
     };
-    let today = snap.today.clone().unwrap_or_default();
-    let v = today.votes.clone().unwrap_or_default();
-    let votes = format::votes(&v);
+    let f = SiteFigures::of(snap);
+    let avg = snap.today.as_ref().and_then(|t| t.avg_wait_s);
+    frame.render_widget(
+        Paragraph::new(pack_items(totals_items(app, &f, Some(avg)), width, room)),
+        totals,
+    );
+}
+
+/// The header's figures: served, waiting now, average wait (when `avg` is given), votes,
+/// participation, and the three faces' shares.
+fn totals_items(app: &App, f: &SiteFigures, avg: Option<Option<f64>>) -> Vec<Vec<Span<'static>>> {
+    let t = tr(app.lang);
+    let th = &app.theme;
+    let lang = app.lang;
     let label = |s: &str| Span::styled(format!("{s} "), th.dim());
     let value = |s: String| Span::styled(s, th.bold());
-    let items = vec![
-        vec![label(t.served), value(today.served.to_string())],
-        vec![label(t.waiting_now), value(today.waiting_now.to_string())],
-        vec![
-            label(t.avg_wait),
-            value(format::minutes(today.avg_wait_s, lang)),
-        ],
-        vec![label(t.votes), value(votes.to_string())],
+    let mut items = vec![
+        vec![label(t.served), value(f.served.to_string())],
+        vec![label(t.waiting_now), value(f.waiting.to_string())],
+    ];
+    if let Some(avg) = avg {
+        items.push(vec![label(t.avg_wait), value(format::minutes(avg, lang))]);
+    }
+    items.extend([
+        vec![label(t.votes), value(f.votes.to_string())],
         vec![
             label(t.participation),
-            value(format::share(votes, u64::from(today.served), lang)),
+            value(format::share(f.votes, u64::from(f.served), lang)),
         ],
         vec![
             label(t.faces[0]),
-            Span::styled(format::share(u64::from(v.green), votes, lang), th.green()),
+            Span::styled(format::share(f.green, f.votes, lang), th.green()),
         ],
         vec![
             label(t.faces[1]),
-            Span::styled(format::share(u64::from(v.yellow), votes, lang), th.yellow()),
+            Span::styled(format::share(f.yellow, f.votes, lang), th.yellow()),
         ],
         vec![
             label(t.faces[2]),
-            Span::styled(format::share(u64::from(v.red), votes, lang), th.red()),
+            Span::styled(format::share(f.red, f.votes, lang), th.red()),
         ],
-    ];
-    let [_, rest] = Layout::horizontal([Constraint::Length(1), Constraint::Min(0)]).areas(rest);
-    let lines = pack_items(
-        items,
-        usize::from(rest.width.saturating_sub(1)),
-        usize::from(rest.height),
-    );
-    frame.render_widget(Paragraph::new(lines), rest);
+    ]);
+    items
+}
+
+/// The link with every office at once: connected, connecting, or how many cannot be reached.
+fn sites_conn_span(app: &App) -> Span<'static> {
+    let t = tr(app.lang);
+    let th = &app.theme;
+    let lost = app
+        .offices
+        .iter()
+        .filter(|o| matches!(o.state.conn, ConnState::Lost { .. }))
+        .count()
+        + app
+            .servers
+            .iter()
+            .filter(|s| matches!(s.conn, crate::model::ServerConn::Down { .. }))
+            .count();
+    if lost > 0 {
+        let what = if lost == 1 {
+            t.sites_lost_one
+        } else {
+            t.sites_lost_many
+        };
+        return Span::styled(format!("✖ {lost} {what}"), th.error());
+    }
+    let up = app
+        .offices
+        .iter()
+        .any(|o| matches!(o.state.conn, ConnState::Connected | ConnState::Resumed { .. }));
+    if up {
+        Span::styled(format!("● {}", t.connected), th.ok())
+    } else {
+        Span::styled(format!("◌ {}", t.connecting), th.warn())
+    }
 }
 
 fn render_tabs(frame: &mut Frame, app: &App, area: Rect) {
     let t = tr(app.lang);
+    let tabs = app.tabs();
+    // The labels as long as the bar allows: all in full with separators; else the all-sites
+    // tab short and no separators; else the tabs not shown by their number only.
+    let label = |v: View, short: bool, bare: bool| match v {
+        View::Sites if bare => " 0 ".to_string(),
+        View::Sites => format!(
+            " 0 {} ",
+            if short {
+                t.all_sites_short
+            } else {
+                t.all_sites
+            }
+        ),
+        other => {
+            let i = other.index();
+            if bare {
+                format!(" {} ", i + 1)
+            } else {
+                format!(" {} {} ", i + 1, t.views[i])
+            }
+        }
+    };
+    let width = usize::from(area.width);
+    let fits = |short: bool, seps: bool, bare: bool| {
+        let labels: usize = tabs
+            .iter()
+            .map(|v| label(*v, short, bare && *v != app.view).chars().count())
+            .sum();
+        labels + if seps { tabs.len() } else { 0 } <= width
+    };
+    let (short, seps, bare) = [(false, true, false), (true, false, false)]
+        .into_iter()
+        .find(|(s, p, b)| fits(*s, *p, *b))
+        .unwrap_or((true, false, true));
     let mut spans = Vec::new();
-    for (i, v) in View::ALL.iter().enumerate() {
-        let label = format!(" {} {} ", i + 1, t.views[i]);
+    for v in &tabs {
         if *v == app.view {
             spans.push(Span::styled(
-                label,
+                label(*v, short, false),
                 app.theme.selected().fg(app.theme.accent),
             ));
         } else {
-            spans.push(Span::styled(label, app.theme.dim()));
+            spans.push(Span::styled(label(*v, short, bare), app.theme.dim()));
         }
-        spans.push(Span::raw("│"));
+        if seps {
+            spans.push(Span::raw("│"));
+        }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// One alert as a sentence in the user's language.
+/// One alert of the office shown as a sentence in the user's language.
 pub fn alert_sentence(app: &App, a: &Alert) -> String {
+    alert_sentence_in(app, app.site().snapshot.as_ref(), app.zone(), a)
+}
+
+/// One alert of the office whose snapshot is `snap`, its time in the office's `zone`.
+pub fn alert_sentence_in(app: &App, snap: Option<&Snapshot>, zone: Tz, a: &Alert) -> String {
     let lang = app.lang;
     let kind = a.kind();
     // The subject may say what it is ("service:Z", "counter:3"); else it is looked up.
@@ -296,7 +416,7 @@ pub fn alert_sentence(app: &App, a: &Alert) -> String {
         _ => {
             let s = a.subject.as_str();
             let is_service = kind == AlertKind::AlertWaitOverStandard
-                || app.snapshot.as_ref().is_some_and(|snap| {
+                || snap.is_some_and(|snap| {
                     snap.services.iter().any(|v| v.code == s)
                         && !snap.counters.iter().any(|c| c.id == s)
                 });
@@ -305,7 +425,7 @@ pub fn alert_sentence(app: &App, a: &Alert) -> String {
     };
     let what = i18n::alert_subject(lang, kind, subject, is_service);
     let since = format::ts(a.since.as_ref())
-        .map(|at| format::local_time(at, app.now, app.zone()))
+        .map(|at| format::local_time(at, app.now, zone))
         .unwrap_or_default();
     let (value, threshold) = match kind {
         AlertKind::AlertWaitOverStandard | AlertKind::AlertRedShare => (
@@ -320,22 +440,52 @@ pub fn alert_sentence(app: &App, a: &Alert) -> String {
     i18n::alert_text(lang, kind, &what, &since, &value, &threshold)
 }
 
+/// The alerts the current view is about, as sentences: the office shown's, or in the all-sites
+/// view every office's, each after its office's name.
+pub(crate) fn alert_sentences(app: &App) -> Vec<String> {
+    if app.view == View::Sites {
+        let mut out = Vec::new();
+        for o in &app.offices {
+            let Some(snap) = &o.state.snapshot else {
+                continue;
+            };
+            let zone = o.zone();
+            for a in &snap.alerts {
+                out.push(format!(
+                    "{}: {}",
+                    o.name(),
+                    alert_sentence_in(app, Some(snap), zone, a)
+                ));
+            }
+        }
+        return out;
+    }
+    let snap = app.site().snapshot.as_ref();
+    let zone = app.zone();
+    snap.map_or(&[][..], |s| &s.alerts[..])
+        .iter()
+        .map(|a| alert_sentence_in(app, snap, zone, a))
+        .collect()
+}
+
 fn render_alert_lines(frame: &mut Frame, app: &App, area: Rect) {
     let t = tr(app.lang);
     let th = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
-    if let ConnState::Lost { error, .. } = &app.conn {
+    // The all-sites view tells each office's link in its own rows.
+    if app.view == View::Sites {
+    } else if let ConnState::Lost { error, .. } = &app.site().conn {
         lines.push(Line::from(Span::styled(
             format!(" ✖ {}", error.describe(app.lang)),
             th.error(),
         )));
-    } else if let (Some(e), Some(_)) = (&app.snapshot_error, &app.snapshot) {
+    } else if let (Some(e), Some(_)) = (&app.site().snapshot_error, &app.site().snapshot) {
         lines.push(Line::from(Span::styled(
             format!(" ✖ {}", e.describe(app.lang)),
             th.error(),
         )));
     }
-    let alerts = app.snapshot.as_ref().map_or(&[][..], |s| &s.alerts[..]);
+    let alerts = alert_sentences(app);
     if alerts.is_empty() {
         if lines.is_empty() {
             lines.push(Line::from(Span::styled(
@@ -362,10 +512,7 @@ fn render_alert_lines(frame: &mut Frame, app: &App, area: Rect) {
             let mut spans = vec![
                 Span::styled(count, th.warn()),
                 Span::styled(": ", th.warn()),
-                Span::styled(
-                    format::fit(&alert_sentence(app, &alerts[0]), room_w),
-                    th.warn(),
-                ),
+                Span::styled(format::fit(&alerts[0], room_w), th.warn()),
             ];
             if n > 1 {
                 spans.push(Span::styled(hint, th.dim()));
@@ -386,7 +533,7 @@ fn render_alert_lines(frame: &mut Frame, app: &App, area: Rect) {
                 let room_w = width.saturating_sub(5 + more.chars().count() + 1);
                 lines.push(Line::from(vec![
                     Span::styled(
-                        format!("   • {}", format::fit(&alert_sentence(app, a), room_w)),
+                        format!("   • {}", format::fit(a, room_w)),
                         th.warn(),
                     ),
                     Span::styled(more, th.dim()),
@@ -425,16 +572,32 @@ fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let lang = app.lang;
+    let several = app.several();
     let mut spans = vec![Span::raw(" ")];
     spans.extend(hint(
         app,
         Action::NextView,
-        match lang {
-            Lang::It => "/1-6 viste",
-            Lang::En => "/1-6 views",
+        match (lang, several) {
+            (Lang::It, false) => "/1-6 viste",
+            (Lang::En, false) => "/1-6 views",
+            (Lang::It, true) => "/0-6 viste",
+            (Lang::En, true) => "/0-6 views",
         },
     ));
-    if app.view == View::Reports {
+    if several {
+        spans.extend(hint(app, Action::ChooseSite, t.site_hint));
+    }
+    if app.view == View::Sites {
+        spans.extend(hint(
+            app,
+            Action::Up,
+            match lang {
+                Lang::It => "↓ muovi",
+                Lang::En => "↓ move",
+            },
+        ));
+        spans.extend(hint(app, Action::OpenSite, t.open_hint));
+    } else if app.view == View::Reports {
         // The month and the three documents; moving and filtering stay in the help.
         let t = tr(lang);
         spans.push(Span::styled(
@@ -532,9 +695,13 @@ fn render_help(frame: &mut Frame, app: &App, area: Rect) {
         Action::SaveMinistry,
         Action::SaveAnnual,
     ];
-    // The six "go to view" keys share one line, and so do the four "save" keys.
+    // The six "go to view" keys share one line, and so do the four "save" keys. The keys of
+    // several offices only when there are several.
     let mut entries: Vec<(String, String)> = Vec::new();
     for a in Action::ALL {
+        if a.needs_several_sites() && !app.several() {
+            continue;
+        }
         if a == Action::ViewOverview {
             let keys: Vec<String> = views.iter().map(|v| app.keymap.keys_of(*v)).collect();
             entries.push((keys.join(" "), t.views.join(" · ")));
@@ -576,16 +743,11 @@ fn render_help(frame: &mut Frame, app: &App, area: Rect) {
 fn render_alerts_overlay(frame: &mut Frame, app: &App, area: Rect) {
     let t = tr(app.lang);
     let th = &app.theme;
-    let alerts = app.snapshot.as_ref().map_or(&[][..], |s| &s.alerts[..]);
+    let alerts = alert_sentences(app);
     let mut lines: Vec<Line> = alerts
         .iter()
         .skip(app.alerts_scroll.min(alerts.len().saturating_sub(1)))
-        .map(|a| {
-            Line::from(Span::styled(
-                format!("• {}", alert_sentence(app, a)),
-                th.warn(),
-            ))
-        })
+        .map(|a| Line::from(Span::styled(format!("• {a}"), th.warn())))
         .collect();
     if lines.is_empty() {
         lines.push(Line::from(Span::styled(t.no_alerts, th.ok())));
@@ -621,10 +783,59 @@ fn render_dialog(frame: &mut Frame, app: &App, area: Rect, text: &str) {
     );
 }
 
+/// The office picker: every office with its number and local time; the one shown marked.
+fn render_picker(frame: &mut Frame, app: &App, area: Rect, selected: usize) {
+    let t = tr(app.lang);
+    let th = &app.theme;
+    let w = area.width.saturating_sub(4).min(70);
+    let inner_w = usize::from(w.saturating_sub(2));
+    let rows = usize::from(area.height.saturating_sub(4)).max(1);
+    app.page_rows.set(rows);
+    let selected = selected.min(app.offices.len().saturating_sub(1));
+    let (start, end) = window(app.offices.len(), selected, rows);
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, o) in app.offices.iter().enumerate().take(end).skip(start) {
+        let number = if i < 9 {
+            format!("{}", i + 1)
+        } else {
+            " ".to_string()
+        };
+        let mark = if i == app.current { "▸" } else { " " };
+        let clock = format::header_clock(app.now, o.zone(), app.lang);
+        let conn = conn_span(app, &o.state.conn);
+        let marker = conn.content.chars().next().unwrap_or(' ').to_string();
+        let name_w = inner_w.saturating_sub(clock.chars().count() + 9).max(1);
+        let name = format::cut(o.name(), name_w);
+        let pad = name_w.saturating_sub(name.chars().count());
+        let mut line = Line::from(vec![
+            Span::styled(format!(" {number} {mark} "), th.accent()),
+            Span::styled(marker, conn.style),
+            Span::raw(format!(" {name}{}  ", " ".repeat(pad))),
+            Span::styled(clock, th.dim()),
+        ]);
+        if i == selected {
+            line = line.style(th.selected());
+        }
+        lines.push(line);
+    }
+    let h = (lines.len() as u16).saturating_add(2);
+    let r = centered(area, w, h);
+    frame.render_widget(Clear, r);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(format!(" {} ", t.picker_title))
+                .title_bottom(Line::from(format!(" {} ", t.picker_hint)).right_aligned())
+                .border_style(th.border()),
+        ),
+        r,
+    );
+}
+
 /// A line saying there is nothing to show (yet).
 pub(crate) fn empty(frame: &mut Frame, app: &App, area: Rect) {
     let t = tr(app.lang);
-    let text = if app.snapshot.is_none() {
+    let text = if app.site().snapshot.is_none() {
         t.waiting_server
     } else {
         t.no_data

@@ -23,6 +23,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let operators = app
+        .site()
         .snapshot
         .as_ref()
         .is_some_and(|s| s.operator_data_enabled);
@@ -184,7 +185,7 @@ fn render_below(frame: &mut Frame, app: &App, area: Rect) {
             .border_style(th.border())
             .title(Span::styled(format!(" {title} "), th.title()))
     };
-    let services = app.snapshot.as_ref().map_or(&[][..], |s| &s.services[..]);
+    let services = app.site().snapshot.as_ref().map_or(&[][..], |s| &s.services[..]);
     let inner = block(t.views[1]).inner(left);
     frame.render_widget(block(t.views[1]), left);
     let name_w = usize::from(inner.width.saturating_sub(30)).clamp(6, 40);
@@ -221,6 +222,7 @@ fn render_below(frame: &mut Frame, app: &App, area: Rect) {
     let zone = app.zone();
     let width = usize::from(inner.width.saturating_sub(11));
     let lines: Vec<Line> = app
+        .site()
         .events
         .newest_first()
         .take(usize::from(inner.height))

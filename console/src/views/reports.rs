@@ -25,7 +25,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let t = tr(app.lang);
     let th = &app.theme;
     let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-    let st = &app.reports;
+    let st = &app.site().reports;
 
     let Some(r) = &st.report else {
         render_title(frame, app, title, None);
@@ -121,7 +121,7 @@ fn render_title(frame: &mut Frame, app: &App, area: Rect, scroll: Option<(usize,
         ),
         Span::styled(" ▶ ", th.dim()),
     ];
-    if let Some(r) = &app.reports.report {
+    if let Some(r) = &app.site().reports.report {
         let site = if r.site_name.is_empty() {
             &r.site_id
         } else {
@@ -137,7 +137,7 @@ fn render_title(frame: &mut Frame, app: &App, area: Rect, scroll: Option<(usize,
             spans.push(Span::styled(format!("  ({})", t.rep_in_progress), th.dim()));
         }
     }
-    if app.reports.loading {
+    if app.site().reports.loading {
         spans.push(Span::styled(format!("  {}", t.loading), th.dim()));
     }
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();

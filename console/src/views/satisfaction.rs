@@ -66,7 +66,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), periods);
 
     let Some(s) = sat else {
-        let text = match &app.satisfaction_error {
+        let text = match &app.site().satisfaction_error {
             Some(e) => Span::styled(format!(" {}", e.describe(lang)), th.error()),
             None => Span::styled(format!(" {}", t.loading), th.dim()),
         };

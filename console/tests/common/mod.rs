@@ -763,13 +763,13 @@ pub fn app(lang: Lang) -> App {
         app.apply(Msg::Satisfaction(Box::new(satisfaction(p))));
     }
     app.apply(Msg::Events(events()));
-    app.reports.show(november());
+    app.site_mut().reports.show(november());
     app.apply(Msg::Monthly {
         month: november(),
         result: Ok(Box::new(monthly_report(lang))),
     });
     app.apply(Msg::StreamUp { resumed_from: None });
-    assert_eq!(app.conn, ConnState::Connected);
+    assert_eq!(app.site().conn, ConnState::Connected);
     app
 }
 
