@@ -226,7 +226,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 chrono::DateTime::from_timestamp_millis(ms).unwrap_or_else(chrono::Utc::now)
             }));
             faccia_console::run(faccia_console::ConsoleArgs {
-                server: Some(url.clone()),
+                server: vec![url.clone()],
                 token: Some("demo-admin-token".into()),
                 lang: args.lang,
                 reports_dir: Some(reports_dir),

@@ -246,7 +246,7 @@ async fn every_italian_view_of_a_simulated_office_is_italian_whole_and_full() {
     let mut app = App::new(&settings, now);
     app.apply(Msg::Snapshot(Box::new(snapshot.clone())));
     for p in [Period::Today, Period::Week, Period::Month] {
-        app.apply(client::fetch_satisfaction(clients.monitor.clone(), p).await);
+        app.apply(client::fetch_satisfaction(clients.monitor.clone(), "", p).await);
     }
     let mut stream = monitor
         .watch_events(WatchRequest {
@@ -267,8 +267,8 @@ async fn every_italian_view_of_a_simulated_office_is_italian_whole_and_full() {
     assert!(events.len() > 50, "{} events", events.len());
     app.apply(Msg::Events(events));
     let month = app.current_month();
-    app.reports.show(month);
-    app.apply(client::fetch_monthly(clients.reports.clone(), month, Lang::It).await);
+    app.site_mut().reports.show(month);
+    app.apply(client::fetch_monthly(clients.reports.clone(), "", month, Lang::It).await);
     app.apply(Msg::StreamUp { resumed_from: None });
 
     let mut failures = Vec::new();

@@ -260,7 +260,7 @@ fn render_bench() {
     let mut app = App::new(&Settings::default(), now);
     app.apply(Msg::Satisfaction(Box::new(satisfaction(&snap))));
     let month = YearMonth::new(2026, 11).expect("valid month");
-    app.site().reports.show(month);
+    app.site_mut().reports.show(month);
     app.apply(Msg::Monthly {
         month,
         result: Ok(Box::new(monthly(&snap))),
@@ -274,12 +274,12 @@ fn render_bench() {
         for view in View::ALL {
             app.view = view;
             // Middle of the lists, so that scrolling is part of it.
-            app.selected = [100, 15, 120, 100, 1000, 200];
+            app.selected = [100, 15, 120, 100, 1000, 200, 0];
             let mut times = Vec::new();
             for i in 0..300u64 {
                 // Force a full redraw each time, as after a change.
                 if i.is_multiple_of(2) {
-                    app.site().events.push(event(2000 + i, base));
+                    app.site_mut().events.push(event(2000 + i, base));
                 }
                 let t = Instant::now();
                 if terminal.draw(|f| views::render(f, &app)).is_err() {
@@ -325,14 +325,14 @@ async fn memory_bench(secs: u64) {
         }
     };
     let rss_before = rss_kib("VmRSS:").unwrap_or(0);
-    let api = match client::connect(&server.url(), Some("demo-viewer-token")) {
+    let api = match client::connect_all(&server.url(), Some("demo-viewer-token")) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
             return;
         }
     };
-    let mut tasks = Tasks::start(&api, Duration::from_secs(30), Backoff::default());
+    let mut tasks = Tasks::start(vec![api], Duration::from_secs(30), Backoff::default());
     let mut app = App::new(&Settings::default(), now);
     let Ok(mut terminal) = Terminal::new(TestBackend::new(160, 48));
     // The producer: 1,000 events per second, in ticks of 10 ms.

@@ -50,7 +50,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let server = RunningServer::start(fake.clone(), ([127, 0, 0, 1], port).into()).await?;
-    cli.console.server.get_or_insert(server.url());
+    if cli.console.server.is_empty() {
+        cli.console.server.push(server.url());
+    }
     cli.console
         .token
         .get_or_insert("demo-admin-token".to_string());

@@ -574,10 +574,12 @@ pub async fn serve_server(server: usize, clients: Clients, task: ServerTask) {
         }
         let (error, delay) = match discover(&clients).await {
             Ok(sites) => break sites,
-            Err(e @ ApiError {
-                kind: ApiErrorKind::NoSites,
-                ..
-            }) => (e, backoff.max),
+            Err(
+                e @ ApiError {
+                    kind: ApiErrorKind::NoSites,
+                    ..
+                },
+            ) => (e, backoff.max),
             Err(e) => (e, backoff.delay(attempt.saturating_add(1))),
         };
         attempt = attempt.saturating_add(1);
@@ -682,9 +684,14 @@ pub async fn discover(clients: &Clients) -> Result<Vec<DiscoveredSite>, ApiError
         }
         Err(status) if status.code() == Code::Unimplemented => {
             // A server older than sites: one office, which its snapshot names.
-            let snap = timed(clients.monitor.clone().get_snapshot(SnapshotRequest::default()))
-                .await
-                .map_err(|s| api_error(&s))?;
+            let snap = timed(
+                clients
+                    .monitor
+                    .clone()
+                    .get_snapshot(SnapshotRequest::default()),
+            )
+            .await
+            .map_err(|s| api_error(&s))?;
             let site = snap.site.unwrap_or_default();
             let key = if site.id.is_empty() {
                 clients.url.clone()
@@ -739,7 +746,12 @@ pub async fn keypad_command(
 
 /// One `Reports.GetMonthly` request about `site_id`, as a message for the model (tagged with
 /// its month, so that the model can drop an answer for a month no longer shown).
-pub async fn fetch_monthly(mut api: ReportsApi, site_id: &str, month: YearMonth, lang: Lang) -> Msg {
+pub async fn fetch_monthly(
+    mut api: ReportsApi,
+    site_id: &str,
+    month: YearMonth,
+    lang: Lang,
+) -> Msg {
     let req = MonthlyRequest {
         month: month.to_string(),
         lang: lang_code(lang).to_string(),

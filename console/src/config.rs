@@ -305,7 +305,10 @@ red = "#aa0000"
         )
         .unwrap();
         let s = Settings::merge(&ConsoleArgs::default(), file.clone()).unwrap();
-        assert_eq!(s.servers, vec![ServerSettings::new("http://10.0.0.1:50051", None)]);
+        assert_eq!(
+            s.servers,
+            vec![ServerSettings::new("http://10.0.0.1:50051", None)]
+        );
         assert_eq!(s.lang, Lang::En);
         assert_eq!(s.event_capacity, 10);
         assert_eq!(s.keymap.keys_of(crate::keymap::Action::Quit), "x");
@@ -318,7 +321,10 @@ red = "#aa0000"
             clock: None,
         };
         let s = Settings::merge(&args, file).unwrap();
-        assert_eq!(s.servers, vec![ServerSettings::new("http://127.0.0.1:1", Some("t"))]);
+        assert_eq!(
+            s.servers,
+            vec![ServerSettings::new("http://127.0.0.1:1", Some("t"))]
+        );
         assert_eq!(s.lang, Lang::It);
     }
 
@@ -376,9 +382,10 @@ token-file = "{}"
         assert_eq!(s.servers.len(), 1);
         let f = ConfigFile::parse("[[servers]]\nurl = \"\"\n").unwrap();
         assert!(Settings::merge(&ConsoleArgs::default(), f).is_err());
-        let f =
-            ConfigFile::parse("[[servers]]\nurl = \"http://a:1\"\ntoken = \"x\"\ntoken-file = \"/y\"\n")
-                .unwrap();
+        let f = ConfigFile::parse(
+            "[[servers]]\nurl = \"http://a:1\"\ntoken = \"x\"\ntoken-file = \"/y\"\n",
+        )
+        .unwrap();
         assert!(Settings::merge(&ConsoleArgs::default(), f).is_err());
         assert!(ConfigFile::parse("[[servers]]\nurl = \"http://a:1\"\ntokn = \"x\"\n").is_err());
         // Nothing at all: the default server.

@@ -334,7 +334,8 @@ impl FakeMonitor {
     pub fn drop_watchers(&self) {
         let watchers = std::mem::take(&mut self.lock().watchers);
         for w in watchers {
-            let _ = w.tx.try_send(Err(Status::unavailable("server shutting down")));
+            let _ =
+                w.tx.try_send(Err(Status::unavailable("server shutting down")));
         }
     }
 
@@ -456,7 +457,12 @@ impl FakeReports {
     }
 
     /// The caller's token and the site the request names (its id), as the Monitor checks them.
-    fn check<T>(&self, req: &Request<T>, method: &'static str, site_id: &str) -> Result<String, Status> {
+    fn check<T>(
+        &self,
+        req: &Request<T>,
+        method: &'static str,
+        site_id: &str,
+    ) -> Result<String, Status> {
         let c = caller(req, &self.access)?;
         self.lock().requests.push((method, site_id.to_string()));
         if let Some((code, message)) = self.lock().fail_next.take() {

@@ -862,7 +862,8 @@ impl App {
     pub fn tick(&mut self, now: DateTime<Utc>) -> bool {
         self.now = now;
         let mut changed = false;
-        let states = std::iter::once(&mut self.lobby).chain(self.offices.iter_mut().map(|o| &mut o.state));
+        let states =
+            std::iter::once(&mut self.lobby).chain(self.offices.iter_mut().map(|o| &mut o.state));
         for s in states {
             if matches!(s.conn, ConnState::Resumed { .. })
                 && (now - s.conn_since).num_seconds() >= App::RESUMED_NOTICE_SECS
@@ -1096,11 +1097,7 @@ impl App {
             return Vec::new();
         }
         // The month the Reports view shows stays the same, to compare offices.
-        let month = self
-            .site()
-            .reports
-            .pinned
-            .then(|| self.report_month());
+        let month = self.site().reports.pinned.then(|| self.report_month());
         self.chosen = true;
         let changed = index != self.current;
         self.current = index;

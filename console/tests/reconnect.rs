@@ -58,8 +58,17 @@ async fn pump(
     seen
 }
 
+/// The message itself, out of its office's envelope.
+fn inner(m: &Msg) -> &Msg {
+    match m {
+        Msg::Of { msg, .. } => inner(msg),
+        m => m,
+    }
+}
+
 fn seqs(msgs: &[Msg]) -> Vec<u64> {
     msgs.iter()
+        .map(inner)
         .flat_map(|m| match m {
             Msg::Events(list) => list.iter().map(|e| e.seq).collect(),
             _ => Vec::new(),
@@ -84,8 +93,8 @@ async fn reconnects_and_resumes_without_gap_or_duplicate() {
     .await
     .expect("bind");
     let addr = server.addr;
-    let api = client::connect(&server.url(), Some("demo-viewer-token")).expect("client");
-    let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
+    let api = client::connect_all(&server.url(), Some("demo-viewer-token")).expect("client");
+    let mut tasks = Tasks::start(vec![api], Duration::from_secs(60), fast());
     let mut app = App::new(&Settings::default(), common::now());
     let mut all = Vec::new();
 
@@ -98,7 +107,12 @@ async fn reconnects_and_resumes_without_gap_or_duplicate() {
     for i in 10..60 {
         fake.append(event(i));
     }
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 60).await);
+    all.extend(
+        pump(&mut app, &mut tasks.rx, |a| {
+            a.site().events.last_seq() == 60
+        })
+        .await,
+    );
 
     // The server goes away; events keep happening meanwhile (the log outlives the process).
     server.stop().await;
@@ -119,16 +133,26 @@ async fn reconnects_and_resumes_without_gap_or_duplicate() {
     let server = RunningServer::start(fake.clone(), addr)
         .await
         .expect("rebind same port");
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 90).await);
+    all.extend(
+        pump(&mut app, &mut tasks.rx, |a| {
+            a.site().events.last_seq() == 90
+        })
+        .await,
+    );
     assert_eq!(app.site().conn, ConnState::Resumed { from_seq: 60 });
     for i in 90..100 {
         fake.append(event(i));
     }
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 100).await);
+    all.extend(
+        pump(&mut app, &mut tasks.rx, |a| {
+            a.site().events.last_seq() == 100
+        })
+        .await,
+    );
 
     // Every entry after the snapshot exactly once, in order.
     assert_eq!(seqs(&all), (11..=100).collect::<Vec<u64>>());
-    assert!(all.iter().any(|m| matches!(
+    assert!(all.iter().map(inner).any(|m| matches!(
         m,
         Msg::StreamUp {
             resumed_from: Some(60)
@@ -136,6 +160,7 @@ async fn reconnects_and_resumes_without_gap_or_duplicate() {
     )));
     let downs = all
         .iter()
+        .map(inner)
         .filter(|m| matches!(m, Msg::StreamDown { .. }))
         .count();
     assert!(downs >= 2, "failed attempts are reported ({downs})");
@@ -170,14 +195,14 @@ async fn wrong_token_is_unauthenticated_and_viewer_cannot_command() {
     .await
     .expect("bind");
 
-    let bad = client::connect(&server.url(), Some("nope")).expect("client");
+    let bad = client::connect_all(&server.url(), Some("nope")).expect("client");
     let (tx, mut rx) = mpsc::channel(16);
     let watcher = tokio::spawn(client::watch_events(
-        bad,
-        tx,
+        client::SiteLink::only(&bad, tx),
         Signals::default(),
         None,
         fast(),
+        false,
     ));
     match timeout(Duration::from_secs(10), rx.recv()).await {
         Ok(Some(Msg::StreamDown { error, .. })) => {
@@ -188,17 +213,18 @@ async fn wrong_token_is_unauthenticated_and_viewer_cannot_command() {
     watcher.abort();
 
     let viewer = client::connect(&server.url(), Some("demo-viewer-token")).expect("client");
-    match client::keypad_command(viewer.clone(), "3".into(), KeypadAction::KeypadIdentify).await {
+    match client::keypad_command(viewer.clone(), "", "3".into(), KeypadAction::KeypadIdentify).await
+    {
         Msg::CommandDone(Err(e)) => assert_eq!(e.kind, ApiErrorKind::PermissionDenied),
         other => panic!("expected PERMISSION_DENIED, got {other:?}"),
     }
-    match client::fetch_satisfaction(viewer, Period::Week).await {
+    match client::fetch_satisfaction(viewer, "", Period::Week).await {
         Msg::Satisfaction(s) => assert_eq!(s.served, common::satisfaction(Period::Week).served),
         other => panic!("expected satisfaction, got {other:?}"),
     }
 
     let admin = client::connect(&server.url(), Some("demo-admin-token")).expect("client");
-    match client::keypad_command(admin, "3".into(), KeypadAction::KeypadSelfTest).await {
+    match client::keypad_command(admin, "", "3".into(), KeypadAction::KeypadSelfTest).await {
         Msg::CommandDone(Ok(done)) => assert_eq!(done, KeypadCommandResult::KeypadSelfTestStarted),
         other => panic!("expected success, got {other:?}"),
     }
@@ -217,8 +243,8 @@ async fn server_down_from_the_start_is_unavailable_then_connects() {
     let addr = probe.local_addr().expect("addr");
     drop(probe);
     let api =
-        client::connect(&format!("http://{addr}"), Some("demo-viewer-token")).expect("client");
-    let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
+        client::connect_all(&format!("http://{addr}"), Some("demo-viewer-token")).expect("client");
+    let mut tasks = Tasks::start(vec![api], Duration::from_secs(60), fast());
     let mut app = App::new(&Settings::default(), common::now());
     pump(&mut app, &mut tasks.rx, |a| {
         matches!(a.site().conn, ConnState::Lost { .. })
@@ -249,10 +275,13 @@ async fn snapshot_refetch_is_debounced_and_satisfaction_followed() {
     )
     .await
     .expect("bind");
-    let api = client::connect(&server.url(), Some("demo-viewer-token")).expect("client");
-    let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
+    let api = client::connect_all(&server.url(), Some("demo-viewer-token")).expect("client");
+    let mut tasks = Tasks::start(vec![api], Duration::from_secs(60), fast());
     let mut app = App::new(&Settings::default(), common::now());
-    pump(&mut app, &mut tasks.rx, |a| a.site().conn == ConnState::Connected).await;
+    pump(&mut app, &mut tasks.rx, |a| {
+        a.site().conn == ConnState::Connected
+    })
+    .await;
     let before = fake.snapshot_calls();
     // 600 events over about 1.2 s, in bursts of 50 every 100 ms.
     let start = tokio::time::Instant::now();
@@ -263,7 +292,10 @@ async fn snapshot_refetch_is_debounced_and_satisfaction_followed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let target = fake.last_seq();
-    pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == target).await;
+    pump(&mut app, &mut tasks.rx, |a| {
+        a.site().events.last_seq() == target
+    })
+    .await;
     // Let the last debounced fetch happen.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let elapsed = start.elapsed().as_secs_f64();
@@ -279,8 +311,11 @@ async fn snapshot_refetch_is_debounced_and_satisfaction_followed() {
     app.view = faccia_console::model::View::Satisfaction;
     app.period = Period::Month;
     tasks.follow(&app);
-    tasks.poke.notify_one();
-    pump(&mut app, &mut tasks.rx, |a| a.site().satisfaction[2].is_some()).await;
+    tasks.poke();
+    pump(&mut app, &mut tasks.rx, |a| {
+        a.site().satisfaction[2].is_some()
+    })
+    .await;
     assert_eq!(app.current_satisfaction().map(|s| s.served), Some(120 * 21));
     drop(tasks);
     server.stop().await;
@@ -297,11 +332,16 @@ async fn a_stalled_stream_is_reopened_when_calls_find_the_connection_gone() {
     )
     .await
     .expect("bind");
-    let api = client::connect(&server.url(), Some("demo-viewer-token")).expect("client");
-    let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
+    let api = client::connect_all(&server.url(), Some("demo-viewer-token")).expect("client");
+    let mut tasks = Tasks::start(vec![api], Duration::from_secs(60), fast());
     let mut app = App::new(&Settings::default(), common::now());
     let mut all = Vec::new();
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().conn == ConnState::Connected).await);
+    all.extend(
+        pump(&mut app, &mut tasks.rx, |a| {
+            a.site().conn == ConnState::Connected
+        })
+        .await,
+    );
     for i in 0..5 {
         fake.append(event(i));
     }
@@ -312,10 +352,15 @@ async fn a_stalled_stream_is_reopened_when_calls_find_the_connection_gone() {
     for i in 5..10 {
         fake.append(event(i));
     }
-    tasks.poke.notify_one();
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 10).await);
+    tasks.poke();
+    all.extend(
+        pump(&mut app, &mut tasks.rx, |a| {
+            a.site().events.last_seq() == 10
+        })
+        .await,
+    );
     assert_eq!(seqs(&all), (1..=10).collect::<Vec<u64>>());
-    assert!(all.iter().any(|m| matches!(
+    assert!(all.iter().map(inner).any(|m| matches!(
         m,
         Msg::StreamUp {
             resumed_from: Some(5)
@@ -336,11 +381,16 @@ async fn a_silent_stream_behind_the_snapshot_is_reopened() {
     )
     .await
     .expect("bind");
-    let api = client::connect(&server.url(), Some("demo-viewer-token")).expect("client");
-    let mut tasks = Tasks::start(&api, Duration::from_secs(60), fast());
+    let api = client::connect_all(&server.url(), Some("demo-viewer-token")).expect("client");
+    let mut tasks = Tasks::start(vec![api], Duration::from_secs(60), fast());
     let mut app = App::new(&Settings::default(), common::now());
     let mut all = Vec::new();
-    all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().conn == ConnState::Connected).await);
+    all.extend(
+        pump(&mut app, &mut tasks.rx, |a| {
+            a.site().conn == ConnState::Connected
+        })
+        .await,
+    );
     fake.append(event(0));
     all.extend(pump(&mut app, &mut tasks.rx, |a| a.site().events.last_seq() == 1).await);
     // Silent stream, calls fine: only the snapshot's seq shows the log went on.
@@ -348,7 +398,7 @@ async fn a_silent_stream_behind_the_snapshot_is_reopened() {
     for i in 1..4 {
         fake.append(event(i));
     }
-    tasks.poke.notify_one();
+    tasks.poke();
     tokio::time::sleep(client::STALL_GRACE + Duration::from_millis(300)).await;
     assert_eq!(
         app.site().events.last_seq(),
@@ -357,10 +407,10 @@ async fn a_silent_stream_behind_the_snapshot_is_reopened() {
     );
     // Refresh the snapshot now and then, as the console's periodic refresh would: the stall is
     // judged between snapshots, whatever the machine's load.
-    let poke = tasks.poke.clone();
+    let poke = tasks.poker();
     let poker = tokio::spawn(async move {
         loop {
-            poke.notify_one();
+            poke.poke();
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });

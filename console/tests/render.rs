@@ -18,6 +18,7 @@ fn view_name(v: View) -> &'static str {
         View::Keypads => "keypads",
         View::Events => "events",
         View::Reports => "reports",
+        View::Sites => "sites",
     }
 }
 

@@ -13,7 +13,7 @@ use faccia_console::client::{self, Backoff, Clients};
 use faccia_console::config::Settings;
 use faccia_console::fake::{FakeMonitor, RunningServer};
 use faccia_console::keymap::Action;
-use faccia_console::model::{App, ConnState, Msg, ReportDoc, YearMonth};
+use faccia_console::model::{ApiErrorKind, App, ConnState, Msg, ReportDoc, YearMonth};
 use faccia_console::runtime::Tasks;
 use faccia_console::Lang;
 use faccia_proto::v1::MonthlyReport;
@@ -38,6 +38,14 @@ fn october() -> MonthlyReport {
 }
 
 async fn rig(token: &str, dir: &Path) -> Rig {
+    let mut r = rig_unready(token, dir).await;
+    // The console asks the server for its offices first: keys act on the office found.
+    r.pump(|a, _| a.office().is_some()).await;
+    r
+}
+
+/// The rig before the console knows the server's offices.
+async fn rig_unready(token: &str, dir: &Path) -> Rig {
     let fake = FakeMonitor::new(common::snapshot());
     let reports = fake.reports();
     reports.set_monthly("it", common::monthly_report(Lang::It));
@@ -54,7 +62,7 @@ async fn rig(token: &str, dir: &Path) -> Rig {
         initial: Duration::from_millis(50),
         max: Duration::from_millis(400),
     };
-    let tasks = Tasks::start(&clients.monitor, Duration::from_secs(60), backoff);
+    let tasks = Tasks::start(vec![clients.clone()], Duration::from_secs(60), backoff);
     let settings = Settings {
         reports_dir: dir.to_path_buf(),
         ..Settings::default()
@@ -72,7 +80,7 @@ async fn rig(token: &str, dir: &Path) -> Rig {
 impl Rig {
     fn act(&mut self, action: Action) {
         for cmd in self.app.act(action) {
-            assert!(self.tasks.execute(&self.clients, cmd));
+            assert!(self.tasks.execute(&self.app, cmd));
         }
     }
 
@@ -90,7 +98,8 @@ impl Rig {
                 Ok(None) => panic!("channel closed"),
                 Err(_) => panic!(
                     "timed out; reports {:?} notice {:?}",
-                    self.app.site().reports, self.app.notice
+                    self.app.site().reports,
+                    self.app.notice
                 ),
             }
         }
@@ -109,7 +118,11 @@ impl Rig {
 }
 
 fn is_monthly(m: &Msg, month: &str) -> bool {
-    matches!(m, Msg::Monthly { month: got, .. } if got.to_string() == month)
+    match m {
+        Msg::Of { msg, .. } => is_monthly(msg, month),
+        Msg::Monthly { month: got, .. } => got.to_string() == month,
+        _ => false,
+    }
 }
 
 fn saved(app: &App) -> bool {
@@ -171,7 +184,8 @@ async fn months_load_over_grpc_and_stale_answers_are_dropped() {
     r.fake.reports().delay("2026-10", Duration::ZERO);
     r.act(Action::NextPeriod);
     r.pump(|a, _| {
-        a.site().reports
+        a.site()
+            .reports
             .report
             .as_ref()
             .is_some_and(|x| x.month == "2026-10")
@@ -201,6 +215,7 @@ async fn saving_writes_the_servers_documents_into_the_reports_dir() {
     // Byte for byte what the server renders.
     let expected = client::render(
         r.clients.reports.clone(),
+        "",
         ReportDoc::MonthlyHtml(YearMonth::new(2026, 11).expect("month")),
         Lang::It,
     )
@@ -290,12 +305,20 @@ async fn saving_into_a_missing_directory_says_so() {
 async fn report_errors_over_grpc() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A wrong token.
-    let mut r = rig("nope", dir.path()).await;
+    // A wrong token: the server will not even say which offices it has, and the screen says why.
+    let mut r = rig_unready("nope", dir.path()).await;
+    r.pump(|_, seen| {
+        seen.iter().any(|m| {
+            matches!(m, Msg::ServerDown { error, .. } if error.kind == ApiErrorKind::Unauthenticated)
+        })
+    })
+    .await;
     r.act(Action::ViewReports);
-    r.pump(|a, _| a.site().reports.error.is_some()).await;
-    assert!(r
-        .screen()
-        .contains("Accesso negato: token mancante o non valido (UNAUTHENTICATED)"));
+    let s = r.screen();
+    assert!(
+        s.contains("Accesso negato: token mancante o non valido (UNAUTHENTICATED)"),
+        "{s}"
+    );
     r.stop().await;
 
     // The server refuses the month, with its reason; the permission error reads as elsewhere.

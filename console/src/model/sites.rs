@@ -310,6 +310,9 @@ mod tests {
         assert!(o.foreign("roma"));
         assert!(!o.foreign("milano") && !o.foreign(""));
         o.request_id.clear();
-        assert!(!o.foreign("roma"), "an older server names no site: nothing to check");
+        assert!(
+            !o.foreign("roma"),
+            "an older server names no site: nothing to check"
+        );
     }
 }

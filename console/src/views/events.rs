@@ -23,7 +23,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let len = if filter.is_empty() {
         total
     } else {
-        app.site().events
+        app.site()
+            .events
             .newest_first()
             .filter(|e| filter.matches(e, lang))
             .count()

@@ -336,10 +336,12 @@ fn sites_conn_span(app: &App) -> Span<'static> {
         };
         return Span::styled(format!("✖ {lost} {what}"), th.error());
     }
-    let up = app
-        .offices
-        .iter()
-        .any(|o| matches!(o.state.conn, ConnState::Connected | ConnState::Resumed { .. }));
+    let up = app.offices.iter().any(|o| {
+        matches!(
+            o.state.conn,
+            ConnState::Connected | ConnState::Resumed { .. }
+        )
+    });
     if up {
         Span::styled(format!("● {}", t.connected), th.ok())
     } else {
@@ -532,10 +534,7 @@ fn render_alert_lines(frame: &mut Frame, app: &App, area: Rect) {
                 };
                 let room_w = width.saturating_sub(5 + more.chars().count() + 1);
                 lines.push(Line::from(vec![
-                    Span::styled(
-                        format!("   • {}", format::fit(a, room_w)),
-                        th.warn(),
-                    ),
+                    Span::styled(format!("   • {}", format::fit(a, room_w)), th.warn()),
                     Span::styled(more, th.dim()),
                 ]));
             }

@@ -185,7 +185,11 @@ fn render_below(frame: &mut Frame, app: &App, area: Rect) {
             .border_style(th.border())
             .title(Span::styled(format!(" {title} "), th.title()))
     };
-    let services = app.site().snapshot.as_ref().map_or(&[][..], |s| &s.services[..]);
+    let services = app
+        .site()
+        .snapshot
+        .as_ref()
+        .map_or(&[][..], |s| &s.services[..]);
     let inner = block(t.views[1]).inner(left);
     frame.render_widget(block(t.views[1]), left);
     let name_w = usize::from(inner.width.saturating_sub(30)).clamp(6, 40);

@@ -45,7 +45,13 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         ])
         .areas(area);
         let selected = app.selected_row(View::Sites, offices.len());
-        render_below(frame, app, bottom, notes, offices.get(selected).map(|(_, o)| *o));
+        render_below(
+            frame,
+            app,
+            bottom,
+            notes,
+            offices.get(selected).map(|(_, o)| *o),
+        );
         top
     } else {
         area
@@ -61,23 +67,20 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         5 + 5 + 4 + 10 + 5 + 5 + 5 + 5 + 5 + 4 + 10
     };
     let name_w = area.width.saturating_sub(fixed).clamp(12, 40);
-    let rows = offices[start..end]
-        .iter()
-        .enumerate()
-        .map(|(i, (_, o))| {
-            let row = Row::new(cells(app, o, wide, usize::from(name_w)));
-            let row = if matches!(o.state.conn, ConnState::Lost { .. }) {
-                // What it shows is from before the link went down.
-                row.style(th.dim())
-            } else {
-                row
-            };
-            if start + i == selected {
-                row.style(th.selected())
-            } else {
-                row
-            }
-        });
+    let rows = offices[start..end].iter().enumerate().map(|(i, (_, o))| {
+        let row = Row::new(cells(app, o, wide, usize::from(name_w)));
+        let row = if matches!(o.state.conn, ConnState::Lost { .. }) {
+            // What it shows is from before the link went down.
+            row.style(th.dim())
+        } else {
+            row
+        };
+        if start + i == selected {
+            row.style(th.selected())
+        } else {
+            row
+        }
+    });
     let right = |s: &'static str| Cell::from(Line::from(s).right_aligned());
     let (header, widths): (Vec<Cell>, Vec<Constraint>) = if wide {
         (
@@ -139,7 +142,8 @@ fn cells(app: &App, o: &Office, wide: bool, name_w: usize) -> Vec<Cell<'static>>
         ])),
         Cell::from(clock),
     ];
-    let right = |s: String, style: Style| Cell::from(Line::from(Span::styled(s, style)).right_aligned());
+    let right =
+        |s: String, style: Style| Cell::from(Line::from(Span::styled(s, style)).right_aligned());
     let Some(snap) = &o.state.snapshot else {
         let n = if wide { 10 } else { 9 };
         cells.extend((0..n).map(|_| right(format::DASH.to_string(), th.dim())));
@@ -155,7 +159,11 @@ fn cells(app: &App, o: &Office, wide: bool, name_w: usize) -> Vec<Cell<'static>>
             s.trim_end_matches('%').to_string()
         }
     };
-    let over = if f.over_standard > 0 { th.warn() } else { th.text() };
+    let over = if f.over_standard > 0 {
+        th.warn()
+    } else {
+        th.text()
+    };
     cells.push(right(f.served.to_string(), th.text()));
     cells.push(right(f.waiting.to_string(), th.bold()));
     if wide {
