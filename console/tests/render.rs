@@ -355,3 +355,103 @@ fn reports_scroll_to_the_waiting_times() {
     assert!(wide.contains("below target"), "{wide}");
     assert!(wide.contains("+1.2"), "{wide}");
 }
+
+/// Two offices of one body in two time zones, reached through one server: Sassuolo (the
+/// fixture's office) and a consulate in New York with its own figures.
+fn two_offices(lang: Lang) -> App {
+    use faccia_console::model::DiscoveredSite;
+    let settings = faccia_console::config::Settings {
+        lang,
+        ..faccia_console::config::Settings::default()
+    };
+    let mut a = App::new(&settings, common::now());
+    let rome = common::snapshot();
+    let mut ny = common::snapshot();
+    ny.site = Some(Site {
+        id: "nyc-consolato".into(),
+        name: "Consolato di New York".into(),
+        time_zone: "America/New_York".into(),
+    });
+    if let Some(t) = ny.today.as_mut() {
+        t.served = 33;
+        t.waiting_now = 2;
+        t.votes = common::faces(20, 3, 2, [1, 0, 1, 0, 0]);
+    }
+    ny.counters.truncate(2);
+    let sites = [&rome, &ny]
+        .iter()
+        .map(|s| {
+            let site = s.site.clone().expect("site");
+            DiscoveredSite {
+                key: site.id.clone(),
+                request_id: site.id.clone(),
+                site,
+            }
+        })
+        .collect();
+    a.apply(Msg::Sites { server: 0, sites });
+    for snap in [rome, ny] {
+        let id = snap.site.as_ref().expect("site").id.clone();
+        a.apply(Msg::of(&id, Msg::Snapshot(Box::new(snap))));
+        a.apply(Msg::of(&id, Msg::StreamUp { resumed_from: None }));
+    }
+    a
+}
+
+#[test]
+fn all_offices_side_by_side_each_in_its_own_time_zone() {
+    for (lang, (w, h)) in [
+        (Lang::It, (160, 48)),
+        (Lang::En, (80, 24)),
+        (Lang::It, (80, 24)),
+    ] {
+        let mut a = two_offices(lang);
+        assert!(a.several());
+        a.act(Action::ViewSites);
+        assert_eq!(a.view, View::Sites);
+        let s = draw(&a, w, h);
+        let l = if lang == Lang::It { "it" } else { "en" };
+        insta::assert_snapshot!(format!("sites_{l}_{w}x{h}"), s.clone());
+        let row = |name: &str| {
+            s.lines()
+                .find(|l| l.starts_with('●') && l.contains(name))
+                .unwrap_or_else(|| panic!("no row for {name}:\n{s}"))
+                .to_string()
+        };
+        // Each row is its office's own figures, its clock its own zone's (10:15 UTC).
+        let (sassuolo, ny) = (row("Comune di"), row("Consolato"));
+        assert!(
+            sassuolo.contains("11:15") && sassuolo.contains("120"),
+            "{sassuolo}"
+        );
+        assert!(ny.contains("05:15") && ny.contains("33"), "{ny}");
+        assert!(!ny.contains("120"), "{ny}");
+    }
+}
+
+#[test]
+fn the_office_picker_opens_the_office_chosen() {
+    let mut a = two_offices(Lang::It);
+    let first = draw(&a, 80, 24);
+    assert!(first.contains("Comune di Sa"), "{first}");
+    a.act(Action::ChooseSite);
+    insta::assert_snapshot!("picker_it_80x24", draw(&a, 80, 24));
+    let key = |c| crossterm::event::KeyEvent::new(c, crossterm::event::KeyModifiers::NONE);
+    a.handle_key(key(crossterm::event::KeyCode::Down));
+    a.handle_key(key(crossterm::event::KeyCode::Enter));
+    let s = draw(&a, 160, 48);
+    assert!(s.contains("Consolato di New York"), "{s}");
+    assert_eq!(
+        a.site()
+            .snapshot
+            .as_ref()
+            .map(|x| x.today.as_ref().map(|t| t.served)),
+        Some(Some(33))
+    );
+    // From the all-offices view, Enter on a row opens that office.
+    a.act(Action::ViewSites);
+    a.act(Action::Up);
+    a.act(Action::OpenSite);
+    assert_eq!(a.view, View::Overview);
+    assert!(draw(&a, 160, 48).contains("Sassuolo"));
+}
