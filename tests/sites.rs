@@ -18,6 +18,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use common::{Backend, Bearer, KeypadSimProcess, TestDb};
 use diesel::prelude::*;
+use faccia_console as console;
 use faccia_proto::v1;
 use faccia_server::config::DatabaseUrl;
 use faccia_server::storage::{self, schema, AnyConnection};
@@ -365,6 +366,93 @@ async fn two_offices_share_one_postgresql_and_never_mix() {
             "{site}: the log resumed without gap or repeat"
         );
     }
+
+    // A console watching both servers: each office's figures are its own, side by side, in its
+    // own time zone, and it shows every office the token may see.
+    let mut served_by_site = std::collections::BTreeMap::new();
+    for (m, site) in [(&mut all_rome, ROME), (&mut all_ny, NEW_YORK)] {
+        let snap = m
+            .get_snapshot(v1::SnapshotRequest::default())
+            .await
+            .expect("snapshot")
+            .into_inner();
+        served_by_site.insert(site, snap.today.as_ref().expect("today").served);
+    }
+    let urls = [port_rome, port_ny].map(|p| format!("http://127.0.0.1:{p}"));
+    let clients = urls
+        .iter()
+        .map(|u| console::client::connect_all(u, Some("viewer-all-token")).expect("client"))
+        .collect();
+    let settings = console::config::Settings {
+        servers: urls
+            .iter()
+            .map(|u| console::config::ServerSettings::new(u, Some("viewer-all-token")))
+            .collect(),
+        ..console::config::Settings::default()
+    };
+    let mut tasks = console::runtime::Tasks::start(
+        clients,
+        Duration::from_secs(60),
+        console::client::Backoff::default(),
+    );
+    let mut app = console::model::App::new(&settings, chrono::Utc::now());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !(app.offices.len() == 2 && app.offices.iter().all(|o| o.state.snapshot.is_some())) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, tasks.rx.recv()).await {
+            Ok(Some(m)) => {
+                app.apply(m);
+            }
+            other => panic!("the console did not get both offices: {other:?}"),
+        }
+    }
+    for o in &app.offices {
+        let snap = o.state.snapshot.as_ref().expect("snapshot");
+        let site = snap.site.as_ref().expect("site");
+        assert_eq!(site.id, o.key, "an office shows another's snapshot");
+        assert_eq!(
+            snap.today.as_ref().map(|t| t.served),
+            served_by_site.get(o.key.as_str()).copied(),
+            "{}: the console's figures are the server's",
+            o.key
+        );
+    }
+    assert_ne!(
+        served_by_site[ROME], 0,
+        "both offices served: a mix-up would show"
+    );
+    app.act(console::keymap::Action::ViewSites);
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).expect("backend");
+    terminal
+        .draw(|f| console::views::render(f, &app))
+        .expect("draw");
+    let buf = terminal.backend().buffer();
+    let screen: Vec<String> = (0..buf.area.height)
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect())
+        .collect();
+    for (name, site, tz) in [
+        ("anagrafe", ROME, chrono_tz::Europe::Rome),
+        ("tributi", NEW_YORK, chrono_tz::America::New_York),
+    ] {
+        let row = screen
+            .iter()
+            .find(|l| l.contains(name) && !l.contains('•') && !l.contains("Avvisi"))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{}", screen.join("\n")));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert!(
+            cells.contains(&served_by_site[site].to_string().as_str()),
+            "{name}: {row}"
+        );
+        let local = chrono::Utc::now().with_timezone(&tz);
+        let hm = |t: chrono::DateTime<Tz>| t.format("%H:%M").to_string();
+        let before = local - chrono::Duration::minutes(1);
+        assert!(
+            row.contains(&hm(local)) || row.contains(&hm(before)),
+            "{name} at its own local time: {row}"
+        );
+    }
+    drop(tasks);
 
     common::terminate(serve_rome);
     common::terminate(serve_ny);
