@@ -403,3 +403,135 @@ both_backends!(
     bad_requests_are_refused_clearly,
     bad_requests_are_refused_clearly
 );
+
+/// Two offices served by one `faccia serve` ([[sites]], both with a counter "1"): `Render`
+/// with `site_id = "*"` is the body's report, one entry per office the token may see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_report_has_every_office_the_token_sees() {
+    let db = TestDb::new(Backend::Sqlite);
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+[database]
+url = "{url}"
+[[sites]]
+id = "ente-anagrafe"
+name = "Anagrafe"
+time_zone = "Europe/Rome"
+[[sites.services]]
+code = "A"
+name = "Certificati"
+[[sites.counters]]
+id = "1"
+name = "Sportello 1"
+[[sites]]
+id = "ente-tributi"
+name = "Tributi"
+time_zone = "Europe/Rome"
+[[sites.services]]
+code = "A"
+name = "IMU"
+[[sites.counters]]
+id = "1"
+name = "Sportello 1"
+[[auth.tokens]]
+name = "queue"
+role = "queue"
+token = "{q}"
+[[auth.tokens]]
+name = "viewer"
+role = "viewer"
+token = "{v}"
+[[auth.tokens]]
+name = "viewer-tributi"
+role = "viewer"
+token = "viewer-tributi-token"
+sites = ["ente-tributi"]
+"#,
+        url = db.url,
+        q = common::QUEUE_TOKEN,
+        v = common::VIEWER_TOKEN,
+    );
+    let s = TestServer::start_text(&db, TestClock::new(T0), &text).await;
+    let mut q = s.queue().await;
+    for (site, tickets) in [("ente-anagrafe", 2), ("ente-tributi", 1)] {
+        for i in 0..tickets {
+            let t = format!("{site}-{i}");
+            for (id, dt, kind, counter) in [
+                ("i", 0, E::Issued, ""),
+                ("c", MIN, E::Called, "1"),
+                ("s", 2 * MIN, E::Served, "1"),
+            ] {
+                let mut e = ev(
+                    &format!("{t}{id}"),
+                    T0 + i * 3 * MIN + dt,
+                    kind,
+                    &t,
+                    counter,
+                );
+                e.site_id = site.into();
+                e.service_code = "A".into();
+                let a = q.publish(e).await.expect("publish").into_inner();
+                assert_eq!(status(&a), Ack::Accepted, "{}", a.detail);
+            }
+        }
+    }
+    let month = chrono::DateTime::from_timestamp_millis(T0)
+        .expect("T0")
+        .with_timezone(&chrono_tz::Europe::Rome)
+        .format("%Y-%m")
+        .to_string();
+    let render = |token: &'static str| {
+        let s = &s;
+        let month = month.clone();
+        async move {
+            reports(s, token)
+                .await
+                .render(v1::RenderRequest {
+                    kind: v1::ReportKind::ReportMonthly as i32,
+                    format: v1::ReportFormat::ReportJson as i32,
+                    month,
+                    site_id: "*".into(),
+                    lang: "it".into(),
+                    ..Default::default()
+                })
+                .await
+        }
+    };
+    let doc = render(common::VIEWER_TOKEN)
+        .await
+        .expect("the body's report")
+        .into_inner();
+    assert_eq!(doc.file_name, format!("faccia-ente-{month}.json"));
+    let body: serde_json::Value = serde_json::from_slice(&doc.content).expect("JSON");
+    assert_eq!(body["schema"], "faccia.report.body-monthly/1");
+    assert_eq!(body["totals"]["served"], 3, "{body}");
+    let offices = body["offices"].as_array().expect("offices");
+    let served: Vec<(String, u64)> = offices
+        .iter()
+        .map(|o| {
+            (
+                o["site"]["id"].as_str().unwrap_or_default().to_string(),
+                o["totals"]["served"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        served,
+        [
+            ("ente-anagrafe".to_string(), 2),
+            ("ente-tributi".to_string(), 1)
+        ],
+        "{body}"
+    );
+    // A token of one office: the body it may see is that office alone.
+    let doc = render("viewer-tributi-token")
+        .await
+        .expect("one office's body")
+        .into_inner();
+    let body: serde_json::Value = serde_json::from_slice(&doc.content).expect("JSON");
+    assert_eq!(body["offices"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["totals"]["served"], 1, "{body}");
+    s.stop().await;
+}

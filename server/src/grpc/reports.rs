@@ -16,6 +16,9 @@ use tonic::{Request, Response, Status};
 use super::{convert, Office, Shared};
 use crate::storage::{AnyConnection, StoreError};
 
+/// `RenderRequest.site_id` for a report of the whole body.
+const BODY: &str = "*";
+
 pub struct ReportsService {
     pub(crate) shared: Arc<Shared>,
 }
@@ -242,7 +245,24 @@ impl ReportsService {
         &self,
         request: Request<v1::RenderRequest>,
     ) -> Result<Response<v1::Document>, Status> {
-        let site = self.site(&request, &request.get_ref().site_id)?;
+        // "*": the body, every office of this server the caller may see, each with its rows.
+        let body: Option<Vec<ReportContext>> = (request.get_ref().site_id == BODY).then(|| {
+            let caller = request.extensions().get::<crate::auth::Caller>();
+            self.shared
+                .visible(caller)
+                .iter()
+                .map(|o| crate::site_report_context(&self.shared.config, &o.site))
+                .collect()
+        });
+        let site = match &body {
+            Some(ctxs) => {
+                let first = ctxs.first().ok_or_else(|| {
+                    Status::permission_denied("site_id \"*\": the credential may not use any site")
+                })?;
+                self.site(&request, &first.site_id)?
+            }
+            None => self.site(&request, &request.get_ref().site_id)?,
+        };
         let req = request.into_inner();
         let lang = lang(&req.lang)?;
         let fmt = format(req.format)?;
@@ -265,7 +285,11 @@ impl ReportsService {
                 ))
             }
         };
-        let file_name = command.file_name(&site.ctx.site_id, fmt);
+        let stem = match &body {
+            Some(_) => faccia_reports::cli::BODY_FILE_STEM,
+            None => site.ctx.site_id.as_str(),
+        };
+        let file_name = command.file_name(stem, fmt);
         let args = ReportArgs {
             command,
             format: Some(fmt),
@@ -277,9 +301,16 @@ impl ReportsService {
             all_sites: false,
         };
         // `produce` runs its queries in one read transaction of its own.
-        let text = site
-            .query(move |c, ctx| faccia_reports::produce(&args, ctx, c))
-            .await?;
+        let text = match body {
+            Some(ctxs) => {
+                site.query(move |c, _| faccia_reports::cli::produce_body(&args, &ctxs, c))
+                    .await?
+            }
+            None => {
+                site.query(move |c, ctx| faccia_reports::produce(&args, ctx, c))
+                    .await?
+            }
+        };
         Ok(Response::new(v1::Document {
             file_name,
             media_type: fmt.media_type().to_string(),
