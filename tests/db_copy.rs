@@ -10,14 +10,12 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{ev, status, Backend, TestClock, TestDb, TestServer};
+use common::{Backend, TestClock, TestDb, TestServer};
 use diesel::connection::SimpleConnection;
 use faccia_domain::session::{Face, Judgement};
-use faccia_proto::v1::{event_ack::Status as Ack, EventType as E};
 use faccia_server::config::DatabaseUrl;
-use faccia_server::storage::{self, copy, read, rollup, AnyConnection};
+use faccia_server::storage::{self, copy, rollup, AnyConnection};
 
-const MIN: i64 = 60_000;
 const SITE: &str = "test-office";
 const TICKETS: i64 = 100_000;
 
@@ -66,43 +64,18 @@ fn config(dir: &Path, name: &str, db_url: &str) -> PathBuf {
 async fn served_through_the_service(db: &TestDb) {
     let base = local(2026, 7, 6, 9);
     let s = TestServer::start(db, TestClock::new(base)).await;
-    let mut q = s.queue().await;
-    for i in 0..3 {
-        let t = format!("live{i}");
-        let at = base + i * 3 * MIN;
-        for (id, dt, kind, counter) in [
-            ("i", 0, E::Issued, ""),
-            ("c", MIN, E::Called, "C1"),
-            ("s", 2 * MIN, E::Served, "C1"),
-        ] {
-            let a = q
-                .publish(ev(&format!("{t}{id}"), at + dt, kind, &t, counter))
-                .await
-                .expect("publish")
-                .into_inner();
-            assert_eq!(status(&a), Ack::Accepted, "{}", a.detail);
-        }
-        if i < 2 {
-            let token = s.shared.offices[0]
-                .store
-                .read_site(read::sessions)
-                .await
-                .expect("sessions")
-                .iter()
-                .find(|x| x.ticket_id == t && x.state == "OPEN")
-                .map(|x| x.token as u32)
-                .expect("open session");
-            let j = Judgement {
-                face: if i == 0 { Face::Green } else { Face::Red },
-                reason: if i == 0 { None } else { Some(2) },
-            };
-            s.shared.offices[0]
-                .store
-                .record_vote(token, j, at + 2 * MIN + 5_000)
-                .await
-                .expect("vote");
-        }
-    }
+    common::served_tickets(&s, base, "live", 3, |i| match i {
+        0 => Some(Judgement {
+            face: Face::Green,
+            reason: None,
+        }),
+        1 => Some(Judgement {
+            face: Face::Red,
+            reason: Some(2),
+        }),
+        _ => None,
+    })
+    .await;
     s.stop().await;
 }
 

@@ -6,11 +6,9 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{ev, status, Backend, TestClock, TestDb, TestServer};
+use common::{Backend, TestClock, TestDb, TestServer};
 use faccia_domain::session::{Face, Judgement};
-use faccia_proto::v1::{event_ack::Status as Ack, EventType as E};
 use faccia_reports::YearMonth;
-use faccia_server::storage::read;
 
 const MIN: i64 = 60_000;
 
@@ -43,43 +41,13 @@ async fn this_months_office(db: &TestDb) -> YearMonth {
     // Ten minutes ago, or just after midnight on the 1st: always inside this month.
     let base = (now - 10 * MIN).max(start + 1000);
     let s = TestServer::start(db, TestClock::new(base)).await;
-    let mut q = s.queue().await;
-    for i in 0..3 {
-        let t = format!("t{i}");
-        let at = base + i * 3 * MIN;
-        for (id, dt, kind, counter) in [
-            ("i", 0, E::Issued, ""),
-            ("c", MIN, E::Called, "C1"),
-            ("s", 2 * MIN, E::Served, "C1"),
-        ] {
-            let a = q
-                .publish(ev(&format!("{t}{id}"), at + dt, kind, &t, counter))
-                .await
-                .expect("publish")
-                .into_inner();
-            assert_eq!(status(&a), Ack::Accepted, "{}", a.detail);
-        }
-        if i < 2 {
-            let token = s.shared.offices[0]
-                .store
-                .read_site(read::sessions)
-                .await
-                .expect("sessions")
-                .iter()
-                .find(|x| x.ticket_id == t && x.state == "OPEN")
-                .map(|x| x.token as u32)
-                .expect("open session");
-            let j = Judgement {
-                face: Face::Green,
-                reason: None,
-            };
-            s.shared.offices[0]
-                .store
-                .record_vote(token, j, at + 2 * MIN + 5_000)
-                .await
-                .expect("vote");
-        }
-    }
+    common::served_tickets(&s, base, "t", 3, |i| {
+        (i < 2).then_some(Judgement {
+            face: Face::Green,
+            reason: None,
+        })
+    })
+    .await;
     s.stop().await;
     month
 }

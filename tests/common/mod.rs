@@ -709,3 +709,50 @@ pub fn percentile<T: Ord + Copy + Default>(v: &mut [T], p: f64) -> T {
     let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
     v[rank.clamp(1, v.len()) - 1]
 }
+
+/// Serves tickets `{prefix}0`, `{prefix}1`, ... at counter C1 through the queue API, from
+/// `base` three minutes apart (issued, called and served a minute apart); `judge(i)` is the
+/// vote of ticket i on the keypad seam, five seconds after it was served, or none.
+pub async fn served_tickets(
+    s: &TestServer,
+    base: i64,
+    prefix: &str,
+    n: i64,
+    judge: impl Fn(i64) -> Option<faccia_domain::session::Judgement>,
+) {
+    use v1::{event_ack::Status as Ack, EventType as E};
+    const MIN: i64 = 60_000;
+    let mut q = s.queue().await;
+    for i in 0..n {
+        let t = format!("{prefix}{i}");
+        let at = base + i * 3 * MIN;
+        for (id, dt, kind, counter) in [
+            ("i", 0, E::Issued, ""),
+            ("c", MIN, E::Called, "C1"),
+            ("s", 2 * MIN, E::Served, "C1"),
+        ] {
+            let a = q
+                .publish(ev(&format!("{t}{id}"), at + dt, kind, &t, counter))
+                .await
+                .expect("publish")
+                .into_inner();
+            assert_eq!(status(&a), Ack::Accepted, "{}", a.detail);
+        }
+        if let Some(j) = judge(i) {
+            let token = s.shared.offices[0]
+                .store
+                .read_site(storage::read::sessions)
+                .await
+                .expect("sessions")
+                .iter()
+                .find(|x| x.ticket_id == t && x.state == "OPEN")
+                .map(|x| x.token as u32)
+                .expect("open session");
+            s.shared.offices[0]
+                .store
+                .record_vote(token, j, at + 2 * MIN + 5_000)
+                .await
+                .expect("vote");
+        }
+    }
+}
