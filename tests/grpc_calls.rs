@@ -428,7 +428,7 @@ async fn python_reflection_client_lists_the_services() {
     );
     assert!(
         stdout.lines().any(|l| l
-            == "methods faccia.v1.Monitor GetSnapshot GetSatisfaction WatchEvents KeypadCommand"),
+            == "methods faccia.v1.Monitor ListSites GetSnapshot GetSatisfaction WatchEvents KeypadCommand"),
         "{stdout}"
     );
     s.stop().await;
