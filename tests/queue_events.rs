@@ -861,3 +861,66 @@ async fn reflection_lists_services(backend: Backend) {
     s.stop().await;
 }
 both_backends!(reflection, reflection_lists_services);
+
+/// The snapshot shows each counter's ticket, its service and what the counter is doing, as the
+/// queue system last said; and each counter's served tickets and votes are its own.
+async fn snapshot_shows_the_ticket_at_each_counter(backend: Backend) {
+    let (_db, s) = setup(backend).await;
+    let q = s.queue().await;
+    let send = |e: v1::TicketEvent| {
+        let mut q = q.clone();
+        async move {
+            let a = q.publish(e).await.expect("publish").into_inner();
+            assert_eq!(status(&a), Ack::Accepted, "{}", a.detail);
+        }
+    };
+    let mut called = ev("c1", T0 + MIN, E::Called, "t1", "C1");
+    called.display_number = "A042".into();
+    send(ev("i1", T0, E::Issued, "t1", "")).await;
+    send(called).await;
+    let mut issued = ev("i2", T0, E::Issued, "t2", "");
+    issued.service_code = "B".into();
+    send(issued).await;
+    for (id, at, kind) in [("c2", 2, E::Called), ("s2", 6, E::Served)] {
+        let mut e = ev(id, T0 + at * MIN, kind, "t2", "C2");
+        e.service_code = "B".into();
+        e.display_number = "B007".into();
+        send(e).await;
+    }
+    let snap = s
+        .monitor(common::VIEWER_TOKEN)
+        .await
+        .get_snapshot(v1::SnapshotRequest::default())
+        .await
+        .expect("snapshot")
+        .into_inner();
+    let counter = |id: &str| {
+        snap.counters
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no counter {id}"))
+    };
+    let c1 = counter("C1");
+    assert_eq!(
+        (c1.ticket_display.as_str(), c1.service_code.as_str()),
+        ("A042", "A")
+    );
+    assert_eq!(c1.activity, v1::CounterActivity::ActivityCalling as i32);
+    assert_eq!(c1.served_today, 0);
+    let c2 = counter("C2");
+    assert_eq!(
+        (c2.ticket_display.as_str(), c2.service_code.as_str()),
+        ("B007", "B")
+    );
+    assert_eq!(c2.served_today, 1);
+    let by_service = |code: &str| {
+        snap.services
+            .iter()
+            .find(|x| x.code == code)
+            .unwrap_or_else(|| panic!("no service {code}"))
+            .clone()
+    };
+    assert_eq!(by_service("A").waiting_now, 0);
+    assert_eq!(by_service("B").served_today, 1);
+}
+both_backends!(snapshot_tickets, snapshot_shows_the_ticket_at_each_counter);

@@ -97,12 +97,36 @@ pub fn snapshot_of(
         .collect();
     service_codes.extend(seen.into_iter().map(|c| (c, false)));
 
+    // Today's tickets by service, and those served today by counter: one pass over the day
+    // (a busy day is a hundred thousand tickets), not one per service and per counter.
+    let mut by_service: BTreeMap<&str, Vec<&&TicketRow>> = BTreeMap::new();
+    let mut served_by_counter: BTreeMap<&str, Vec<&&TicketRow>> = BTreeMap::new();
+    for t in &today {
+        by_service
+            .entry(t.service_code.as_str())
+            .or_default()
+            .push(t);
+        if served_since(t, day_start) {
+            served_by_counter
+                .entry(t.counter_id.as_str())
+                .or_default()
+                .push(t);
+        }
+    }
+    let mut votes_by_counter: BTreeMap<&str, Vec<&VoteRow>> = BTreeMap::new();
+    for v in &votes_today {
+        votes_by_counter
+            .entry(v.counter_id.as_str())
+            .or_default()
+            .push(v);
+    }
+
     let mut services = Vec::new();
     let mut all_waits = Vec::new();
     for (code, configured) in &service_codes {
         let cfg = site.service(code);
         let standard = cfg.and_then(|s| s.standard_wait_min);
-        let mine: Vec<&&TicketRow> = today.iter().filter(|t| &t.service_code == code).collect();
+        let mine: Vec<&&TicketRow> = by_service.get(code.as_str()).cloned().unwrap_or_default();
         let waiting: Vec<&&&TicketRow> = mine.iter().filter(|t| is_waiting(t)).collect();
         let longest = waiting
             .iter()
@@ -178,10 +202,10 @@ pub fn snapshot_of(
         .collect();
     let keypad_of: BTreeMap<&str, &v1::Keypad> =
         keypads.iter().map(|k| (k.counter_id.as_str(), k)).collect();
-    let display_of: BTreeMap<(&str, &str), &TicketRow> = data
-        .tickets
+    // The ticket at each counter is open, or ended today: among today's tickets.
+    let display_of: BTreeMap<(&str, &str), &TicketRow> = today
         .iter()
-        .map(|t| ((t.source_id.as_str(), t.ticket_id.as_str()), t))
+        .map(|t| ((t.source_id.as_str(), t.ticket_id.as_str()), *t))
         .collect();
     let mut counters = Vec::new();
     for (id, configured) in &counter_ids {
@@ -199,16 +223,20 @@ pub fn snapshot_of(
         };
         let ticket =
             row.and_then(|r| display_of.get(&(r.source_id.as_str(), r.ticket_id.as_str())));
-        let served: Vec<&&TicketRow> = today
-            .iter()
-            .filter(|t| &t.counter_id == id && served_since(t, day_start))
-            .collect();
+        let served: Vec<&&TicketRow> = served_by_counter
+            .get(id.as_str())
+            .cloned()
+            .unwrap_or_default();
         let service_times: Vec<i64> = served
             .iter()
             .filter(|t| counted(t))
             .filter_map(|t| t.service_ms)
             .collect();
-        let mine_votes = votes_today.iter().copied().filter(|v| &v.counter_id == id);
+        let mine_votes = votes_by_counter
+            .get(id.as_str())
+            .into_iter()
+            .flatten()
+            .copied();
         if !configured {
             alerts_out.push(v1::Alert {
                 kind: v1::AlertKind::AlertUnconfigured as i32,
