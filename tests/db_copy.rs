@@ -8,8 +8,9 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use common::{run_faccia as faccia, succeeded as ok};
 use common::{Backend, TestClock, TestDb, TestServer};
 use diesel::connection::SimpleConnection;
 use faccia_domain::session::{Face, Judgement};
@@ -18,24 +19,6 @@ use faccia_server::storage::{self, copy, rollup, AnyConnection};
 
 const SITE: &str = "test-office";
 const TICKETS: i64 = 100_000;
-
-fn faccia(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faccia"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run faccia")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "faccia failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn conn(url: &str) -> AnyConnection {
     let u = DatabaseUrl::parse(url).expect("url");

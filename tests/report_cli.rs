@@ -22,15 +22,7 @@ fn faccia(config: &Path, args: &[&str]) -> Output {
         .expect("run faccia")
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "faccia failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::succeeded as ok;
 
 /// Three tickets served this month (in the site's time zone), two of them judged green.
 async fn this_months_office(db: &TestDb) -> YearMonth {

@@ -6,8 +6,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::{run_faccia as faccia, succeeded as ok};
 use common::{Backend, TestDb};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -22,24 +22,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/prev-release")
         .join(name)
-}
-
-fn faccia(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faccia"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run faccia")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "faccia failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The fixture's configuration on `db_url`.
@@ -75,29 +57,21 @@ struct N {
 fn counts(url: &str, site: Option<&str>) -> Vec<(&'static str, i64)> {
     let u = DatabaseUrl::parse(url).expect("url");
     let mut c = storage::connect(&u, 5000).expect("connect");
-    [
-        "received_events",
-        "ticket_steps",
-        "tickets",
-        "counters",
-        "vote_sessions",
-        "votes",
-        "event_log",
-    ]
-    .into_iter()
-    .map(|t| {
-        let sql = match site {
-            Some(s) => format!("SELECT COUNT(*) AS n FROM {t} WHERE site_id = '{s}'"),
-            None => format!("SELECT COUNT(*) AS n FROM {t}"),
-        };
-        let rows: Vec<N> = match &mut c {
-            AnyConnection::Sqlite(c) => diesel::sql_query(sql).load(c),
-            AnyConnection::Postgresql(c) => diesel::sql_query(sql).load(c),
-        }
-        .expect("count");
-        (t, rows[0].n)
-    })
-    .collect()
+    faccia_server::storage::copy::TABLES
+        .into_iter()
+        .map(|t| {
+            let sql = match site {
+                Some(s) => format!("SELECT COUNT(*) AS n FROM {t} WHERE site_id = '{s}'"),
+                None => format!("SELECT COUNT(*) AS n FROM {t}"),
+            };
+            let rows: Vec<N> = match &mut c {
+                AnyConnection::Sqlite(c) => diesel::sql_query(sql).load(c),
+                AnyConnection::Postgresql(c) => diesel::sql_query(sql).load(c),
+            }
+            .expect("count");
+            (t, rows[0].n)
+        })
+        .collect()
 }
 
 /// Every figure of the previous release's document is in this one's, equal (this release

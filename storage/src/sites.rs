@@ -52,40 +52,17 @@ impl LegacyRows {
 
 /// Counts the legacy rows (site_id '').
 pub fn legacy_rows(c: &mut AnyConnection) -> Result<LegacyRows, StoreError> {
-    let t = tickets::table
-        .filter(tickets::site_id.eq(""))
-        .count()
-        .get_result(c)?;
-    let v = votes::table
-        .filter(votes::site_id.eq(""))
-        .count()
-        .get_result(c)?;
-    let l = event_log::table
-        .filter(event_log::site_id.eq(""))
-        .count()
-        .get_result(c)?;
-    let r: i64 = received_events::table
-        .filter(received_events::site_id.eq(""))
-        .count()
-        .get_result(c)?;
-    let s: i64 = vote_sessions::table
-        .filter(vote_sessions::site_id.eq(""))
-        .count()
-        .get_result(c)?;
-    let k: i64 = counters::table
-        .filter(counters::site_id.eq(""))
-        .count()
-        .get_result(c)?;
-    let st: i64 = ticket_steps::table
-        .filter(ticket_steps::site_id.eq(""))
-        .count()
-        .get_result(c)?;
-    Ok(LegacyRows {
-        tickets: t,
-        votes: v,
-        log_entries: l,
-        other: r + s + k + st,
-    })
+    let mut rows = LegacyRows::default();
+    for table in crate::copy::TABLES {
+        let n = crate::copy::count(c, table, "")?;
+        match table {
+            "tickets" => rows.tickets = n,
+            "votes" => rows.votes = n,
+            "event_log" => rows.log_entries = n,
+            _ => rows.other += n,
+        }
+    }
+    Ok(rows)
 }
 
 /// Gives every legacy row the site `site`. Returns what it adopted.

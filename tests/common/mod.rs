@@ -756,3 +756,23 @@ pub async fn served_tickets(
         }
     }
 }
+
+/// Runs the real `faccia` binary with `args` (RUST_LOG=warn) and waits for it.
+pub fn run_faccia(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(faccia_bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run faccia")
+}
+
+/// The standard output of a run that must have succeeded (else its output in the panic).
+pub fn succeeded(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "faccia failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
