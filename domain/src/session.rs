@@ -10,7 +10,8 @@ use thiserror::Error;
 
 use crate::event::Millis;
 
-/// How the citizen votes. Counter keypads now; web and phone fit the same sessions later.
+/// How the citizen votes: at the counter (its keypad, or a totem serving it), through a
+/// single-use web link, or at the end of an answered phone call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Channel {
     Counter,
@@ -239,6 +240,8 @@ pub enum Refusal {
     OtherCounter,
     /// The session has ended and no keypad was ever recorded holding it.
     NeverArmed,
+    /// A link or call session that has ended (its time ran out, or it was cancelled).
+    Ended,
 }
 
 /// How long a keypad token stays matched to its session (tokens are unique within it).

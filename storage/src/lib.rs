@@ -12,6 +12,7 @@ pub mod copy;
 pub mod models;
 mod ops;
 pub mod read;
+pub mod remote;
 pub mod rollup;
 pub mod schema;
 pub mod sites;
@@ -29,6 +30,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use conn::{connect, migrate, redact, AnyConnection};
 pub use ops::{Ack, AckStatus, CounterClaim, SessionInfo, VoteOutcome};
+pub use remote::{RemoteSession, RemoteVote, WebExtras};
 pub use url::DatabaseUrl;
 
 /// Kinds of event-log entries (the numbers of `faccia.v1.LogKind`).
@@ -675,6 +677,32 @@ impl Store {
             ops::end_session_by_id(c, &rules.site_id, now, &session_id, state, &detail)
         })
         .await
+    }
+
+    /// Opens a web or phone session (or returns the one that ticket or call already has, with
+    /// `false`).
+    pub async fn open_remote(
+        &self,
+        session: RemoteSession,
+    ) -> Result<(SessionInfo, bool), StoreError> {
+        self.write(move |c, rules, now| remote::open(c, rules, now, &session))
+            .await
+    }
+
+    /// The one vote of a web or phone session (see `faccia_domain::remote`).
+    pub async fn record_remote_vote(
+        &self,
+        session_id: String,
+        judgement: Judgement,
+        extras: WebExtras,
+    ) -> Result<RemoteVote, StoreError> {
+        self.write(move |c, rules, now| remote::vote(c, rules, now, &session_id, judgement, &extras))
+            .await
+    }
+
+    /// Deletes free text past its retention period (every site of the database).
+    pub async fn purge_comments(&self) -> Result<usize, StoreError> {
+        self.write(|c, _, now| remote::purge_comments(c, now)).await
     }
 
     /// Appends a keypad-health entry (online, offline, reboot...) to the event log.

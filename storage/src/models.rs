@@ -180,6 +180,37 @@ pub struct NewLog {
     pub fact_text: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = vote_links)]
+pub struct LinkRow {
+    pub token_hash: String,
+    pub site_id: String,
+    pub session_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = vote_answers)]
+pub struct AnswerRow {
+    pub session_id: String,
+    pub site_id: String,
+    pub stars: i32,
+    pub follow_up: Option<i32>,
+    pub answered_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = vote_comments)]
+pub struct CommentRow {
+    pub session_id: String,
+    pub site_id: String,
+    pub body: String,
+    pub written_at: i64,
+    pub keep_until: i64,
+}
+
 /// Why an event-log entry happened (the numbers of `faccia.v1.LogReason`), and what its figures
 /// and text mean.
 pub mod log_reason {
@@ -200,6 +231,8 @@ pub mod log_reason {
     pub const KEYPAD_REBOOTED: i32 = 12;
     /// `keypad_state` says what the keypad does for the session.
     pub const KEYPAD_ARMING: i32 = 13;
+    /// A web or phone vote refused: its session has ended (`fact_text` is the channel).
+    pub const REMOTE_ENDED: i32 = 14;
 }
 
 /// Keypad states in the event log (the numbers of `faccia.v1.VoteSession.KeypadState`).

@@ -104,7 +104,7 @@ pub enum VoteOutcome {
     Orphan,
 }
 
-fn session_info(row: &SessionRow) -> Result<SessionInfo, StoreError> {
+pub(crate) fn session_info(row: &SessionRow) -> Result<SessionInfo, StoreError> {
     Ok(SessionInfo {
         session_id: row.session_id.clone(),
         counter_id: row.counter_id.clone(),
@@ -119,7 +119,7 @@ fn session_info(row: &SessionRow) -> Result<SessionInfo, StoreError> {
     })
 }
 
-fn append_log(c: &mut AnyConnection, site: &str, mut entry: NewLog) -> Result<(), StoreError> {
+pub(crate) fn append_log(c: &mut AnyConnection, site: &str, mut entry: NewLog) -> Result<(), StoreError> {
     entry.site_id = site.to_string();
     diesel::insert_into(event_log::table)
         .values(&entry)
@@ -499,6 +499,7 @@ fn open_session_at(
         .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::counter_id.eq(counter))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .filter(vote_sessions::channel.eq(Channel::Counter.as_str()))
         .select(SessionRow::as_select())
         .get_result(c)
         .optional()?)
@@ -998,6 +999,7 @@ pub fn record_vote(
     let newest = vote_sessions::table
         .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::token.eq(i64::from(token)))
+        .filter(vote_sessions::channel.eq(Channel::Counter.as_str()))
         .filter(vote_sessions::opened_at.gt(now - TOKEN_LIFETIME_MS))
         .order(vote_sessions::opened_at.desc())
         .select(SessionRow::as_select())
@@ -1052,6 +1054,28 @@ pub fn record_vote(
             return Ok(VoteOutcome::Orphan);
         }
     };
+    store_vote(c, rules, now, &s, judgement, voted_at)?;
+    changes::push(SessionChange::Ended {
+        session_id: s.session_id.clone(),
+        counter_id: s.counter_id.clone(),
+        state: SessionState::Voted,
+    });
+    let mut info = session_info(&s)?;
+    info.state = SessionState::Voted;
+    Ok(VoteOutcome::Stored(info))
+}
+
+/// Stores the one vote of session `s` (admitted by the caller): the vote row, its rollup, the
+/// session VOTED and the log entry. The caller publishes the session change.
+pub(crate) fn store_vote(
+    c: &mut AnyConnection,
+    rules: &Rules,
+    now: Millis,
+    s: &SessionRow,
+    judgement: Judgement,
+    voted_at: Millis,
+) -> Result<(), StoreError> {
+    let site = rules.site_id.as_str();
     let ticket: Option<(Option<i64>, Option<i64>, bool, bool)> = tickets::table
         .find((site, &s.source_id, &s.ticket_id))
         .select((
@@ -1105,14 +1129,7 @@ pub fn record_vote(
             ..NewLog::default()
         },
     )?;
-    changes::push(SessionChange::Ended {
-        session_id: s.session_id.clone(),
-        counter_id: s.counter_id.clone(),
-        state: SessionState::Voted,
-    });
-    let mut info = session_info(&s)?;
-    info.state = SessionState::Voted;
-    Ok(VoteOutcome::Stored(info))
+    Ok(())
 }
 
 pub fn set_arming(

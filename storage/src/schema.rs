@@ -204,6 +204,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Single-use web vote links (only the token's hash).
+    vote_links (token_hash) {
+        token_hash -> Text,
+        site_id -> Text,
+        session_id -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// The raw AGID form answer given with a web vote.
+    vote_answers (session_id) {
+        session_id -> Text,
+        site_id -> Text,
+        stars -> Integer,
+        follow_up -> Nullable<Integer>,
+        answered_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Free text left with a web vote, kept apart and deleted after `keep_until`.
+    vote_comments (session_id) {
+        session_id -> Text,
+        site_id -> Text,
+        body -> Text,
+        written_at -> BigInt,
+        keep_until -> BigInt,
+    }
+}
+
 diesel::joinable!(votes -> vote_sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -220,4 +254,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_meta,
     sites,
     site_copies,
+    vote_links,
+    vote_answers,
+    vote_comments,
 );
