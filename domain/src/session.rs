@@ -35,6 +35,13 @@ impl Channel {
     }
 }
 
+/// Whether a vote of `channel` (its stored code) with `counter_id` belongs to a counter in the
+/// breakdowns by counter: a keypad's or a totem's vote, or one through a link handed out at the
+/// counter. A call, or a link of an online service (no counter), is no counter's.
+pub fn given_at_counter(channel: &str, counter_id: &str) -> bool {
+    channel != Channel::Phone.as_str() && !counter_id.is_empty()
+}
+
 /// The three faces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Face {

@@ -457,21 +457,23 @@ pub fn month_figures_via(
     // Served at a counter: the tickets, less those whose session is a link.
     let offers = Offers::of_month(conn, ctx, month)?;
     let counter_served = served_total.saturating_sub(offers.ticketed_total()?);
+    // Online services and calls: users of their service, not of a counter.
     for g in offers.groups.iter().filter(|g| g.ticketed == 0) {
         let n = count(g.n)?;
         served_total += n;
-        counters.entry(g.counter_id.clone()).or_default().0 += n;
         services.entry(g.service_code.clone()).or_default().0 += n;
     }
     let mut channel_served = offers.by_channel()?;
     for g in &votes {
         let (f, r, n) = (g.face, g.reason, g.n);
         total.add(f, r, n)?;
-        counters
-            .entry(g.counter_id.clone())
-            .or_default()
-            .1
-            .add(f, r, n)?;
+        if faccia_domain::session::given_at_counter(&g.channel, &g.counter_id) {
+            counters
+                .entry(g.counter_id.clone())
+                .or_default()
+                .1
+                .add(f, r, n)?;
+        }
         services
             .entry(g.service_code.clone())
             .or_default()

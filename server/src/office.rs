@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use faccia_domain::alerts;
+use faccia_domain::session::given_at_counter;
 use faccia_domain::stats::{self, wait_figures};
 use faccia_domain::ticket::TicketState;
 use faccia_domain::Millis;
@@ -360,7 +361,28 @@ pub fn snapshot_of(
     }
 }
 
-/// Faces by counter, service and channel over [from, to).
+/// One breakdown: faces and users served by the key of each vote and each user served.
+fn keyed_over(
+    votes: &[VoteRow],
+    served: &[(String, String, String)],
+    key_of: &dyn Fn(&VoteRow) -> String,
+    served_of: &dyn Fn(&(String, String, String)) -> String,
+    name_of: &dyn Fn(&str) -> String,
+) -> Vec<v1::KeyedFaces> {
+    let mut keys: BTreeSet<String> = votes.iter().map(key_of).collect();
+    keys.extend(served.iter().map(served_of));
+    keys.into_iter()
+        .map(|k| v1::KeyedFaces {
+            name: name_of(&k),
+            faces: Some(faces(votes.iter().filter(|v| key_of(v) == k))),
+            served: served.iter().filter(|s| served_of(s) == k).count() as u32,
+            key: k,
+        })
+        .collect()
+}
+
+/// Faces by counter, service and channel over [from, to): users served are tickets served at
+/// counters, links issued and calls answered (`read::period_data`).
 pub fn satisfaction(
     site: &SiteConfig,
     period: v1::Period,
@@ -369,27 +391,38 @@ pub fn satisfaction(
     votes: &[VoteRow],
     served: &[(String, String, String)],
 ) -> v1::Satisfaction {
-    let keyed = |key_of: &dyn Fn(&VoteRow) -> String,
-                 served_of: &dyn Fn(&(String, String, String)) -> String,
-                 name_of: &dyn Fn(&str) -> String| {
-        let mut keys: BTreeSet<String> = votes.iter().map(key_of).collect();
-        keys.extend(served.iter().map(served_of));
-        keys.into_iter()
-            .map(|k| v1::KeyedFaces {
-                name: name_of(&k),
-                faces: Some(faces(votes.iter().filter(|v| key_of(v) == k))),
-                served: served.iter().filter(|s| served_of(s) == k).count() as u32,
-                key: k,
-            })
-            .collect::<Vec<_>>()
-    };
-    let by_counter = keyed(&|v| v.counter_id.clone(), &|s| s.0.clone(), &|k| {
-        site.counter(k).map(|c| c.name.clone()).unwrap_or_default()
-    });
-    let by_service = keyed(&|v| v.service_code.clone(), &|s| s.1.clone(), &|k| {
-        site.service(k).map(|c| c.name.clone()).unwrap_or_default()
-    });
-    let by_channel = keyed(&|v| v.channel.clone(), &|s| s.2.clone(), &|k| k.to_string());
+    // Calls and links of online services are no counter's.
+    let at_counter: Vec<VoteRow> = votes
+        .iter()
+        .filter(|v| given_at_counter(&v.channel, &v.counter_id))
+        .cloned()
+        .collect();
+    let served_at_counter: Vec<(String, String, String)> = served
+        .iter()
+        .filter(|s| given_at_counter(&s.2, &s.0))
+        .cloned()
+        .collect();
+    let by_counter = keyed_over(
+        &at_counter,
+        &served_at_counter,
+        &|v| v.counter_id.clone(),
+        &|s| s.0.clone(),
+        &|k| site.counter(k).map(|c| c.name.clone()).unwrap_or_default(),
+    );
+    let by_service = keyed_over(
+        votes,
+        served,
+        &|v| v.service_code.clone(),
+        &|s| s.1.clone(),
+        &|k| site.service(k).map(|c| c.name.clone()).unwrap_or_default(),
+    );
+    let by_channel = keyed_over(
+        votes,
+        served,
+        &|v| v.channel.clone(),
+        &|s| s.2.clone(),
+        &|k| k.to_string(),
+    );
     v1::Satisfaction {
         period: period as i32,
         from: Some(timestamp(from)),
