@@ -118,6 +118,19 @@ fn half_a_year_of_rows(c: &mut AnyConnection, n: i64) {
              {wait}, 60000, {at} + 20000
          FROM seq WHERE i % 10 < 7;
          WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {last})
+         INSERT INTO vote_links (token_hash, site_id, session_id, issued_at, expires_at, used_at)
+         SELECT printf('%064d', i), '{SITE}', '{SITE}/q/T' || i, {at}, {at} + 86400000,
+             CASE WHEN i % 10 < 7 THEN {at} + 20000 END
+         FROM seq WHERE i % 50 = 0;
+         WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {last})
+         INSERT INTO vote_answers (session_id, site_id, stars, follow_up, answered_at)
+         SELECT '{SITE}/q/T' || i, '{SITE}', i % 5 + 1, NULL, {at} + 20000
+         FROM seq WHERE i % 50 = 0 AND i % 10 < 7;
+         WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {last})
+         INSERT INTO vote_comments (session_id, site_id, body, written_at, keep_until)
+         SELECT '{SITE}/q/T' || i, '{SITE}', 'grazie ' || i, {at} + 20000, {at} + 7776000000
+         FROM seq WHERE i % 100 = 0;
+         WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {last})
          INSERT INTO event_log (site_id, at, kind, source_id, counter_id, service_code, ticket_id,
              display_number, ticket_event, session_id, outcome, detail, reason, keypad_state,
              figure_a, figure_b, fact_text)

@@ -53,11 +53,26 @@ struct N {
     n: i64,
 }
 
+/// The tables of a site's history in the fixture's release (its `copy::TABLES`); later
+/// releases add tables the fixture cannot have rows in.
+const PREVIOUS_TABLES: [&str; 7] = [
+    "received_events",
+    "ticket_steps",
+    "tickets",
+    "counters",
+    "vote_sessions",
+    "votes",
+    "event_log",
+];
+
 /// Rows per table, whatever the schema (before sites: all of them; after: the site's).
 fn counts(url: &str, site: Option<&str>) -> Vec<(&'static str, i64)> {
     let u = DatabaseUrl::parse(url).expect("url");
     let mut c = storage::connect(&u, 5000).expect("connect");
-    faccia_server::storage::copy::TABLES
+    assert!(PREVIOUS_TABLES
+        .iter()
+        .all(|t| faccia_server::storage::copy::TABLES.contains(t)));
+    PREVIOUS_TABLES
         .into_iter()
         .map(|t| {
             let sql = match site {

@@ -20,24 +20,29 @@ use faccia_domain::Millis;
 
 use crate::conn::{self, AnyConnection};
 use crate::models::{
-    CounterRow, LogRow, NewLog, NewStep, ReceivedRow, SessionRow, StepRow, TicketRow, VoteRow,
+    AnswerRow, CommentRow, CounterRow, LinkRow, LogRow, NewLog, NewStep, ReceivedRow, SessionRow,
+    StepRow, TicketRow, VoteRow,
 };
 use crate::rollup::{self, Rollups};
 use crate::schema::{
-    counters, event_log, received_events, site_copies, ticket_steps, tickets, vote_sessions, votes,
+    counters, event_log, received_events, site_copies, ticket_steps, tickets, vote_answers,
+    vote_comments, vote_links, vote_sessions, votes,
 };
 use crate::sites::{self, LegacyRows, SiteRow};
 use crate::StoreError;
 
 /// The tables of a site's history, in the order they are copied (sessions before the votes
 /// that refer to them).
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 10] = [
     "received_events",
     "ticket_steps",
     "tickets",
     "counters",
     "vote_sessions",
     "votes",
+    "vote_links",
+    "vote_answers",
+    "vote_comments",
     "event_log",
 ];
 
@@ -157,6 +162,18 @@ pub fn count(c: &mut AnyConnection, table: &str, site: &str) -> Result<i64, Stor
             .filter(votes::site_id.eq(site))
             .count()
             .get_result(c)?,
+        "vote_links" => vote_links::table
+            .filter(vote_links::site_id.eq(site))
+            .count()
+            .get_result(c)?,
+        "vote_answers" => vote_answers::table
+            .filter(vote_answers::site_id.eq(site))
+            .count()
+            .get_result(c)?,
+        "vote_comments" => vote_comments::table
+            .filter(vote_comments::site_id.eq(site))
+            .count()
+            .get_result(c)?,
         "event_log" => event_log::table
             .filter(event_log::site_id.eq(site))
             .count()
@@ -180,6 +197,9 @@ enum Batch {
     Counters(Vec<CounterRow>),
     Sessions(Vec<SessionRow>),
     Votes(Vec<VoteRow>),
+    Links(Vec<LinkRow>),
+    Answers(Vec<AnswerRow>),
+    Comments(Vec<CommentRow>),
     Log(Vec<LogRow>),
 }
 
@@ -284,6 +304,33 @@ impl Batch {
                     .select(VoteRow::as_select())
                     .load(c)?,
             ),
+            "vote_links" => Batch::Links(
+                vote_links::table
+                    .filter(vote_links::site_id.eq(site))
+                    .filter(vote_links::token_hash.gt(last))
+                    .order(vote_links::token_hash)
+                    .limit(limit)
+                    .select(LinkRow::as_select())
+                    .load(c)?,
+            ),
+            "vote_answers" => Batch::Answers(
+                vote_answers::table
+                    .filter(vote_answers::site_id.eq(site))
+                    .filter(vote_answers::session_id.gt(last))
+                    .order(vote_answers::session_id)
+                    .limit(limit)
+                    .select(AnswerRow::as_select())
+                    .load(c)?,
+            ),
+            "vote_comments" => Batch::Comments(
+                vote_comments::table
+                    .filter(vote_comments::site_id.eq(site))
+                    .filter(vote_comments::session_id.gt(last))
+                    .order(vote_comments::session_id)
+                    .limit(limit)
+                    .select(CommentRow::as_select())
+                    .load(c)?,
+            ),
             "event_log" => Batch::Log(
                 event_log::table
                     .filter(event_log::site_id.eq(site))
@@ -305,6 +352,9 @@ impl Batch {
             Batch::Counters(r) => r.len(),
             Batch::Sessions(r) => r.len(),
             Batch::Votes(r) => r.len(),
+            Batch::Links(r) => r.len(),
+            Batch::Answers(r) => r.len(),
+            Batch::Comments(r) => r.len(),
             Batch::Log(r) => r.len(),
         }
     }
@@ -322,6 +372,9 @@ impl Batch {
             Batch::Counters(r) => r.last().map(|x| x.counter_id.clone()),
             Batch::Sessions(r) => r.last().map(|x| x.session_id.clone()),
             Batch::Votes(r) => r.last().map(|x| x.session_id.clone()),
+            Batch::Links(r) => r.last().map(|x| x.token_hash.clone()),
+            Batch::Answers(r) => r.last().map(|x| x.session_id.clone()),
+            Batch::Comments(r) => r.last().map(|x| x.session_id.clone()),
             Batch::Log(r) => r.last().map(|x| x.seq.to_string()),
         }
     }
@@ -368,6 +421,18 @@ impl Batch {
             Batch::Votes(mut rows) => {
                 rows.iter_mut().for_each(|r| r.site_id = s());
                 insert_rows!(c, votes::table, &rows);
+            }
+            Batch::Links(mut rows) => {
+                rows.iter_mut().for_each(|r| r.site_id = s());
+                insert_rows!(c, vote_links::table, &rows);
+            }
+            Batch::Answers(mut rows) => {
+                rows.iter_mut().for_each(|r| r.site_id = s());
+                insert_rows!(c, vote_answers::table, &rows);
+            }
+            Batch::Comments(mut rows) => {
+                rows.iter_mut().for_each(|r| r.site_id = s());
+                insert_rows!(c, vote_comments::table, &rows);
             }
             Batch::Log(rows) => {
                 let rows: Vec<NewLog> = rows
