@@ -88,8 +88,11 @@ pub async fn serve(shared: Arc<Shared>, phone: PhoneConfig, listener: TcpListene
     }
     let mut calls = JoinSet::new();
     loop {
+        if *stopping.borrow_and_update() {
+            break;
+        }
         tokio::select! {
-            r = stopping.wait_for(|s| *s) => { let _ = r; break; }
+            r = stopping.changed() => if r.is_err() { break },
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     calls.spawn(call(shared.clone(), phone.clone(), stream));
@@ -116,12 +119,6 @@ pub async fn serve(shared: Arc<Shared>, phone: PhoneConfig, listener: TcpListene
 async fn call(shared: Arc<Shared>, phone: Arc<PhoneConfig>, stream: TcpStream) {
     let mut agi = AgiConn::new(stream, Duration::from_secs(u64::from(phone.reply_timeout_s)));
     let outcome = survey(&shared, &phone, &mut agi).await;
-    match outcome {
-        // The survey ran: faccia ends the call.
-        Ok(_) => agi.finish().await,
-        // No survey: the dialplan goes on after AGI().
-        Err(_) => agi.close().await,
-    }
     let name = match &outcome {
         Ok(end) => end.name(),
         Err(e) => {
@@ -137,6 +134,12 @@ async fn call(shared: Arc<Shared>, phone: Arc<PhoneConfig>, stream: TcpStream) {
         }
     };
     shared.metrics.phone_call(name);
+    match outcome {
+        // The survey ran: faccia ends the call.
+        Ok(_) => agi.finish().await,
+        // No survey: the dialplan goes on after AGI().
+        Err(_) => agi.close().await,
+    }
 }
 
 fn prompt<'a>(phone: &'a PhoneConfig, p: Prompt) -> &'a str {
