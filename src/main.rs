@@ -147,7 +147,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let phone = match shared.config.phone.clone() {
         Some(p) => {
             let l = faccia_server::agi::bind(p.listen).await?;
-            Some(tokio::spawn(faccia_server::agi::serve(shared.clone(), p, l)))
+            Some(tokio::spawn(faccia_server::agi::serve(
+                shared.clone(),
+                p,
+                l,
+            )))
         }
         None => None,
     };

@@ -79,7 +79,11 @@ service = "A"
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", grpc_port)).is_err() {
-            assert!(Instant::now() < deadline, "faccia serve did not come up: {}", office.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "faccia serve did not come up: {}",
+                office.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         office
@@ -158,8 +162,10 @@ service = "A"
         Vec<(String, String, String, String, String)>,
         Vec<(String, i32, Option<i32>, String)>,
     ) {
-        let mut c = diesel::SqliteConnection::establish(&self.db.display().to_string()).expect("db");
-        c.batch_execute("PRAGMA busy_timeout = 5000").expect("pragma");
+        let mut c =
+            diesel::SqliteConnection::establish(&self.db.display().to_string()).expect("db");
+        c.batch_execute("PRAGMA busy_timeout = 5000")
+            .expect("pragma");
         let sessions = vote_sessions::table
             .filter(vote_sessions::channel.eq("PHONE"))
             .select((
@@ -182,7 +188,8 @@ service = "A"
 
     fn metrics(&self) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", self.metrics_port)).expect("metrics");
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").expect("get");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("get");
         let mut body = String::new();
         let _ = s.read_to_string(&mut body);
         body
@@ -195,9 +202,15 @@ service = "A"
             common::terminate(s);
         }
         let log = self.log_text();
-        assert!(log.contains("phone survey ended"), "the log says nothing of the surveys: {log}");
+        assert!(
+            log.contains("phone survey ended"),
+            "the log says nothing of the surveys: {log}"
+        );
         for needle in [CALLER_NUMBER, CALLER_NAME, "Bianchi", "0591234567"] {
-            assert!(!log.contains(needle), "the server's log holds {needle:?}:\n{log}");
+            assert!(
+                !log.contains(needle),
+                "the server's log holds {needle:?}:\n{log}"
+            );
         }
         let mut files = 0;
         for entry in std::fs::read_dir(self.dir.path()).expect("dir") {
@@ -216,7 +229,11 @@ service = "A"
                 );
             }
         }
-        assert!(files >= 1, "no database file in {}", self.dir.path().display());
+        assert!(
+            files >= 1,
+            "no database file in {}",
+            self.dir.path().display()
+        );
     }
 }
 
@@ -246,7 +263,10 @@ impl Pbx {
         let n = self.r.read_line(&mut line).expect("read a command");
         assert!(n > 0, "faccia closed the connection; expected {prefix:?}");
         let line = line.trim_end().to_string();
-        assert!(line.starts_with(prefix), "expected {prefix:?}, got {line:?}");
+        assert!(
+            line.starts_with(prefix),
+            "expected {prefix:?}, got {line:?}"
+        );
         line
     }
 
@@ -323,8 +343,20 @@ fn a_vote_and_a_red_with_its_reason() {
     assert_eq!(
         sessions,
         vec![
-            (s("1795424400.10"), s("VOTED"), s("tel-urp"), s("A"), s("pbx:centralino")),
-            (s("1795424500.20"), s("VOTED"), s("tel-urp"), s("B"), s("pbx:centralino")),
+            (
+                s("1795424400.10"),
+                s("VOTED"),
+                s("tel-urp"),
+                s("A"),
+                s("pbx:centralino")
+            ),
+            (
+                s("1795424500.20"),
+                s("VOTED"),
+                s("tel-urp"),
+                s("B"),
+                s("pbx:centralino")
+            ),
         ]
     );
     assert_eq!(
@@ -335,7 +367,10 @@ fn a_vote_and_a_red_with_its_reason() {
         ]
     );
     let m = office.metrics();
-    assert!(m.contains("faccia_phone_calls_total{outcome=\"voted\"} 2"), "{m}");
+    assert!(
+        m.contains("faccia_phone_calls_total{outcome=\"voted\"} 2"),
+        "{m}"
+    );
     office.stop_and_check_privacy();
 }
 
@@ -361,7 +396,10 @@ fn hang_up_mid_survey() {
     drop(pbx);
 
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !office.metrics().contains("faccia_phone_calls_total{outcome=\"hung_up\"} 2") {
+    while !office
+        .metrics()
+        .contains("faccia_phone_calls_total{outcome=\"hung_up\"} 2")
+    {
         assert!(Instant::now() < deadline, "{}", office.metrics());
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -404,7 +442,10 @@ fn the_same_call_twice() {
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     assert_eq!(votes, vec![(s("1795424900.60"), 2, None, s("PHONE"))]);
     let m = office.metrics();
-    assert!(m.contains("faccia_phone_calls_total{outcome=\"already_voted\"} 2"), "{m}");
+    assert!(
+        m.contains("faccia_phone_calls_total{outcome=\"already_voted\"} 2"),
+        "{m}"
+    );
     // One vote recorded in the event log for the call, one session opened.
     let mut c = diesel::SqliteConnection::establish(&office.db.display().to_string()).expect("db");
     let recorded: i64 = event_log::table
@@ -445,11 +486,20 @@ fn silence_and_an_invalid_key_then_a_valid_one() {
     let states: Vec<(String, String)> = sessions.into_iter().map(|x| (x.0, x.1)).collect();
     assert_eq!(
         states,
-        vec![(s("1795425000.70"), s("VOTED")), (s("1795425100.80"), s("OPEN"))]
+        vec![
+            (s("1795425000.70"), s("VOTED")),
+            (s("1795425100.80"), s("OPEN"))
+        ]
     );
     assert_eq!(votes, vec![(s("1795425000.70"), 2, None, s("PHONE"))]);
     let m = office.metrics();
-    assert!(m.contains("faccia_phone_calls_total{outcome=\"no_answer\"} 1"), "{m}");
-    assert!(m.contains("faccia_phone_calls_total{outcome=\"unknown_script\"} 1"), "{m}");
+    assert!(
+        m.contains("faccia_phone_calls_total{outcome=\"no_answer\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("faccia_phone_calls_total{outcome=\"unknown_script\"} 1"),
+        "{m}"
+    );
     office.stop_and_check_privacy();
 }

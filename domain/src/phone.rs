@@ -60,7 +60,9 @@ impl AgiEnv {
             }
             // Older PBXs send no agi_network_script: the script is the URL's path.
             "agi_request" if self.script.is_empty() => {
-                if let Some(rest) = value.strip_prefix("agi://").or(value.strip_prefix("hagi://"))
+                if let Some(rest) = value
+                    .strip_prefix("agi://")
+                    .or(value.strip_prefix("hagi://"))
                 {
                     let path = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
                     let path = path.split('?').next().unwrap_or("");
@@ -309,7 +311,10 @@ impl Survey {
             ..rules
         };
         let (state, action) = if already_voted {
-            (State::TellingAlreadyVoted, Action::Play(Prompt::AlreadyVoted))
+            (
+                State::TellingAlreadyVoted,
+                Action::Play(Prompt::AlreadyVoted),
+            )
         } else if welcome {
             (State::Welcoming, Action::Play(Prompt::Welcome))
         } else {
@@ -596,7 +601,11 @@ mod tests {
 
     #[test]
     fn invalid_keys_are_bounded() {
-        let (a, _) = run(RULES, false, &[Input::Digit('7'), Input::Played, Input::Digit('2')]);
+        let (a, _) = run(
+            RULES,
+            false,
+            &[Input::Digit('7'), Input::Played, Input::Digit('2')],
+        );
         assert_eq!(
             &a[..4],
             &[
@@ -660,7 +669,10 @@ mod tests {
         // Two runs of one call racing: the store says the vote was given.
         let (mut s, _) = Survey::start(RULES, false, false);
         assert_eq!(s.step(Input::Digit('1')), Action::Store(green()));
-        assert_eq!(s.step(Input::AlreadyVoted), Action::Play(Prompt::AlreadyVoted));
+        assert_eq!(
+            s.step(Input::AlreadyVoted),
+            Action::Play(Prompt::AlreadyVoted)
+        );
         assert_eq!(s.step(Input::Played), Action::Finish(End::AlreadyVoted));
     }
 

@@ -988,8 +988,9 @@ impl PhoneConfig {
 
 fn id_like(s: &str, extra: &[char]) -> bool {
     (1..=64).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') || extra.contains(&c))
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') || extra.contains(&c)
+        })
 }
 
 fn check_phone(
@@ -1003,13 +1004,19 @@ fn check_phone(
     let listen: SocketAddr = p.listen.parse().map_err(|_| {
         fail(
             "phone.listen",
-            format!("{:?} is not an address:port such as 127.0.0.1:4573", p.listen),
+            format!(
+                "{:?} is not an address:port such as 127.0.0.1:4573",
+                p.listen
+            ),
         )
     })?;
     if !id_like(&p.pbx, &[]) {
         return Err(fail(
             "phone.pbx",
-            format!("{:?} is not a name: use 1 to 64 letters, digits, '-', '_' or '.'", p.pbx),
+            format!(
+                "{:?} is not a name: use 1 to 64 letters, digits, '-', '_' or '.'",
+                p.pbx
+            ),
         ));
     }
     let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 4] = [
@@ -1079,16 +1086,16 @@ fn check_phone(
             ));
         }
         if !scripts.insert(script.to_string()) {
-            return Err(fail(
-                &key("script"),
-                format!("{script:?} is listed twice"),
-            ));
+            return Err(fail(&key("script"), format!("{script:?} is listed twice")));
         }
         let site = match (&l.site, sites) {
             (Some(id), _) => sites.iter().find(|s| s.id() == id).ok_or_else(|| {
                 fail(
                     &key("site"),
-                    format!("{id:?} is not a site of this configuration ({})", site_list(sites)),
+                    format!(
+                        "{id:?} is not a site of this configuration ({})",
+                        site_list(sites)
+                    ),
                 )
             })?,
             (None, [one]) => one,
@@ -1156,7 +1163,6 @@ fn check_phone(
         lines,
     }))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -1325,10 +1331,16 @@ sites = ["c_h501-anagrafe"]
         let m = msg(&PHONE.replace("service = \"A\"", "service = \"Z\""));
         assert!(m.contains("key `phone.lines[0].service`"), "{m}");
         let m = msg(&PHONE.replace("line = \"tel\"", "line = \"1\""));
-        assert!(m.contains("key `phone.lines[0].line`") && m.contains("counter"), "{m}");
+        assert!(
+            m.contains("key `phone.lines[0].line`") && m.contains("counter"),
+            "{m}"
+        );
         let m = msg(&PHONE.replace("pbx = \"centralino\"", "pbx = \"centralino\"\nattempts = 9"));
         assert!(m.contains("key `phone.attempts`"), "{m}");
-        let m = msg(&PHONE.replace("pbx = \"centralino\"", "pbx = \"centralino\"\n[phone.prompts]\nthanks = \"grazie mille\""));
+        let m = msg(&PHONE.replace(
+            "pbx = \"centralino\"",
+            "pbx = \"centralino\"\n[phone.prompts]\nthanks = \"grazie mille\"",
+        ));
         assert!(m.contains("key `phone.prompts.thanks`"), "{m}");
         let m = msg(&PHONE.replace("[[phone.lines]]\nline = \"tel\"\nservice = \"A\"\n", ""));
         assert!(m.contains("key `phone.lines`"), "{m}");
@@ -1340,7 +1352,10 @@ sites = ["c_h501-anagrafe"]
         let m = msg(&format!(
             "{TWO_SITES}[phone]\nenabled = true\n[[phone.lines]]\nline = \"tel\"\nservice = \"A\"\n"
         ));
-        assert!(m.contains("key `phone.lines[0].site`") && m.contains("required"), "{m}");
+        assert!(
+            m.contains("key `phone.lines[0].site`") && m.contains("required"),
+            "{m}"
+        );
         let c = load_text(&format!(
             "{TWO_SITES}[phone]\nenabled = true\n[[phone.lines]]\nsite = \"c_h501-anagrafe\"\nline = \"tel\"\nservice = \"A\"\n"
         ))

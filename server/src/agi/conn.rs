@@ -107,7 +107,11 @@ impl AgiConn {
         self.command_within(command, timeout).await
     }
 
-    async fn command_within(&mut self, command: &str, timeout: Duration) -> Result<Reply, AgiError> {
+    async fn command_within(
+        &mut self,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<Reply, AgiError> {
         if self.hung_up {
             return Err(AgiError::HungUp);
         }
@@ -166,9 +170,7 @@ impl AgiConn {
     /// A channel variable or function (`GET VARIABLE`), None when it is not set.
     pub async fn get_variable(&mut self, name: &str) -> Result<Option<String>, AgiError> {
         match self.command(&format!("GET VARIABLE {name}")).await? {
-            Reply::Success { result, data } if result == "1" => {
-                Ok(data.filter(|d| !d.is_empty()))
-            }
+            Reply::Success { result, data } if result == "1" => Ok(data.filter(|d| !d.is_empty())),
             _ => Ok(None),
         }
     }

@@ -117,7 +117,10 @@ pub async fn serve(shared: Arc<Shared>, phone: PhoneConfig, listener: TcpListene
 
 /// One call: the environment, the session, the survey.
 async fn call(shared: Arc<Shared>, phone: Arc<PhoneConfig>, stream: TcpStream) {
-    let mut agi = AgiConn::new(stream, Duration::from_secs(u64::from(phone.reply_timeout_s)));
+    let mut agi = AgiConn::new(
+        stream,
+        Duration::from_secs(u64::from(phone.reply_timeout_s)),
+    );
     let outcome = survey(&shared, &phone, &mut agi).await;
     let name = match &outcome {
         Ok(end) => end.name(),
@@ -142,7 +145,7 @@ async fn call(shared: Arc<Shared>, phone: Arc<PhoneConfig>, stream: TcpStream) {
     }
 }
 
-fn prompt<'a>(phone: &'a PhoneConfig, p: Prompt) -> &'a str {
+fn prompt(phone: &PhoneConfig, p: Prompt) -> &str {
     let pr = &phone.prompts;
     match p {
         Prompt::Welcome => pr.welcome.as_deref().unwrap_or(&pr.question),
@@ -192,11 +195,7 @@ fn service_of(office: &Office, line: &PhoneLine, args: &[String]) -> String {
     }
 }
 
-async fn survey(
-    shared: &Shared,
-    phone: &PhoneConfig,
-    agi: &mut AgiConn,
-) -> Result<End, CallError> {
+async fn survey(shared: &Shared, phone: &PhoneConfig, agi: &mut AgiConn) -> Result<End, CallError> {
     let env = agi.read_env().await?;
     let line = phone
         .line(&env.script)
