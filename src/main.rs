@@ -142,6 +142,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let shared = faccia_server::open(config, faccia_server::storage::system_clock())
         .context("cannot open the database")?;
     let listener = faccia_server::bind(listen).await?;
+    // The phone survey's FastAGI listener, bound before serving so that a taken port stops
+    // start-up; it stops with the gRPC server (`Shared::stopping`).
+    let phone = match shared.config.phone.clone() {
+        Some(p) => {
+            let l = faccia_server::agi::bind(p.listen).await?;
+            Some(tokio::spawn(faccia_server::agi::serve(
+                shared.clone(),
+                p,
+                l,
+            )))
+        }
+        None => None,
+    };
     let sites = shared
         .offices
         .iter()
@@ -152,6 +165,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     faccia_server::serve(shared, listener, shutdown_signal())
         .await
         .context("the gRPC server failed")?;
+    if let Some(phone) = phone {
+        let _ = phone.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

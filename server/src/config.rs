@@ -70,6 +70,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub reports: ReportSettings,
+    #[serde(default)]
+    pub phone: PhoneSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -365,6 +367,8 @@ pub struct Config {
     pub database: DatabaseUrl,
     /// Where the file layer came from, if any.
     pub file: Option<PathBuf>,
+    /// The phone survey (FastAGI), when `[phone] enabled`.
+    pub phone: Option<PhoneConfig>,
 }
 
 /// Where a key's value came from, for error messages.
@@ -520,6 +524,7 @@ impl Config {
             ));
         }
         let sites = Config::check_sites(&settings, &fail)?;
+        let phone = check_phone(&settings.phone, &sites, &fail)?;
         let mut names = HashSet::new();
         for (i, t) in settings.auth.tokens.iter().enumerate() {
             let key = format!("auth.tokens[{i}]");
@@ -576,6 +581,7 @@ impl Config {
             sites,
             database,
             file,
+            phone,
         })
     }
 
@@ -781,6 +787,383 @@ fn site_list(sites: &[SiteConfig]) -> String {
     sites.iter().map(|s| s.id()).collect::<Vec<_>>().join(", ")
 }
 
+// ---------------------------------------------------------------------------------------------
+// [phone]: the survey at the end of a call, over Asterisk's FastAGI.
+
+/// Which of the PBX's ids keys a call's one vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallIdKey {
+    /// The id of the whole call (`CHANNEL(linkedid)`): the same however many channels the call
+    /// went through. Falls back to the channel's uniqueid when the PBX gives none.
+    #[default]
+    Linkedid,
+    /// The id of the caller's channel (`agi_uniqueid`).
+    Uniqueid,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneSettings {
+    /// Start the FastAGI listener with `faccia serve`. Off by default.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Address and port of the FastAGI listener (Asterisk's default port is 4573).
+    #[serde(default = "default_phone_listen")]
+    pub listen: String,
+    /// The PBX's name: calls are the sessions of source `pbx:<name>`.
+    #[serde(default = "default_pbx")]
+    pub pbx: String,
+    /// `linkedid` (default) or `uniqueid`.
+    #[serde(default)]
+    pub call_id: CallIdKey,
+    /// How long after the call reached the survey its vote is taken (30..=3600 s).
+    #[serde(default = "default_phone_vote_window")]
+    pub vote_window_s: u32,
+    /// How long faccia waits for a key after a question (1..=60 s).
+    #[serde(default = "default_digit_timeout")]
+    pub digit_timeout_s: u32,
+    /// How many times a question is asked when the key is invalid or does not come (1..=5).
+    #[serde(default = "default_attempts")]
+    pub attempts: u8,
+    /// Ask a reason (1-4) after red.
+    #[serde(default = "default_true")]
+    pub ask_reason: bool,
+    /// The longest wait for one answer of the PBX: the longest prompt plus the digit timeout
+    /// (10..=600 s). A PBX that says nothing for longer is hung up on.
+    #[serde(default = "default_reply_timeout")]
+    pub reply_timeout_s: u32,
+    #[serde(default)]
+    pub prompts: PromptSettings,
+    /// The survey scripts the PBX may ask for: `AGI(agi://host/<script>)`.
+    #[serde(default)]
+    pub lines: Vec<PhoneLineSettings>,
+}
+
+fn default_phone_listen() -> String {
+    "127.0.0.1:4573".to_string()
+}
+fn default_pbx() -> String {
+    "asterisk".to_string()
+}
+fn default_phone_vote_window() -> u32 {
+    300
+}
+fn default_digit_timeout() -> u32 {
+    6
+}
+fn default_attempts() -> u8 {
+    3
+}
+fn default_true() -> bool {
+    true
+}
+fn default_reply_timeout() -> u32 {
+    120
+}
+
+impl Default for PhoneSettings {
+    fn default() -> Self {
+        PhoneSettings {
+            enabled: false,
+            listen: default_phone_listen(),
+            pbx: default_pbx(),
+            call_id: CallIdKey::default(),
+            vote_window_s: default_phone_vote_window(),
+            digit_timeout_s: default_digit_timeout(),
+            attempts: default_attempts(),
+            ask_reason: true,
+            reply_timeout_s: default_reply_timeout(),
+            prompts: PromptSettings::default(),
+            lines: Vec::new(),
+        }
+    }
+}
+
+/// The sound files the PBX plays (names as `STREAM FILE` takes them: no extension; the PBX
+/// picks the channel language's directory, e.g. `sounds/it/faccia/domanda.wav`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSettings {
+    /// Played once before the question, if given.
+    #[serde(default)]
+    pub welcome: Option<String>,
+    /// The faces: 1 satisfied, 2 so-so, 3 unsatisfied.
+    #[serde(default = "default_prompt_question")]
+    pub question: String,
+    /// After red: 1 waiting time, 2 staff, 3 having to come back, 4 outcome.
+    #[serde(default = "default_prompt_reason")]
+    pub reason: String,
+    #[serde(default = "default_prompt_thanks")]
+    pub thanks: String,
+    /// A key that is not one of the choices.
+    #[serde(default = "default_prompt_invalid")]
+    pub invalid: String,
+    /// The call's vote was given already.
+    #[serde(default = "default_prompt_already_voted")]
+    pub already_voted: String,
+}
+
+fn default_prompt_question() -> String {
+    "faccia/domanda".to_string()
+}
+fn default_prompt_reason() -> String {
+    "faccia/motivo".to_string()
+}
+fn default_prompt_thanks() -> String {
+    "faccia/grazie".to_string()
+}
+fn default_prompt_invalid() -> String {
+    "faccia/tasto-non-valido".to_string()
+}
+fn default_prompt_already_voted() -> String {
+    "faccia/gia-votato".to_string()
+}
+
+impl Default for PromptSettings {
+    fn default() -> Self {
+        PromptSettings {
+            welcome: None,
+            question: default_prompt_question(),
+            reason: default_prompt_reason(),
+            thanks: default_prompt_thanks(),
+            invalid: default_prompt_invalid(),
+            already_voted: default_prompt_already_voted(),
+        }
+    }
+}
+
+/// One survey script: which office and phone line its calls belong to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneLineSettings {
+    /// The script path of `AGI(agi://host/<script>)`. Default `vote`.
+    #[serde(default = "default_script")]
+    pub script: String,
+    /// The office (site id) of the calls; may be left out when there is one.
+    #[serde(default)]
+    pub site: Option<String>,
+    /// The phone line's id: the calls' "counter" in figures (not a counter of the office).
+    pub line: String,
+    /// The service code of the calls, a service of the site; the dialplan may give another one
+    /// as the first AGI argument (`AGI(agi://host/vote,B)`).
+    pub service: String,
+}
+
+fn default_script() -> String {
+    "vote".to_string()
+}
+
+/// A checked `[phone]`.
+#[derive(Debug, Clone)]
+pub struct PhoneConfig {
+    pub listen: SocketAddr,
+    /// `pbx:<name>`.
+    pub source_id: String,
+    pub call_id: CallIdKey,
+    pub vote_window_s: u32,
+    pub digit_timeout_s: u32,
+    pub attempts: u8,
+    pub ask_reason: bool,
+    pub reply_timeout_s: u32,
+    pub prompts: PromptSettings,
+    pub lines: Vec<PhoneLine>,
+}
+
+/// A checked `[[phone.lines]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneLine {
+    pub script: String,
+    pub site_id: String,
+    pub line: String,
+    pub service: String,
+}
+
+impl PhoneConfig {
+    /// The line a script path names.
+    pub fn line(&self, script: &str) -> Option<&PhoneLine> {
+        self.lines.iter().find(|l| l.script == script)
+    }
+}
+
+fn id_like(s: &str, extra: &[char]) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') || extra.contains(&c)
+        })
+}
+
+fn check_phone(
+    p: &PhoneSettings,
+    sites: &[SiteConfig],
+    fail: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Option<PhoneConfig>, ConfigError> {
+    if !p.enabled {
+        return Ok(None);
+    }
+    let listen: SocketAddr = p.listen.parse().map_err(|_| {
+        fail(
+            "phone.listen",
+            format!(
+                "{:?} is not an address:port such as 127.0.0.1:4573",
+                p.listen
+            ),
+        )
+    })?;
+    if !id_like(&p.pbx, &[]) {
+        return Err(fail(
+            "phone.pbx",
+            format!(
+                "{:?} is not a name: use 1 to 64 letters, digits, '-', '_' or '.'",
+                p.pbx
+            ),
+        ));
+    }
+    let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 4] = [
+        ("phone.vote_window_s", p.vote_window_s, 30..=3600),
+        ("phone.digit_timeout_s", p.digit_timeout_s, 1..=60),
+        ("phone.attempts", u32::from(p.attempts), 1..=5),
+        ("phone.reply_timeout_s", p.reply_timeout_s, 10..=600),
+    ];
+    for (key, v, range) in ranges {
+        if !range.contains(&v) {
+            return Err(fail(
+                key,
+                format!("{v} is out of range {}..={}", range.start(), range.end()),
+            ));
+        }
+    }
+    if p.reply_timeout_s <= p.digit_timeout_s {
+        return Err(fail(
+            "phone.reply_timeout_s",
+            format!(
+                "must be longer than phone.digit_timeout_s ({} s): it covers a prompt and the wait for its key",
+                p.digit_timeout_s
+            ),
+        ));
+    }
+    let pr = &p.prompts;
+    let prompts = [
+        ("welcome", pr.welcome.as_deref()),
+        ("question", Some(pr.question.as_str())),
+        ("reason", Some(pr.reason.as_str())),
+        ("thanks", Some(pr.thanks.as_str())),
+        ("invalid", Some(pr.invalid.as_str())),
+        ("already_voted", Some(pr.already_voted.as_str())),
+    ];
+    for (key, name) in prompts {
+        if let Some(name) = name {
+            if !faccia_domain::phone::valid_prompt(name) {
+                return Err(fail(
+                    &format!("phone.prompts.{key}"),
+                    format!(
+                        "{name:?} is not a sound file name such as faccia/domanda (no extension, \
+                         space or quote)"
+                    ),
+                ));
+            }
+        }
+    }
+    if p.lines.is_empty() {
+        return Err(fail(
+            "phone.lines",
+            "with [phone] enabled, give at least one [[phone.lines]] (script, line, service)"
+                .into(),
+        ));
+    }
+    let mut scripts = HashSet::new();
+    let mut lines = Vec::new();
+    for (i, l) in p.lines.iter().enumerate() {
+        let key = |k: &str| format!("phone.lines[{i}].{k}");
+        let script = l.script.trim_matches('/');
+        if !id_like(script, &['/']) {
+            return Err(fail(
+                &key("script"),
+                format!(
+                    "{:?} is not a script path such as vote: 1 to 64 letters, digits, '-', '_', '.' or '/'",
+                    l.script
+                ),
+            ));
+        }
+        if !scripts.insert(script.to_string()) {
+            return Err(fail(&key("script"), format!("{script:?} is listed twice")));
+        }
+        let site = match (&l.site, sites) {
+            (Some(id), _) => sites.iter().find(|s| s.id() == id).ok_or_else(|| {
+                fail(
+                    &key("site"),
+                    format!(
+                        "{id:?} is not a site of this configuration ({})",
+                        site_list(sites)
+                    ),
+                )
+            })?,
+            (None, [one]) => one,
+            (None, _) => {
+                return Err(fail(
+                    &key("site"),
+                    format!(
+                        "is required: this configuration has several sites ({})",
+                        site_list(sites)
+                    ),
+                ))
+            }
+        };
+        if !id_like(&l.line, &[]) {
+            return Err(fail(
+                &key("line"),
+                format!(
+                    "{:?} is not a line id: use 1 to 64 letters, digits, '-', '_' or '.'",
+                    l.line
+                ),
+            ));
+        }
+        if site.counter(&l.line).is_some() {
+            return Err(fail(
+                &key("line"),
+                format!(
+                    "{:?} is a counter of site {:?}: a phone line needs an id of its own",
+                    l.line,
+                    site.id()
+                ),
+            ));
+        }
+        if site.service(&l.service).is_none() {
+            return Err(fail(
+                &key("service"),
+                format!(
+                    "{:?} is not a service of site {:?} (its services: {})",
+                    l.service,
+                    site.id(),
+                    site.services()
+                        .iter()
+                        .map(|s| s.code.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        lines.push(PhoneLine {
+            script: script.to_string(),
+            site_id: site.id().to_string(),
+            line: l.line.clone(),
+            service: l.service.clone(),
+        });
+    }
+    Ok(Some(PhoneConfig {
+        listen,
+        source_id: format!("pbx:{}", p.pbx),
+        call_id: p.call_id,
+        vote_window_s: p.vote_window_s,
+        digit_timeout_s: p.digit_timeout_s,
+        attempts: p.attempts,
+        ask_reason: p.ask_reason,
+        reply_timeout_s: p.reply_timeout_s,
+        prompts: p.prompts.clone(),
+        lines,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -919,6 +1302,65 @@ sites = ["c_h501-anagrafe"]
         assert!(m.contains("auth.tokens[0].sites[0]"), "{m}");
         let m = msg("[site]\nid = \"x\"\nname = \"X\"\n[[counters]]\nid = \"1\"\nname = \"a\"\n[[counters]]\nid = \"1\"\nname = \"b\"\n");
         assert!(m.contains("key `counters[1].id`"), "{m}");
+    }
+
+    const PHONE: &str = "[site]\nid = \"x\"\nname = \"X\"\n[[services]]\ncode = \"A\"\nname = \"A\"\n[[counters]]\nid = \"1\"\nname = \"S1\"\n[phone]\nenabled = true\nlisten = \"127.0.0.1:4573\"\npbx = \"centralino\"\n[[phone.lines]]\nline = \"tel\"\nservice = \"A\"\n";
+
+    #[test]
+    fn phone_section() {
+        // Off by default: nothing to check, nothing started.
+        assert!(load_text("").unwrap().phone.is_none());
+        let c = load_text(PHONE).unwrap();
+        let p = c.phone.expect("phone on");
+        assert_eq!(p.source_id, "pbx:centralino");
+        assert_eq!(p.call_id, CallIdKey::Linkedid);
+        assert_eq!(p.attempts, 3);
+        assert_eq!(p.prompts.question, "faccia/domanda");
+        assert_eq!(
+            p.line("vote"),
+            Some(&PhoneLine {
+                script: "vote".into(),
+                site_id: "x".into(),
+                line: "tel".into(),
+                service: "A".into()
+            })
+        );
+        let msg = |text: &str| load_text(text).unwrap_err().to_string();
+        let m = msg(&PHONE.replace("listen = \"127.0.0.1:4573\"", "listen = \"4573\""));
+        assert!(m.contains("key `phone.listen`"), "{m}");
+        let m = msg(&PHONE.replace("service = \"A\"", "service = \"Z\""));
+        assert!(m.contains("key `phone.lines[0].service`"), "{m}");
+        let m = msg(&PHONE.replace("line = \"tel\"", "line = \"1\""));
+        assert!(
+            m.contains("key `phone.lines[0].line`") && m.contains("counter"),
+            "{m}"
+        );
+        let m = msg(&PHONE.replace("pbx = \"centralino\"", "pbx = \"centralino\"\nattempts = 9"));
+        assert!(m.contains("key `phone.attempts`"), "{m}");
+        let m = msg(&PHONE.replace(
+            "pbx = \"centralino\"",
+            "pbx = \"centralino\"\n[phone.prompts]\nthanks = \"grazie mille\"",
+        ));
+        assert!(m.contains("key `phone.prompts.thanks`"), "{m}");
+        let m = msg(&PHONE.replace("[[phone.lines]]\nline = \"tel\"\nservice = \"A\"\n", ""));
+        assert!(m.contains("key `phone.lines`"), "{m}");
+        let m = msg(&format!("{PHONE}site = \"nowhere\"\n"));
+        assert!(m.contains("key `phone.lines[0].site`"), "{m}");
+        let m = msg(&PHONE.replace("pbx = \"centralino\"", "pbx = \"centralino\"\ncolour = 1"));
+        assert!(m.contains("key `phone.colour`"), "{m}");
+        // Several sites: each line names its site.
+        let m = msg(&format!(
+            "{TWO_SITES}[phone]\nenabled = true\n[[phone.lines]]\nline = \"tel\"\nservice = \"A\"\n"
+        ));
+        assert!(
+            m.contains("key `phone.lines[0].site`") && m.contains("required"),
+            "{m}"
+        );
+        let c = load_text(&format!(
+            "{TWO_SITES}[phone]\nenabled = true\n[[phone.lines]]\nsite = \"c_h501-anagrafe\"\nline = \"tel\"\nservice = \"A\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.phone.unwrap().lines[0].site_id, "c_h501-anagrafe");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `Monitor`, `Reports`, health, reflection). Storage is the `faccia-storage` crate, re-exported
 //! here as [`storage`].
 
+pub mod agi;
 pub mod auth;
 pub mod config;
 pub mod grpc;

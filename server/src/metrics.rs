@@ -35,6 +35,8 @@ struct Inner {
     sessions_ended: BTreeMap<i32, u64>,
     votes_recorded: u64,
     orphan_votes: u64,
+    /// Phone surveys by how they ended.
+    phone_calls: BTreeMap<&'static str, u64>,
 }
 
 /// Counters kept by the running process (they start at zero with it, as Prometheus expects).
@@ -112,6 +114,13 @@ impl Metrics {
         }
     }
 
+    /// A phone survey (FastAGI call) ended this way (`voted`, `hung_up`, ...: a bounded set).
+    pub fn phone_call(&self, outcome: &'static str) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.phone_calls.entry(outcome).or_default() += 1;
+        }
+    }
+
     fn log_entry(&self, kind: i32, outcome: i32) {
         if let Ok(mut m) = self.inner.lock() {
             match kind {
@@ -164,6 +173,14 @@ impl Metrics {
         let _ = writeln!(out, "# HELP faccia_orphan_votes_total Latched votes that matched no session (acknowledged, discarded).");
         let _ = writeln!(out, "# TYPE faccia_orphan_votes_total counter");
         let _ = writeln!(out, "faccia_orphan_votes_total {}", m.orphan_votes);
+        let _ = writeln!(
+            out,
+            "# HELP faccia_phone_calls_total Phone surveys (FastAGI calls) by how they ended."
+        );
+        let _ = writeln!(out, "# TYPE faccia_phone_calls_total counter");
+        for (outcome, n) in &m.phone_calls {
+            let _ = writeln!(out, "faccia_phone_calls_total{{outcome=\"{outcome}\"}} {n}");
+        }
         let _ = writeln!(
             out,
             "# HELP faccia_votes Votes stored, by face (all time, from the database)."
