@@ -35,6 +35,8 @@ struct Inner {
     sessions_ended: BTreeMap<i32, u64>,
     votes_recorded: u64,
     orphan_votes: u64,
+    /// Web vote pages answered, by page (a bounded set of names).
+    web_pages: BTreeMap<&'static str, u64>,
 }
 
 /// Counters kept by the running process (they start at zero with it, as Prometheus expects).
@@ -112,6 +114,14 @@ impl Metrics {
         }
     }
 
+    /// A web vote page answered: `vote`, `reasons`, `follow_up`, `thanks`, `already_voted`,
+    /// `expired`, `not_found`, `bad_request`, `unavailable`.
+    pub fn web_page(&self, page: &'static str) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.web_pages.entry(page).or_default() += 1;
+        }
+    }
+
     fn log_entry(&self, kind: i32, outcome: i32) {
         if let Ok(mut m) = self.inner.lock() {
             match kind {
@@ -164,6 +174,14 @@ impl Metrics {
         let _ = writeln!(out, "# HELP faccia_orphan_votes_total Latched votes that matched no session (acknowledged, discarded).");
         let _ = writeln!(out, "# TYPE faccia_orphan_votes_total counter");
         let _ = writeln!(out, "faccia_orphan_votes_total {}", m.orphan_votes);
+        let _ = writeln!(
+            out,
+            "# HELP faccia_web_pages_total Web vote pages answered, by page (not_found: unknown or malformed links)."
+        );
+        let _ = writeln!(out, "# TYPE faccia_web_pages_total counter");
+        for (page, n) in &m.web_pages {
+            let _ = writeln!(out, "faccia_web_pages_total{{page=\"{page}\"}} {n}");
+        }
         let _ = writeln!(
             out,
             "# HELP faccia_votes Votes stored, by face (all time, from the database)."
