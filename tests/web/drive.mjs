@@ -86,11 +86,11 @@ async function faces(browser) {
     checkHeaders(resp.headers(), 'no-JS vote page');
     check((await h1(page)) === 'Come giudica il servizio che ha ricevuto?', 'no-JS: Italian heading', await h1(page));
     for (const name of ['Soddisfatto', 'Sufficiente', 'Insoddisfatto']) {
-      check(await page.getByRole('button', { name }).count() === 1, `no-JS: face button "${name}"`);
+      check(await page.getByRole('button', { name, exact: true }).count() === 1, `no-JS: face button "${name}"`);
     }
     const [nav] = await Promise.all([
       page.waitForNavigation(),
-      page.getByRole('button', { name: 'Soddisfatto' }).click(),
+      page.getByRole('button', { name: 'Soddisfatto', exact: true }).click(),
     ]);
     check(nav.status() === 200, 'no-JS: the vote is taken', nav.status());
     checkHeaders(nav.headers(), 'no-JS thanks page');
@@ -109,10 +109,10 @@ async function faces(browser) {
     check(resp.status() === 200, 'JS: the link opens the vote page', resp.status());
     check((await h1(page)) === 'How do you rate the service you received?', 'JS: English from Accept-Language', await h1(page));
     check(await page.evaluate(() => document.documentElement.lang) === 'en', 'JS: html lang en');
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Unsatisfied' }).click()]);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Unsatisfied', exact: true }).click()]);
     check((await h1(page)) === 'Why are you unsatisfied?', 'JS: after red, the reasons', await h1(page));
     check(await page.getByRole('button').count() === 5, 'JS: four reasons and "prefer not to say"');
-    const [nav] = await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Waiting time' }).click()]);
+    const [nav] = await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Waiting time', exact: true }).click()]);
     check(nav.status() === 200 && (await h1(page)) === 'Thank you!', 'JS: the vote with its reason is taken', await h1(page));
     const again = await page.goto(L.js);
     check((await h1(page)) === 'Rating already given', 'JS: second use refused kindly', [again.status(), await h1(page)]);
@@ -178,8 +178,7 @@ async function faces(browser) {
     const page = await ctx.newPage();
     await page.goto(`${L.axe}?lang=${lang}`);
     await axe(page, `vote page (${lang})`);
-    await page.locator('button.face.red').click();
-    await page.waitForLoadState();
+    await Promise.all([page.waitForNavigation(), page.locator('button.face.red').click()]);
     check((await page.locator('button[name=reason]').count()) === 5, `reasons page (${lang}) shown`);
     await axe(page, `reasons page (${lang})`);
     await page.goto(`${L.nojs}?lang=${lang}`);
@@ -194,7 +193,7 @@ async function faces(browser) {
     const ctx = await browser.newContext({ javaScriptEnabled: true, bypassCSP: true });
     const page = await ctx.newPage();
     await page.goto(`${L.thanks}?lang=en`);
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Fair' }).click()]);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Fair', exact: true }).click()]);
     check((await h1(page)) === 'Thank you!', 'thank-you page (en) shown', await h1(page));
     await axe(page, 'thank-you page (en)');
     await ctx.close();
@@ -211,11 +210,11 @@ async function agid(browser) {
     checkHeaders(resp.headers(), 'AGID form');
     check((await h1(page)) === 'Quanto è soddisfatto del servizio?', 'AGID: stars question', await h1(page));
     await page.getByLabel('2 stelle su 5').check();
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Avanti' }).click()]);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Avanti', exact: true }).click()]);
     check((await h1(page)) === 'Dove ha incontrato le maggiori difficoltà?', 'AGID: follow-up for 1-3 stars', await h1(page));
     await page.getByLabel('Ho avuto problemi tecnici').check();
     await page.getByLabel(/Vuole aggiungere altri dettagli/).fill(plan.free_text);
-    const [nav] = await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Invia il giudizio' }).click()]);
+    const [nav] = await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Invia il giudizio', exact: true }).click()]);
     check(nav.status() === 200 && (await h1(page)) === 'Grazie!', 'AGID: the answer is taken', await h1(page));
     await page.goto(L.agid);
     check((await h1(page)) === 'Giudizio già espresso', 'AGID: second use refused kindly', await h1(page));
@@ -227,9 +226,9 @@ async function agid(browser) {
     const page = await ctx.newPage();
     await page.goto(L.agid_js);
     await page.getByLabel('5 stars out of 5').check();
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Next' }).click()]);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Next', exact: true }).click()]);
     check((await h1(page)) === 'What did you like best?', 'AGID JS: follow-up for 4-5 stars', await h1(page));
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Send your rating' }).click()]);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Send your rating', exact: true }).click()]);
     check((await h1(page)) === 'Thank you!', 'AGID JS: the answer is taken', await h1(page));
     await ctx.close();
   }

@@ -60,9 +60,9 @@ impl QueueService {
         self.shared.metrics.event(kind, ack.status.name());
         if kind == EventKind::Served {
             if let Some(s) = ack.session.as_mut().filter(|s| s.channel == Channel::Counter) {
-                // The keypad seam: wait (briefly) for the counter's keypad to take the session, so
-            // that the answer says ARMED. The counter's keypad task arms it; ends of sessions
-            // reach it from the store itself.
+                // The keypad seam: wait (briefly) for the counter's keypad to take the session,
+                // so that the answer says ARMED. The counter's keypad task arms it; ends of
+                // sessions reach it from the store itself. WEB and PHONE sessions have none.
                 office.keypads.session_opened(s).await;
             }
         }
