@@ -805,6 +805,7 @@ pub fn reason(lang: Lang, r: LogReason) -> Option<&'static str> {
         (Lang::It, LogReason::ReasonKeypadOnline) => "raggiungibile",
         (Lang::It, LogReason::ReasonKeypadOffline) => "non raggiungibile",
         (Lang::It, LogReason::ReasonKeypadRebooted) => "riavviata",
+        (Lang::It, LogReason::ReasonRemoteEnded) => "la sessione (web o telefono) era già finita",
         (Lang::En, LogReason::ReasonNextCalled) => "the next ticket was called",
         (Lang::En, LogReason::ReasonNextServed) => "the next ticket was served",
         (Lang::En, LogReason::ReasonOtherCalledFirst) => {
@@ -821,6 +822,7 @@ pub fn reason(lang: Lang, r: LogReason) -> Option<&'static str> {
         (Lang::En, LogReason::ReasonKeypadOnline) => "online",
         (Lang::En, LogReason::ReasonKeypadOffline) => "offline",
         (Lang::En, LogReason::ReasonKeypadRebooted) => "rebooted",
+        (Lang::En, LogReason::ReasonRemoteEnded) => "the web or phone session had already ended",
         (_, LogReason::ReasonKeypadArming | LogReason::Unspecified) => return None,
     })
 }

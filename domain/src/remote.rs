@@ -37,7 +37,10 @@ fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
         ipad[i] ^= k;
         opad[i] ^= k;
     }
-    let inner = Sha256::new().chain_update(ipad).chain_update(msg).finalize();
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(msg)
+        .finalize();
     Sha256::new()
         .chain_update(opad)
         .chain_update(inner)
@@ -161,7 +164,10 @@ mod tests {
         );
         assert_eq!(admit_remote_vote(Voted, 100, 50), Admission::AlreadyVoted);
         for s in [Expired, Superseded, Cancelled, KeypadRebooted] {
-            assert_eq!(admit_remote_vote(s, 100, 50), Admission::Refuse(Refusal::Ended));
+            assert_eq!(
+                admit_remote_vote(s, 100, 50),
+                Admission::Refuse(Refusal::Ended)
+            );
         }
     }
 
@@ -182,6 +188,9 @@ mod tests {
     fn free_text() {
         assert_eq!(clean_free_text("   "), None);
         assert_eq!(clean_free_text(" ok\u{7} "), Some("ok".into()));
-        assert_eq!(clean_free_text(&"à".repeat(300)).map(|t| t.chars().count()), Some(200));
+        assert_eq!(
+            clean_free_text(&"à".repeat(300)).map(|t| t.chars().count()),
+            Some(200)
+        );
     }
 }

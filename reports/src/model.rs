@@ -139,8 +139,9 @@ pub struct Group {
     pub code: String,
     /// The configured name; `None` for a code the configuration does not know.
     pub name: Option<String>,
-    /// Served tickets. For channels other than `COUNTER` there is no count of users served:
-    /// `None`.
+    /// Users served: tickets served; for the channels, tickets served at counters with a keypad
+    /// or totem, links issued (WEB), calls answered (PHONE). `None` for a channel code this
+    /// version does not know.
     pub served: Option<u64>,
     pub faces: Faces,
 }
@@ -288,11 +289,60 @@ pub fn month_totals_via(
     for g in faces_rows {
         faces.add(g.face, g.reason, g.n)?;
     }
+    let offers = Offers::of_month(conn, ctx, month)?;
     Ok(MonthTotals {
         month,
-        served: count(served)?,
+        served: count(served)? + offers.unticketed_total()?,
         faces,
     })
+}
+
+/// The users the web and phone channels served in one month: links issued and calls answered
+/// ([`query::offer_groups`]). A link handed out at a counter is of a ticket already served
+/// there: that user counts once, under the WEB channel.
+struct Offers {
+    groups: Vec<query::OfferGroup>,
+}
+
+impl Offers {
+    fn of_month(
+        conn: &mut AnyConnection,
+        ctx: &ReportContext,
+        month: YearMonth,
+    ) -> Result<Offers, ReportError> {
+        let (from, to) = month.bounds(ctx.time_zone)?;
+        Ok(Offers {
+            groups: query::offer_groups(conn, &ctx.site_id, from, to)?,
+        })
+    }
+
+    /// Users served through sessions without a ticket (online services, calls).
+    fn unticketed_total(&self) -> Result<u64, ReportError> {
+        self.groups
+            .iter()
+            .filter(|g| g.ticketed == 0)
+            .map(|g| count(g.n))
+            .sum()
+    }
+
+    /// Users each channel other than COUNTER served, and (by service) the served tickets whose
+    /// session went to another channel.
+    fn by_channel(&self) -> Result<BTreeMap<String, u64>, ReportError> {
+        let mut m = BTreeMap::new();
+        for g in &self.groups {
+            *m.entry(g.channel.clone()).or_default() += count(g.n)?;
+        }
+        Ok(m)
+    }
+
+    /// Served tickets whose session went to another channel (their users count there).
+    fn ticketed_total(&self) -> Result<u64, ReportError> {
+        self.groups
+            .iter()
+            .filter(|g| g.ticketed != 0)
+            .map(|g| count(g.n))
+            .sum()
+    }
 }
 
 /// The waiting-time figures of one service that are not plain sums: how many waited within
@@ -404,6 +454,16 @@ pub fn month_figures_via(
         counters.entry(t.counter_id.clone()).or_default().0 += n;
         services.entry(t.service_code.clone()).or_default().0 += n;
     }
+    // Served at a counter: the tickets, less those whose session is a link.
+    let offers = Offers::of_month(conn, ctx, month)?;
+    let counter_served = served_total.saturating_sub(offers.ticketed_total()?);
+    for g in offers.groups.iter().filter(|g| g.ticketed == 0) {
+        let n = count(g.n)?;
+        served_total += n;
+        counters.entry(g.counter_id.clone()).or_default().0 += n;
+        services.entry(g.service_code.clone()).or_default().0 += n;
+    }
+    let mut channel_served = offers.by_channel()?;
     for g in &votes {
         let (f, r, n) = (g.face, g.reason, g.n);
         total.add(f, r, n)?;
@@ -460,16 +520,22 @@ pub fn month_figures_via(
             Group {
                 code: code.to_string(),
                 name: None,
-                served: (*c == Channel::Counter).then_some(served_total),
+                // A channel that served nobody this month (no link issued, no call answered)
+                // has no figure of users served.
+                served: if *c == Channel::Counter {
+                    Some(counter_served)
+                } else {
+                    channel_served.remove(code)
+                },
                 faces: channels.remove(code).unwrap_or_default(),
             }
         })
         .collect();
     // A channel the code does not know yet (stored by a newer version): still counted.
     by_channel.extend(channels.into_iter().map(|(code, faces)| Group {
+        served: channel_served.remove(&code),
         code,
         name: None,
-        served: None,
         faces,
     }));
 
@@ -724,7 +790,8 @@ pub struct ExportRow {
     pub office_name: String,
     pub channel: String,
     pub service: String,
-    /// Users served; only the `COUNTER` channel has a count, other channels `None`.
+    /// Users served: tickets served at counters (less those given a link), links issued,
+    /// calls answered; `None` for a channel this version does not know the users of.
     pub served: Option<u64>,
     pub faces: Faces,
 }
@@ -777,6 +844,24 @@ pub fn ministry_export_via(
                 ))
                 .or_default();
             cell.0 = Some(cell.0.unwrap_or(0) + count(g.n)?);
+        }
+        // Links and calls: the users of those channels; a link of a ticket moves that user
+        // from the counter's row to the web's.
+        for g in Offers::of_month(conn, ctx, month)?.groups {
+            let n = count(g.n)?;
+            if g.ticketed != 0 {
+                let cell = cells
+                    .entry((
+                        Channel::Counter.as_str().to_string(),
+                        g.service_code.clone(),
+                    ))
+                    .or_default();
+                cell.0 = Some(cell.0.unwrap_or(0).saturating_sub(n));
+            }
+            let cell = cells
+                .entry((g.channel.clone(), g.service_code.clone()))
+                .or_default();
+            cell.0 = Some(cell.0.unwrap_or(0) + n);
         }
         for g in votes {
             let cell = cells

@@ -169,6 +169,46 @@ const CLEAN: &str = "waiting_ms IS NOT NULL AND NOT spans_midnight AND NOT reset
 /// The served tickets of one site in a period: binds the site, then [from, to).
 const SERVED: &str = "site_id = ? AND state = 'SERVED' AND served_at >= ? AND served_at < ?";
 
+/// Web and phone sessions of a period (by `served_at`: when the service ended) counted by
+/// channel, counter and service: the links issued and the calls answered, the users those
+/// channels served. `ticketed` says whether the session is of a ticket served at a counter (a
+/// link handed out at the counter: that user is already among the served tickets).
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct OfferGroup {
+    #[diesel(sql_type = Text)]
+    pub channel: String,
+    #[diesel(sql_type = Text)]
+    pub counter_id: String,
+    #[diesel(sql_type = Text)]
+    pub service_code: String,
+    #[diesel(sql_type = Integer)]
+    pub ticketed: i32,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// The sessions of channels other than COUNTER. Read from `vote_sessions` for closed months too:
+/// they are one row per link or call, few beside the tickets, and the index
+/// `vote_sessions_channel` serves the range.
+pub fn offer_groups(
+    conn: &mut AnyConnection,
+    site: &str,
+    from: Millis,
+    to: Millis,
+) -> QueryResult<Vec<OfferGroup>> {
+    load(
+        conn,
+        "SELECT s.channel, s.counter_id, s.service_code, \
+                CASE WHEN EXISTS (SELECT 1 FROM tickets t WHERE t.site_id = s.site_id \
+                     AND t.source_id = s.source_id AND t.ticket_id = s.ticket_id) \
+                THEN 1 ELSE 0 END AS ticketed, COUNT(*) AS n \
+         FROM vote_sessions s WHERE s.site_id = ? AND s.channel <> 'COUNTER' \
+         AND s.served_at >= ? AND s.served_at < ? \
+         GROUP BY s.channel, s.counter_id, s.service_code, ticketed",
+        &[site_arg(site), Arg::Int(from), Arg::Int(to)],
+    )
+}
+
 fn site_arg(site: &str) -> Arg {
     Arg::Text(site.to_string())
 }

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use faccia_domain::alerts;
-use faccia_domain::session::Channel;
 use faccia_domain::stats::{self, wait_figures};
 use faccia_domain::ticket::TicketState;
 use faccia_domain::Millis;
@@ -368,10 +367,10 @@ pub fn satisfaction(
     from: Millis,
     to: Millis,
     votes: &[VoteRow],
-    served: &[(String, String)],
+    served: &[(String, String, String)],
 ) -> v1::Satisfaction {
     let keyed = |key_of: &dyn Fn(&VoteRow) -> String,
-                 served_of: &dyn Fn(&(String, String)) -> String,
+                 served_of: &dyn Fn(&(String, String, String)) -> String,
                  name_of: &dyn Fn(&str) -> String| {
         let mut keys: BTreeSet<String> = votes.iter().map(key_of).collect();
         keys.extend(served.iter().map(served_of));
@@ -390,12 +389,7 @@ pub fn satisfaction(
     let by_service = keyed(&|v| v.service_code.clone(), &|s| s.1.clone(), &|k| {
         site.service(k).map(|c| c.name.clone()).unwrap_or_default()
     });
-    // Every served ticket so far was served at a counter.
-    let by_channel = keyed(
-        &|v| v.channel.clone(),
-        &|_| Channel::Counter.as_str().to_string(),
-        &|k| k.to_string(),
-    );
+    let by_channel = keyed(&|v| v.channel.clone(), &|s| s.2.clone(), &|k| k.to_string());
     v1::Satisfaction {
         period: period as i32,
         from: Some(timestamp(from)),

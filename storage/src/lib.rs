@@ -715,8 +715,10 @@ impl Store {
         judgement: Judgement,
         extras: WebExtras,
     ) -> Result<RemoteVote, StoreError> {
-        self.write(move |c, rules, now| remote::vote(c, rules, now, &session_id, judgement, &extras))
-            .await
+        self.write(move |c, rules, now| {
+            remote::vote(c, rules, now, &session_id, judgement, &extras)
+        })
+        .await
     }
 
     /// Deletes free text past its retention period (every site of the database).

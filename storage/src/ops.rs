@@ -125,7 +125,11 @@ pub(crate) fn session_info(row: &SessionRow) -> Result<SessionInfo, StoreError> 
     })
 }
 
-pub(crate) fn append_log(c: &mut AnyConnection, site: &str, mut entry: NewLog) -> Result<(), StoreError> {
+pub(crate) fn append_log(
+    c: &mut AnyConnection,
+    site: &str,
+    mut entry: NewLog,
+) -> Result<(), StoreError> {
     entry.site_id = site.to_string();
     diesel::insert_into(event_log::table)
         .values(&entry)

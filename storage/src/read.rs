@@ -2,7 +2,7 @@
 
 use diesel::dsl::max;
 use diesel::prelude::*;
-use faccia_domain::session::SessionState;
+use faccia_domain::session::{Channel, SessionState};
 use faccia_domain::ticket::TicketState;
 use faccia_domain::Millis;
 
@@ -212,9 +212,11 @@ fn office_rest(c: &mut AnyConnection, site: &str, since: Millis) -> Result<Offic
         .filter(counters::site_id.eq(site))
         .select(CounterRow::as_select())
         .load(c)?;
+    // The sessions of the counters (a link or a call is not a counter's open session).
     let open_sessions = vote_sessions::table
         .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .filter(vote_sessions::channel.eq(Channel::Counter.as_str()))
         .select(SessionRow::as_select())
         .load(c)?;
     let votes = votes::table
@@ -231,8 +233,10 @@ fn office_rest(c: &mut AnyConnection, site: &str, since: Millis) -> Result<Offic
     })
 }
 
-/// (counter_id, service_code) of each served ticket.
-pub type ServedAt = (String, String);
+/// (counter_id, service_code, channel) of each user served: a ticket served at a counter
+/// (COUNTER), a link issued (WEB), a call answered (PHONE). A ticket given a link counts once,
+/// under WEB.
+pub type ServedAt = (String, String, String);
 
 /// Votes and served tickets in [from, to), for satisfaction over a period.
 pub fn period_data(
@@ -246,12 +250,52 @@ pub fn period_data(
         .filter(votes::voted_at.ge(from).and(votes::voted_at.lt(to)))
         .select(VoteRow::as_select())
         .load(c)?;
-    let served = tickets::table
+    let tickets: Vec<(String, String)> = tickets::table
         .filter(tickets::site_id.eq(site))
         .filter(tickets::state.eq(TicketState::Served.as_str()))
         .filter(tickets::served_at.ge(from).and(tickets::served_at.lt(to)))
         .select((tickets::counter_id, tickets::service_code))
         .load(c)?;
+    let remote: Vec<(String, String, String, bool)> = vote_sessions::table
+        .filter(vote_sessions::site_id.eq(site))
+        .filter(vote_sessions::channel.ne(Channel::Counter.as_str()))
+        .filter(
+            vote_sessions::served_at
+                .ge(from)
+                .and(vote_sessions::served_at.lt(to)),
+        )
+        .select((
+            vote_sessions::counter_id,
+            vote_sessions::service_code,
+            vote_sessions::channel,
+            diesel::dsl::exists(
+                tickets::table
+                    .filter(tickets::site_id.eq(vote_sessions::site_id))
+                    .filter(tickets::source_id.eq(vote_sessions::source_id))
+                    .filter(tickets::ticket_id.eq(vote_sessions::ticket_id)),
+            ),
+        ))
+        .load(c)?;
+    // Tickets whose session is a link: by (counter, service), to be counted under WEB.
+    let mut moved: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (counter, service, _, ticketed) in &remote {
+        if *ticketed {
+            *moved.entry((counter.clone(), service.clone())).or_default() += 1;
+        }
+    }
+    let counter = Channel::Counter.as_str();
+    let mut served: Vec<ServedAt> = Vec::with_capacity(tickets.len() + remote.len());
+    for (c_id, service) in tickets {
+        if let Some(n) = moved
+            .get_mut(&(c_id.clone(), service.clone()))
+            .filter(|n| **n > 0)
+        {
+            *n -= 1;
+            continue;
+        }
+        served.push((c_id, service, counter.to_string()));
+    }
+    served.extend(remote.into_iter().map(|(c, s, ch, _)| (c, s, ch)));
     Ok((votes, served))
 }
 
@@ -326,11 +370,13 @@ pub fn votes(c: &mut AnyConnection, site: &str) -> Result<Vec<VoteRow>, StoreErr
         .load(c)?)
 }
 
-/// Open vote sessions (the keypad layer arms, disarms and ends them).
+/// Open counter sessions (the keypad layer arms, disarms and ends them; links and calls are
+/// never a keypad's).
 pub fn open_sessions(c: &mut AnyConnection, site: &str) -> Result<Vec<SessionRow>, StoreError> {
     Ok(vote_sessions::table
         .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        .filter(vote_sessions::channel.eq(Channel::Counter.as_str()))
         .select(SessionRow::as_select())
         .load(c)?)
 }

@@ -4,7 +4,9 @@
 
 use diesel::prelude::*;
 use faccia_domain::remote::admit_remote_vote;
-use faccia_domain::session::{session_id, Admission, Channel, Judgement, KeypadArming, Refusal, SessionState};
+use faccia_domain::session::{
+    session_id, Admission, Channel, Judgement, KeypadArming, Refusal, SessionState,
+};
 use faccia_domain::Millis;
 
 use crate::conn::AnyConnection;
@@ -231,5 +233,8 @@ pub fn vote(
 
 /// Deletes the free text whose retention period is over (all sites). Returns how many.
 pub fn purge_comments(c: &mut AnyConnection, now: Millis) -> Result<usize, StoreError> {
-    Ok(diesel::delete(vote_comments::table.filter(vote_comments::keep_until.le(now))).execute(c)?)
+    Ok(
+        diesel::delete(vote_comments::table.filter(vote_comments::keep_until.le(now)))
+            .execute(c)?,
+    )
 }
