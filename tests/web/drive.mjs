@@ -125,7 +125,7 @@ async function faces(browser) {
   }
   // 3. A link whose time is over.
   {
-    const ctx = await browser.newContext({ javaScriptEnabled: false });
+    const ctx = await browser.newContext({ javaScriptEnabled: false, locale: 'it-IT' });
     const page = await ctx.newPage();
     const resp = await page.goto(L.expired);
     check(resp.status() === 410, 'expired link: 410', resp.status());
@@ -136,7 +136,7 @@ async function faces(browser) {
   }
   // 4. Random and malformed tokens: all refused, in the browser and over plain HTTP.
   {
-    const ctx = await browser.newContext({ javaScriptEnabled: false });
+    const ctx = await browser.newContext({ javaScriptEnabled: false, locale: 'it-IT' });
     const page = await ctx.newPage();
     for (let i = 0; i < 5; i++) {
       const r = await page.goto(`${plan.base}/v/${randomToken()}`);
