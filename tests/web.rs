@@ -55,7 +55,10 @@ fn browser_tools() -> Option<PathBuf> {
     match chromium {
         Some(p) => Some(p),
         None => {
-            assert!(!tools::under_ci(), "chromium is missing: .ci/run installs it");
+            assert!(
+                !tools::under_ci(),
+                "chromium is missing: .ci/run installs it"
+            );
             eprintln!("SKIPPED: chromium is missing (Debian package chromium)");
             None
         }
@@ -168,7 +171,13 @@ async fn serve_ticket(o: &Office, ticket: &str, counter: &str, served_at: i64) -
         counter,
     );
     q.publish(called).await.expect("CALLED");
-    let served = ev(&format!("{ticket}-served"), served_at, E::Served, ticket, counter);
+    let served = ev(
+        &format!("{ticket}-served"),
+        served_at,
+        E::Served,
+        ticket,
+        counter,
+    );
     q.publish(served).await.expect("SERVED").into_inner()
 }
 
@@ -296,7 +305,10 @@ async fn web_links_vote_once_in_a_real_browser() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&o.key_file).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(&o.key_file)
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the key file is private");
     }
 
@@ -354,13 +366,21 @@ async fn web_links_vote_once_in_a_real_browser() {
             served_at: None,
             counter_id: String::new(),
         };
-        let first = q.issue_vote_link(req.clone()).await.expect("issue").into_inner();
+        let first = q
+            .issue_vote_link(req.clone())
+            .await
+            .expect("issue")
+            .into_inner();
         assert_eq!(first.status, AckStatus::Accepted as i32);
         let s = first.vote_session.expect("session");
         assert_eq!(s.channel, v1::vote_session::Channel::Web as i32);
         assert_eq!(s.counter_id, "online");
         assert!(s.vote_link.starts_with(&format!("{}/v/", o.web)));
-        let second = q.issue_vote_link(req.clone()).await.expect("again").into_inner();
+        let second = q
+            .issue_vote_link(req.clone())
+            .await
+            .expect("again")
+            .into_inner();
         assert_eq!(second.status, AckStatus::Duplicate as i32);
         assert_eq!(
             second.vote_session.map(|v| v.vote_link),
@@ -407,7 +427,10 @@ async fn web_links_vote_once_in_a_real_browser() {
             connect(&o.grpc).await,
             Bearer(VIEWER_TOKEN.into()),
         );
-        let e = viewer.issue_vote_link(req.clone()).await.expect_err("viewer");
+        let e = viewer
+            .issue_vote_link(req.clone())
+            .await
+            .expect_err("viewer");
         assert_eq!(e.code(), tonic::Code::PermissionDenied);
         let mut anon = v1::queue_events_client::QueueEventsClient::new(connect(&o.grpc).await);
         let e = anon.issue_vote_link(req).await.expect_err("no token");
@@ -431,14 +454,21 @@ async fn web_links_vote_once_in_a_real_browser() {
 
     // The database: exactly one vote per used link, none for the expired or unused ones.
     let stored = votes_of(&o);
-    let of = |name: &str| -> Vec<&VoteRow> {
-        stored.iter().filter(|v| v.0 == sessions[name]).collect()
-    };
+    let of =
+        |name: &str| -> Vec<&VoteRow> { stored.iter().filter(|v| v.0 == sessions[name]).collect() };
     assert_eq!(of("nojs").len(), 1);
     assert_eq!((of("nojs")[0].2, of("nojs")[0].3), (1, None), "green");
-    assert_eq!((of("js")[0].2, of("js")[0].3), (3, Some(1)), "red, waiting time");
+    assert_eq!(
+        (of("js")[0].2, of("js")[0].3),
+        (3, Some(1)),
+        "red, waiting time"
+    );
     assert_eq!(of("js").len(), 1);
-    assert_eq!(of("concurrent").len(), 1, "concurrent submissions: one vote");
+    assert_eq!(
+        of("concurrent").len(),
+        1,
+        "concurrent submissions: one vote"
+    );
     assert_eq!(of("thanks").len(), 1);
     assert_eq!(of("thanks")[0].2, 2, "yellow");
     assert!(of("expired").is_empty());
@@ -574,17 +604,12 @@ fn a_bad_link_key_stops_the_start_naming_key_and_file() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("web.key_file"), "{err}");
-    assert!(
-        err.contains(&o.key_file.display().to_string()),
-        "{err}"
-    );
+    assert!(err.contains(&o.key_file.display().to_string()), "{err}");
     // And a configuration naming a counter with a keypad as a link counter is refused.
-    let text = std::fs::read_to_string(&o.config)
-        .expect("config")
-        .replace(
-            "name = \"Sportello 3\"\n",
-            "name = \"Sportello 3\"\nkeypad = { port = \"/dev/null\", unit = 3 }\n",
-        );
+    let text = std::fs::read_to_string(&o.config).expect("config").replace(
+        "name = \"Sportello 3\"\n",
+        "name = \"Sportello 3\"\nkeypad = { port = \"/dev/null\", unit = 3 }\n",
+    );
     std::fs::write(&o.config, text).expect("write");
     let out = Command::new(faccia_bin())
         .args(["check-config", "--config"])

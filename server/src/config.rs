@@ -697,7 +697,10 @@ impl Config {
         let listen: SocketAddr = w.listen.parse().map_err(|_| {
             fail(
                 "web.listen",
-                format!("{:?} is not an address:port such as 127.0.0.1:8080", w.listen),
+                format!(
+                    "{:?} is not an address:port such as 127.0.0.1:8080",
+                    w.listen
+                ),
             )
         })?;
         let Some(url) = &w.public_url else {
@@ -735,7 +738,10 @@ impl Config {
         if !(1..=3650).contains(&w.free_text_retention_days) {
             return Err(fail(
                 "web.free_text_retention_days",
-                format!("{} is out of range 1..=3650 days", w.free_text_retention_days),
+                format!(
+                    "{} is out of range 1..=3650 days",
+                    w.free_text_retention_days
+                ),
             ));
         }
         let mut link_counters = Vec::new();
@@ -835,11 +841,17 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 getrandom::fill(&mut key).map_err(|e| {
-                    fail("web.key_file", format!("{shown}: no randomness for a new key: {e}"))
+                    fail(
+                        "web.key_file",
+                        format!("{shown}: no randomness for a new key: {e}"),
+                    )
                 })?;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
-                        fail("web.key_file", format!("{shown}: cannot create its folder: {e}"))
+                        fail(
+                            "web.key_file",
+                            format!("{shown}: cannot create its folder: {e}"),
+                        )
                     })?;
                 }
                 let mut opts = std::fs::OpenOptions::new();

@@ -289,7 +289,10 @@ pub async fn serve(
     }
     if let Some(w) = web {
         // Answers in flight finish; a slow client does not hold the stop for long.
-        if tokio::time::timeout(Duration::from_secs(5), w).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .is_err()
+        {
             tracing::warn!("the web vote page did not stop in 5 s");
         }
     }

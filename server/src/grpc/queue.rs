@@ -3,8 +3,8 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use faccia_domain::ticket::TicketState;
 use faccia_domain::session::Channel;
+use faccia_domain::ticket::TicketState;
 use faccia_domain::EventKind;
 use faccia_proto::v1::{self, queue_events_server::QueueEvents};
 use futures::{Stream, StreamExt};
@@ -59,7 +59,11 @@ impl QueueService {
     ) -> v1::EventAck {
         self.shared.metrics.event(kind, ack.status.name());
         if kind == EventKind::Served {
-            if let Some(s) = ack.session.as_mut().filter(|s| s.channel == Channel::Counter) {
+            if let Some(s) = ack
+                .session
+                .as_mut()
+                .filter(|s| s.channel == Channel::Counter)
+            {
                 // The keypad seam: wait (briefly) for the counter's keypad to take the session,
                 // so that the answer says ARMED. The counter's keypad task arms it; ends of
                 // sessions reach it from the store itself. WEB and PHONE sessions have none.
@@ -249,7 +253,9 @@ impl QueueEvents for QueueService {
             ));
         };
         let Some(links) = office.store.web_links() else {
-            return Err(Status::failed_precondition("the web channel is off for this site"));
+            return Err(Status::failed_precondition(
+                "the web channel is off for this site",
+            ));
         };
         let served_at = match &req.served_at {
             None => now,

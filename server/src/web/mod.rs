@@ -194,8 +194,14 @@ pub async fn serve(
 
 async fn secure(mut res: Response) -> Response {
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -240,7 +246,11 @@ fn language(explicit: Option<&str>, headers: &HeaderMap) -> Lang {
         let mut it = part.trim().split(';');
         let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = it
-            .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+            })
             .unwrap_or(1.0);
         let lang = match tag.split('-').next() {
             Some("it") => Lang::It,
@@ -485,7 +495,11 @@ async fn vote(
         .await
     {
         Ok(RemoteVote::Stored(_)) => {
-            tracing::info!(link = tag(&hash), site = office.site.id(), "web vote stored");
+            tracing::info!(
+                link = tag(&hash),
+                site = office.site.id(),
+                "web vote stored"
+            );
             app.page("thanks");
             html(
                 StatusCode::OK,
@@ -505,7 +519,13 @@ async fn vote(
             app.page("unavailable");
             html(
                 StatusCode::SERVICE_UNAVAILABLE,
-                pages::message(w, w.bad_title, w.bad_body, Some(office.site.name()), Some(&path)),
+                pages::message(
+                    w,
+                    w.bad_title,
+                    w.bad_body,
+                    Some(office.site.name()),
+                    Some(&path),
+                ),
             )
         }
     }

@@ -255,7 +255,11 @@ fn page(w: &Words, title: &str, office: Option<&str>, path: Option<&str>, main: 
 }
 
 fn about_list(w: &Words, a: &About) -> String {
-    let mut rows = vec![(w.service, &a.service), (w.day, &a.day), (w.until, &a.until)];
+    let mut rows = vec![
+        (w.service, &a.service),
+        (w.day, &a.day),
+        (w.until, &a.until),
+    ];
     if !a.counter.is_empty() {
         rows.insert(1, (w.counter, &a.counter));
     }
