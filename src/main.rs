@@ -140,7 +140,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let shared = faccia_server::open(config, faccia_server::storage::system_clock())
-        .context("cannot open the database")?;
+        .context("cannot start")?;
     let listener = faccia_server::bind(listen).await?;
     // The phone survey's FastAGI listener, bound before serving so that a taken port stops
     // start-up; it stops with the gRPC server (`Shared::stopping`).
@@ -194,7 +194,19 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("faccia: {e:#}");
-            ExitCode::FAILURE
+            // A configuration problem found only at start (the web link key) exits like the
+            // others found while loading.
+            let config = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<faccia_server::OpenError>(),
+                    Some(faccia_server::OpenError::Config(_))
+                )
+            });
+            if config {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -423,7 +423,7 @@ async fn python_reflection_client_lists_the_services() {
     assert!(
         stdout
             .lines()
-            .any(|l| l == "methods faccia.v1.QueueEvents Publish Stream Reconcile"),
+            .any(|l| l == "methods faccia.v1.QueueEvents Publish Stream Reconcile IssueVoteLink"),
         "{stdout}"
     );
     assert!(

@@ -37,6 +37,7 @@ pub const METHODS: &[(&str, &str, Access)] = &[
     (QUEUE_EVENTS, "Publish", QUEUE),
     (QUEUE_EVENTS, "Stream", QUEUE),
     (QUEUE_EVENTS, "Reconcile", QUEUE),
+    (QUEUE_EVENTS, "IssueVoteLink", QUEUE),
     (MONITOR, "ListSites", VIEWER),
     (MONITOR, "GetSnapshot", VIEWER),
     (MONITOR, "GetSatisfaction", VIEWER),

@@ -72,6 +72,106 @@ pub struct Settings {
     pub reports: ReportSettings,
     #[serde(default)]
     pub phone: PhoneSettings,
+    #[serde(default)]
+    pub web: WebSettings,
+}
+
+/// `[web]`: the web channel, a single-use vote link issued at SERVED (at `link_counters`) or by
+/// `QueueEvents.IssueVoteLink`, and the page that takes the vote.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Address and port of the vote page's HTTP server (beside gRPC), e.g. `127.0.0.1:8080`;
+    /// put the office's HTTPS reverse proxy in front of it.
+    #[serde(default = "default_web_listen")]
+    pub listen: String,
+    /// The address citizens open, as printed on the ticket: `https://host[/prefix]`; the link
+    /// is `<public_url>/v/<token>`. Required when enabled.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// How long a link takes a vote from the end of the service, in hours (1..=720).
+    #[serde(default = "default_link_lifetime_h")]
+    pub link_lifetime_h: u32,
+    /// How long the free text of the AGID form is kept, in days (1..=3650); then deleted.
+    #[serde(default = "default_free_text_retention_days")]
+    pub free_text_retention_days: u32,
+    /// Counters whose SERVED issues a link instead of a counter session: counter ids (with
+    /// `[[sites]]`: `site-id/counter-id`). A counter with a keypad cannot be listed.
+    #[serde(default)]
+    pub link_counters: Vec<String>,
+    /// Ask the AGID "valutazione del servizio" (1-5 stars, follow-up, free text) instead of
+    /// the three faces.
+    #[serde(default)]
+    pub agid_form: bool,
+    /// The link key as 64 hexadecimal digits (better from the environment, FACCIA__WEB__KEY).
+    /// Overrides `key_file`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The file with the 32-byte link key (64 hex digits, or 32 raw bytes); created with a
+    /// random key, mode 0600, on the first start when missing. Servers sharing one database
+    /// must share the key.
+    #[serde(default = "default_key_file")]
+    pub key_file: PathBuf,
+}
+
+fn default_web_listen() -> String {
+    "127.0.0.1:8080".to_string()
+}
+fn default_link_lifetime_h() -> u32 {
+    24
+}
+fn default_free_text_retention_days() -> u32 {
+    90
+}
+fn default_key_file() -> PathBuf {
+    PathBuf::from("var/web-link.key")
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            enabled: false,
+            listen: default_web_listen(),
+            public_url: None,
+            link_lifetime_h: default_link_lifetime_h(),
+            free_text_retention_days: default_free_text_retention_days(),
+            link_counters: Vec::new(),
+            agid_form: false,
+            key: None,
+            key_file: default_key_file(),
+        }
+    }
+}
+
+/// The checked `[web]` section (only when enabled).
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    pub listen: SocketAddr,
+    /// `public_url` without a trailing slash.
+    pub public_url: String,
+    pub lifetime_ms: i64,
+    pub retention_ms: i64,
+    pub agid_form: bool,
+    /// (site id, counter id) of every link counter.
+    pub link_counters: Vec<(String, String)>,
+}
+
+impl WebConfig {
+    /// The link counters of `site`.
+    pub fn counters_of(&self, site: &str) -> Vec<String> {
+        self.link_counters
+            .iter()
+            .filter(|(s, _)| s == site)
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    /// The vote link of a token.
+    pub fn link(&self, token: &str) -> String {
+        format!("{}/v/{token}", self.public_url)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -369,6 +469,8 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// The phone survey (FastAGI), when `[phone] enabled`.
     pub phone: Option<PhoneConfig>,
+    /// The web channel, when `[web] enabled`.
+    pub web: Option<WebConfig>,
 }
 
 /// Where a key's value came from, for error messages.
@@ -525,6 +627,7 @@ impl Config {
         }
         let sites = Config::check_sites(&settings, &fail)?;
         let phone = check_phone(&settings.phone, &sites, &fail)?;
+        let web = Config::check_web(&settings.web, &sites, &fail)?;
         let mut names = HashSet::new();
         for (i, t) in settings.auth.tokens.iter().enumerate() {
             let key = format!("auth.tokens[{i}]");
@@ -582,7 +685,210 @@ impl Config {
             database,
             file,
             phone,
+            web,
         })
+    }
+
+    fn check_web(
+        w: &WebSettings,
+        sites: &[SiteConfig],
+        fail: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<Option<WebConfig>, ConfigError> {
+        if let Some(k) = &w.key {
+            parse_key_hex(k).map_err(|p| fail("web.key", p))?;
+        }
+        if !w.enabled {
+            return Ok(None);
+        }
+        let listen: SocketAddr = w.listen.parse().map_err(|_| {
+            fail(
+                "web.listen",
+                format!(
+                    "{:?} is not an address:port such as 127.0.0.1:8080",
+                    w.listen
+                ),
+            )
+        })?;
+        let Some(url) = &w.public_url else {
+            return Err(fail(
+                "web.public_url",
+                "is required with [web] enabled: the address citizens open, such as \
+                 https://voto.comune.example.it"
+                    .into(),
+            ));
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let ok = rest.is_some_and(|r| {
+            let host = r.split('/').next().unwrap_or("");
+            !host.is_empty()
+                && !r.contains(['?', '#', ' '])
+                && r.chars().all(|c| c.is_ascii_graphic())
+        });
+        if !ok {
+            return Err(fail(
+                "web.public_url",
+                format!(
+                    "{url:?} is not an http(s) address without query, such as \
+                     https://voto.comune.example.it"
+                ),
+            ));
+        }
+        if !(1..=720).contains(&w.link_lifetime_h) {
+            return Err(fail(
+                "web.link_lifetime_h",
+                format!("{} is out of range 1..=720 hours", w.link_lifetime_h),
+            ));
+        }
+        if !(1..=3650).contains(&w.free_text_retention_days) {
+            return Err(fail(
+                "web.free_text_retention_days",
+                format!(
+                    "{} is out of range 1..=3650 days",
+                    w.free_text_retention_days
+                ),
+            ));
+        }
+        let mut link_counters = Vec::new();
+        for (i, entry) in w.link_counters.iter().enumerate() {
+            let key = format!("web.link_counters[{i}]");
+            let (site, counter) = match (entry.split_once('/'), sites) {
+                (Some((s, c)), _) => match sites.iter().find(|x| x.id() == s) {
+                    Some(site) => (site, c),
+                    None => {
+                        return Err(fail(
+                            &key,
+                            format!(
+                                "{entry:?}: site {s:?} is not configured (sites: {})",
+                                site_list(sites)
+                            ),
+                        ))
+                    }
+                },
+                (None, [one]) => (one, entry.as_str()),
+                (None, _) => {
+                    return Err(fail(
+                        &key,
+                        format!(
+                            "{entry:?}: with several sites write site-id/counter-id (sites: {})",
+                            site_list(sites)
+                        ),
+                    ))
+                }
+            };
+            let Some(c) = site.counter(counter) else {
+                return Err(fail(
+                    &key,
+                    format!(
+                        "{entry:?} is not a counter of site {:?} ({})",
+                        site.id(),
+                        site.counters()
+                            .iter()
+                            .map(|c| c.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            };
+            if c.keypad.is_some() {
+                return Err(fail(
+                    &key,
+                    format!(
+                        "counter {counter:?} has a keypad: a served ticket gets one vote \
+                         session, and there it is the keypad's"
+                    ),
+                ));
+            }
+            let pair = (site.id().to_string(), counter.to_string());
+            if link_counters.contains(&pair) {
+                return Err(fail(&key, format!("{entry:?} is listed twice")));
+            }
+            link_counters.push(pair);
+        }
+        Ok(Some(WebConfig {
+            listen,
+            public_url: url.trim_end_matches('/').to_string(),
+            lifetime_ms: i64::from(w.link_lifetime_h) * 3_600_000,
+            retention_ms: i64::from(w.free_text_retention_days) * 86_400_000,
+            agid_form: w.agid_form,
+            link_counters,
+        }))
+    }
+
+    /// The web link key: `web.key`, else the contents of `web.key_file`, which is created with
+    /// a random key (mode 0600) when it does not exist yet.
+    pub fn web_link_key(&self) -> Result<faccia_storage::LinkKey, ConfigError> {
+        let w = &self.settings.web;
+        let fail = |key: &str, problem: String| ConfigError::Key {
+            origin: origin_of(key, self.file.as_deref()),
+            key: key.to_string(),
+            problem,
+        };
+        if let Some(k) = &w.key {
+            return parse_key_hex(k)
+                .map(faccia_storage::LinkKey::new)
+                .map_err(|p| fail("web.key", p));
+        }
+        let path = &w.key_file;
+        let shown = path.display();
+        let read = |bytes: Vec<u8>| -> Result<[u8; 32], String> {
+            if let Ok(k) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                return Ok(k);
+            }
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("{shown}: is neither 32 bytes nor 64 hexadecimal digits"))?;
+            parse_key_hex(text.trim()).map_err(|p| format!("{shown}: {p}"))
+        };
+        match std::fs::read(path) {
+            Ok(bytes) => read(bytes)
+                .map(faccia_storage::LinkKey::new)
+                .map_err(|p| fail("web.key_file", p)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| {
+                    fail(
+                        "web.key_file",
+                        format!("{shown}: no randomness for a new key: {e}"),
+                    )
+                })?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        fail(
+                            "web.key_file",
+                            format!("{shown}: cannot create its folder: {e}"),
+                        )
+                    })?;
+                }
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                match opts.open(path) {
+                    Ok(mut f) => {
+                        use std::io::Write;
+                        f.write_all(format!("{}\n", hex::encode(key)).as_bytes())
+                            .and_then(|()| f.sync_all())
+                            .map_err(|e| {
+                                fail("web.key_file", format!("{shown}: cannot write: {e}"))
+                            })?;
+                        tracing::info!(file = %shown, "created a new web link key");
+                        Ok(faccia_storage::LinkKey::new(key))
+                    }
+                    // Another server created it meanwhile: use that one.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let bytes = std::fs::read(path).map_err(|e| {
+                            fail("web.key_file", format!("{shown}: cannot read: {e}"))
+                        })?;
+                        read(bytes)
+                            .map(faccia_storage::LinkKey::new)
+                            .map_err(|p| fail("web.key_file", p))
+                    }
+                    Err(e) => Err(fail("web.key_file", format!("{shown}: cannot create: {e}"))),
+                }
+            }
+            Err(e) => Err(fail("web.key_file", format!("{shown}: cannot read: {e}"))),
+        }
     }
 
     /// The sites from `[site]` + top-level services and counters, or from `[[sites]]`.
@@ -781,6 +1087,17 @@ pub fn valid_site_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A link key written as 64 hexadecimal digits.
+fn parse_key_hex(text: &str) -> Result<[u8; 32], String> {
+    hex::decode(text)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .ok_or_else(|| {
+            "is not a link key: 64 hexadecimal digits (32 bytes, e.g. from `openssl rand -hex 32`)"
+                .to_string()
+        })
 }
 
 fn site_list(sites: &[SiteConfig]) -> String {

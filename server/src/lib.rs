@@ -10,6 +10,7 @@ pub mod keypad_link;
 pub mod keypads;
 pub mod metrics;
 pub mod office;
+pub mod web;
 
 pub use faccia_storage as storage;
 
@@ -17,8 +18,18 @@ use std::sync::Arc;
 
 pub use grpc::{bind, serve, Office, ServeError, Shared};
 
-use config::{Config, SiteConfig};
-use storage::{Clock, Rules, Store, StoreError};
+use config::{Config, ConfigError, SiteConfig};
+use storage::{Clock, Rules, Store, StoreError, WebLinks};
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The web link key cannot be read or created (names the key and the file).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
 
 /// The store's rules for one site from the configuration.
 pub fn site_rules(config: &Config, site: &SiteConfig) -> Rules {
@@ -85,7 +96,11 @@ pub fn report_source(config: &Config) -> faccia_reports::Source {
 
 /// Opens the store of every configured site (one writer for all), starts one bus task per
 /// keypad serial port (inside a tokio runtime), and assembles what the services share.
-pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, StoreError> {
+pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, OpenError> {
+    let link_key = match &config.web {
+        Some(_) => Some(config.web_link_key()?),
+        None => None,
+    };
     let rules = config
         .sites
         .iter()
@@ -102,6 +117,14 @@ pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, StoreError> {
         .iter()
         .zip(stores)
         .map(|(site, store)| {
+            let store = match (&config.web, &link_key) {
+                (Some(web), Some(key)) => store.with_web_links(WebLinks {
+                    counters: web.counters_of(site.id()),
+                    lifetime_ms: web.lifetime_ms,
+                    key: key.clone(),
+                }),
+                _ => store,
+            };
             let keypads: Arc<dyn keypads::KeypadGateway> =
                 if site.counters().iter().any(|c| c.keypad.is_some()) {
                     keypad_link::SerialKeypads::start(&config, site, store.clone())

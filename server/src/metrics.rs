@@ -37,6 +37,8 @@ struct Inner {
     orphan_votes: u64,
     /// Phone surveys by how they ended.
     phone_calls: BTreeMap<&'static str, u64>,
+    /// Web vote pages answered, by page (a bounded set of names).
+    web_pages: BTreeMap<&'static str, u64>,
 }
 
 /// Counters kept by the running process (they start at zero with it, as Prometheus expects).
@@ -121,6 +123,14 @@ impl Metrics {
         }
     }
 
+    /// A web vote page answered: `vote`, `reasons`, `follow_up`, `thanks`, `already_voted`,
+    /// `expired`, `not_found`, `bad_request`, `unavailable`.
+    pub fn web_page(&self, page: &'static str) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.web_pages.entry(page).or_default() += 1;
+        }
+    }
+
     fn log_entry(&self, kind: i32, outcome: i32) {
         if let Ok(mut m) = self.inner.lock() {
             match kind {
@@ -180,6 +190,14 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE faccia_phone_calls_total counter");
         for (outcome, n) in &m.phone_calls {
             let _ = writeln!(out, "faccia_phone_calls_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP faccia_web_pages_total Web vote pages answered, by page (not_found: unknown or malformed links)."
+        );
+        let _ = writeln!(out, "# TYPE faccia_web_pages_total counter");
+        for (page, n) in &m.web_pages {
+            let _ = writeln!(out, "faccia_web_pages_total{{page=\"{page}\"}} {n}");
         }
         let _ = writeln!(
             out,

@@ -239,6 +239,13 @@ impl QueueEvents for Fake {
             .push(req.into_inner());
         Ok(Response::new(ReconcileReply { repaired: 0 }))
     }
+
+    async fn issue_vote_link(
+        &self,
+        _req: Request<faccia_proto::v1::VoteLinkRequest>,
+    ) -> Result<Response<faccia_proto::v1::VoteLinkReply>, Status> {
+        Err(Status::unimplemented("the simulator issues no web links"))
+    }
 }
 
 async fn serve(fake: Fake) -> String {

@@ -17,6 +17,7 @@ pub mod rollup;
 pub mod schema;
 pub mod sites;
 mod url;
+pub mod weblink;
 
 use diesel::Connection;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +33,7 @@ pub use conn::{connect, migrate, redact, AnyConnection};
 pub use ops::{Ack, AckStatus, CounterClaim, SessionInfo, VoteOutcome};
 pub use remote::{RemoteSession, RemoteVote, WebExtras};
 pub use url::DatabaseUrl;
+pub use weblink::{LinkKey, WebLinks};
 
 /// Kinds of event-log entries (the numbers of `faccia.v1.LogKind`).
 pub mod log_kind {
@@ -413,6 +415,8 @@ pub struct Store {
     seq: watch::Receiver<i64>,
     site: Arc<SiteCtx>,
     clock: Clock,
+    /// The web channel of this site, when some of its counters hand out vote links.
+    web: Option<Arc<WebLinks>>,
 }
 
 impl Store {
@@ -475,8 +479,21 @@ impl Store {
                     subscribers: Arc::new(Mutex::new(Vec::new())),
                 }),
                 clock: clock.clone(),
+                web: None,
             })
             .collect())
+    }
+
+    /// This store with the web channel on: a SERVED at one of `web.counters` opens a WEB
+    /// session with a link instead of a counter session. Set it before the store is used.
+    pub fn with_web_links(mut self, web: WebLinks) -> Store {
+        self.web = Some(Arc::new(web));
+        self
+    }
+
+    /// The web channel's rules, if it is on for this site.
+    pub fn web_links(&self) -> Option<&WebLinks> {
+        self.web.as_deref()
     }
 
     /// Every session change of this store's site from now on, in commit order, each sent after
@@ -590,7 +607,8 @@ impl Store {
 
     /// Stores one ticket event and applies it; answers after the commit.
     pub async fn publish(&self, event: TicketEvent) -> Result<Ack, StoreError> {
-        self.write(move |c, rules, now| ops::publish(c, rules, now, &event))
+        let web = self.web.clone();
+        self.write(move |c, rules, now| ops::publish(c, rules, web.as_deref(), now, &event))
             .await
     }
 
@@ -603,8 +621,9 @@ impl Store {
         gate: &Arc<AtomicBool>,
         event: TicketEvent,
     ) -> impl std::future::Future<Output = Result<Ack, StoreError>> + Send + 'static {
+        let web = self.web.clone();
         let rx = self.submit(Some(gate.clone()), move |c, rules, now| {
-            ops::publish(c, rules, now, &event)
+            ops::publish(c, rules, web.as_deref(), now, &event)
         });
         Self::answer(rx)
     }

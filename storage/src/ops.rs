@@ -14,6 +14,8 @@ use super::conn::AnyConnection;
 use super::models::*;
 use super::schema::*;
 use super::{log_kind, outcome_code, rollup, KeypadNote, Rules, SessionChange, StoreError};
+use crate::remote::{self, RemoteSession};
+use crate::weblink::WebLinks;
 
 /// The session changes of the running write job, handed to the store's subscribers only once
 /// the job's transaction has committed (and dropped when it rolls back). One writer thread runs
@@ -72,6 +74,8 @@ pub struct SessionInfo {
     pub keypad: KeypadArming,
     pub state: SessionState,
     pub token: u32,
+    /// COUNTER (a keypad or none), WEB (a link) or PHONE.
+    pub channel: Channel,
 }
 
 /// The answer to one event.
@@ -116,6 +120,8 @@ pub(crate) fn session_info(row: &SessionRow) -> Result<SessionInfo, StoreError> 
             .ok_or_else(|| StoreError::Corrupt(format!("session state {:?}", row.state)))?,
         token: u32::try_from(row.token)
             .map_err(|_| StoreError::Corrupt(format!("token {}", row.token)))?,
+        channel: Channel::parse(&row.channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("channel {:?}", row.channel)))?,
     })
 }
 
@@ -270,6 +276,7 @@ fn new_counter(site: &str, id: &str, source: &str) -> CounterRow {
 pub fn publish(
     c: &mut AnyConnection,
     rules: &Rules,
+    web: Option<&WebLinks>,
     now: Millis,
     ev: &TicketEvent,
 ) -> Result<Ack, StoreError> {
@@ -315,7 +322,7 @@ pub fn publish(
     let (status, session, detail) = match ev.kind {
         EventKind::DayReset => day_reset(c, rules, now, ev)?,
         EventKind::CounterOpened | EventKind::CounterClosed => counter_event(c, rules, now, ev)?,
-        _ => ticket_event(c, rules, now, ev)?,
+        _ => ticket_event(c, rules, web, now, ev)?,
     };
     diesel::insert_into(received_events::table)
         .values(&ReceivedRow {
@@ -345,6 +352,7 @@ type Outcome = (AckStatus, Option<SessionInfo>, String);
 fn ticket_event(
     c: &mut AnyConnection,
     rules: &Rules,
+    web: Option<&WebLinks>,
     now: Millis,
     ev: &TicketEvent,
 ) -> Result<Outcome, StoreError> {
@@ -414,11 +422,14 @@ fn ticket_event(
     )?;
     counter_effects(c, site, now, ev, &view, operator_ref)?;
     let session = if ev.kind == EventKind::Served {
-        Some(open_session(c, rules, now, ev, &view)?)
+        Some(open_session(c, rules, web, now, ev, &view)?)
     } else {
         None
     };
     let detail = match &session {
+        Some(s) if s.channel == Channel::Web => {
+            format!("web vote link issued at {}", s.counter_id)
+        }
         Some(s) if s.state == SessionState::Open => {
             format!("vote session opened at {}", s.counter_id)
         }
@@ -616,6 +627,7 @@ fn free_token(
 fn open_session(
     c: &mut AnyConnection,
     rules: &Rules,
+    web: Option<&WebLinks>,
     now: Millis,
     ev: &TicketEvent,
     view: &TicketView,
@@ -632,6 +644,27 @@ fn open_session(
         return session_info(&existing);
     }
     let served_at = ev.occurred_at;
+    if let Some(web) = web.filter(|w| w.issues_at(&ev.counter_id)) {
+        // The citizen takes the link away: the next call at the counter does not end it, and
+        // no keypad is involved. The database keeps only the token's hash.
+        let token = web.token(&id);
+        let (info, _) = remote::open(
+            c,
+            rules,
+            now,
+            &RemoteSession {
+                channel: Channel::Web,
+                source_id: ev.source_id.clone(),
+                ticket_id: ev.ticket_id.clone(),
+                counter_id: ev.counter_id.clone(),
+                service_code: view.service_code.clone(),
+                served_at,
+                expires_at: served_at.saturating_add(web.lifetime_ms),
+                link_hash: Some(faccia_domain::remote::token_hash(&token)),
+            },
+        )?;
+        return Ok(info);
+    }
     let mut state = SessionState::Open;
     let mut why = (0, "");
     if let Some(counter) = load_counter(c, site, &ev.counter_id)? {
@@ -784,6 +817,8 @@ fn day_reset(
         .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::source_id.eq(&ev.source_id))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
+        // A web link outlives the office's day (it is good for its own lifetime).
+        .filter(vote_sessions::channel.eq(Channel::Counter.as_str()))
         .select(SessionRow::as_select())
         .load(c)?;
     for s in &sessions {

@@ -1,6 +1,6 @@
 //! Between the wire (faccia.v1) and the domain.
 
-use faccia_domain::session::{KeypadArming, SessionState};
+use faccia_domain::session::{Channel, KeypadArming, SessionState};
 use faccia_domain::{Millis, RawEvent};
 use faccia_proto::v1;
 use prost_types::Timestamp;
@@ -58,6 +58,16 @@ pub fn session(s: &SessionInfo) -> v1::VoteSession {
         expires_at: Some(timestamp(s.expires_at)),
         keypad: keypad_state(s.keypad) as i32,
         site_id: String::new(),
+        channel: channel(s.channel) as i32,
+        vote_link: String::new(),
+    }
+}
+
+pub fn channel(c: Channel) -> v1::vote_session::Channel {
+    match c {
+        Channel::Counter => v1::vote_session::Channel::Counter,
+        Channel::Web => v1::vote_session::Channel::Web,
+        Channel::Phone => v1::vote_session::Channel::Phone,
     }
 }
 

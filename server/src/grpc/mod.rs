@@ -216,6 +216,39 @@ pub async fn serve(
         _ => None,
     };
 
+    // Free text of web votes is deleted when its retention period is over (every site of the
+    // database: each comment carries its own date).
+    let purge_store = shared.offices[0].store.clone();
+    let purge = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match purge_store.purge_comments().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "free text past its retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot delete old free text"),
+            }
+        }
+    });
+
+    // The web vote page, on its own port.
+    let web = match shared.config.web.clone() {
+        Some(w) => {
+            let listener = bind(w.listen).await?;
+            let mut stop = shared.stopping.subscribe();
+            let s = shared.clone();
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                };
+                if let Err(e) = crate::web::serve(s, w, listener, stopped).await {
+                    tracing::error!(error = %e, "the web vote page failed");
+                }
+            }))
+        }
+        None => None,
+    };
+
     let mut builder = tonic::transport::Server::builder();
     let s = &shared.config.settings.server;
     if let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) {
@@ -250,8 +283,18 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     expiry.abort();
+    purge.abort();
     if let Some(m) = metrics {
         m.abort();
+    }
+    if let Some(w) = web {
+        // Answers in flight finish; a slow client does not hold the stop for long.
+        if tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the web vote page did not stop in 5 s");
+        }
     }
     result.map_err(ServeError::from)
 }

@@ -3,6 +3,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use faccia_domain::session::Channel;
 use faccia_domain::ticket::TicketState;
 use faccia_domain::EventKind;
 use faccia_proto::v1::{self, queue_events_server::QueueEvents};
@@ -58,18 +59,32 @@ impl QueueService {
     ) -> v1::EventAck {
         self.shared.metrics.event(kind, ack.status.name());
         if kind == EventKind::Served {
-            // The keypad seam: wait (briefly) for the counter's keypad to take the session, so
-            // that the answer says ARMED. The counter's keypad task arms it; ends of sessions
-            // reach it from the store itself.
-            if let Some(s) = ack.session.as_mut() {
+            if let Some(s) = ack
+                .session
+                .as_mut()
+                .filter(|s| s.channel == Channel::Counter)
+            {
+                // The keypad seam: wait (briefly) for the counter's keypad to take the session,
+                // so that the answer says ARMED. The counter's keypad task arms it; ends of
+                // sessions reach it from the store itself. WEB and PHONE sessions have none.
                 office.keypads.session_opened(s).await;
             }
         }
         let mut out = convert::ack(&ack);
         if let Some(s) = out.vote_session.as_mut() {
-            s.site_id = office.site.id().to_string();
+            self.finish_session(office, s);
         }
         out
+    }
+
+    /// The site and, for a WEB session, its link.
+    fn finish_session(&self, office: &Office, s: &mut v1::VoteSession) {
+        s.site_id = office.site.id().to_string();
+        if s.channel == v1::vote_session::Channel::Web as i32 {
+            if let Some(link) = crate::web::link_of(&self.shared, office, &s.session_id) {
+                s.vote_link = link;
+            }
+        }
     }
 }
 
@@ -221,6 +236,57 @@ impl QueueEvents for QueueService {
             .await
             .map_err(convert::status)?;
         Ok(Response::new(v1::ReconcileReply { repaired }))
+    }
+
+    async fn issue_vote_link(
+        &self,
+        request: Request<v1::VoteLinkRequest>,
+    ) -> Result<Response<v1::VoteLinkReply>, Status> {
+        let office = self
+            .shared
+            .office_for(&request, &request.get_ref().site_id)?;
+        let req = request.into_inner();
+        let now = office.store.now();
+        let Some(web) = self.shared.config.web.as_ref() else {
+            return Err(Status::failed_precondition(
+                "the web channel is off on this server ([web] enabled = false)",
+            ));
+        };
+        let Some(links) = office.store.web_links() else {
+            return Err(Status::failed_precondition(
+                "the web channel is off for this site",
+            ));
+        };
+        let served_at = match &req.served_at {
+            None => now,
+            Some(ts) => convert::millis(ts)
+                .map_err(|e| Status::invalid_argument(format!("served_at: {e}")))?,
+        };
+        let online = crate::web::OnlineService {
+            source_id: req.source_id,
+            reference: req.reference,
+            service_code: req.service_code,
+            counter_id: req.counter_id,
+            served_at,
+        };
+        let session = crate::web::online_session(&office, links, web, online, now)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (info, opened_now) = office
+            .store
+            .open_remote(session)
+            .await
+            .map_err(convert::status)?;
+        let mut vs = convert::session(&info);
+        self.finish_session(&office, &mut vs);
+        let status = if opened_now {
+            v1::event_ack::Status::Accepted
+        } else {
+            v1::event_ack::Status::Duplicate
+        };
+        Ok(Response::new(v1::VoteLinkReply {
+            status: status as i32,
+            vote_session: Some(vs),
+        }))
     }
 }
 
