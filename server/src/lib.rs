@@ -9,6 +9,7 @@ pub mod keypad_link;
 pub mod keypads;
 pub mod metrics;
 pub mod office;
+pub mod totem;
 
 pub use faccia_storage as storage;
 
@@ -101,8 +102,9 @@ pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, StoreError> {
         .iter()
         .zip(stores)
         .map(|(site, store)| {
+            let store = store.with_totems(site.totem_counters());
             let keypads: Arc<dyn keypads::KeypadGateway> =
-                if site.counters().iter().any(|c| c.keypad.is_some()) {
+                if site.has_keypads() {
                     keypad_link::SerialKeypads::start(&config, site, store.clone())
                 } else {
                     Arc::new(keypads::NoKeypads)

@@ -16,6 +16,7 @@ pub mod remote;
 pub mod rollup;
 pub mod schema;
 pub mod sites;
+pub mod totem;
 mod url;
 
 use diesel::Connection;
@@ -29,8 +30,9 @@ use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 
 pub use conn::{connect, migrate, redact, AnyConnection};
-pub use ops::{Ack, AckStatus, CounterClaim, SessionInfo, VoteOutcome};
+pub use ops::{Ack, AckStatus, CounterClaim, SessionInfo, VoteFrom, VoteOutcome};
 pub use remote::{RemoteSession, RemoteVote, WebExtras};
+pub use totem::{ScanNote, TotemCounters};
 pub use url::DatabaseUrl;
 
 /// Kinds of event-log entries (the numbers of `faccia.v1.LogKind`).
@@ -147,6 +149,8 @@ type Subscribers = Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<SessionChang
 struct SiteCtx {
     rules: Rules,
     subscribers: Subscribers,
+    /// Its counters served by a totem ([`Store::with_totems`]).
+    totems: TotemCounters,
 }
 
 /// Where the store gets the time (a fixed or stepped clock in tests).
@@ -473,6 +477,7 @@ impl Store {
                 site: Arc::new(SiteCtx {
                     rules,
                     subscribers: Arc::new(Mutex::new(Vec::new())),
+                    totems: TotemCounters::default(),
                 }),
                 clock: clock.clone(),
             })
@@ -491,6 +496,22 @@ impl Store {
 
     pub fn rules(&self) -> &Rules {
         &self.site.rules
+    }
+
+    /// This store with the site's counters served by totems (call before cloning it: the
+    /// clones made before keep none).
+    pub fn with_totems(mut self, totems: TotemCounters) -> Store {
+        self.site = Arc::new(SiteCtx {
+            rules: self.site.rules.clone(),
+            subscribers: self.site.subscribers.clone(),
+            totems,
+        });
+        self
+    }
+
+    /// The site's counters served by totems.
+    pub fn totems(&self) -> &TotemCounters {
+        &self.site.totems
     }
 
     /// The site this store reads and writes.
@@ -590,7 +611,8 @@ impl Store {
 
     /// Stores one ticket event and applies it; answers after the commit.
     pub async fn publish(&self, event: TicketEvent) -> Result<Ack, StoreError> {
-        self.write(move |c, rules, now| ops::publish(c, rules, now, &event))
+        let site = self.site.clone();
+        self.write(move |c, rules, now| ops::publish(c, rules, &site.totems, now, &event))
             .await
     }
 
@@ -603,8 +625,9 @@ impl Store {
         gate: &Arc<AtomicBool>,
         event: TicketEvent,
     ) -> impl std::future::Future<Output = Result<Ack, StoreError>> + Send + 'static {
+        let site = self.site.clone();
         let rx = self.submit(Some(gate.clone()), move |c, rules, now| {
-            ops::publish(c, rules, now, &event)
+            ops::publish(c, rules, &site.totems, now, &event)
         });
         Self::answer(rx)
     }
@@ -635,7 +658,7 @@ impl Store {
         voted_at: Millis,
     ) -> Result<VoteOutcome, StoreError> {
         self.write(move |c, rules, now| {
-            ops::record_vote(c, rules, now, None, token, judgement, voted_at)
+            ops::record_vote(c, rules, now, VoteFrom::Session, token, judgement, voted_at)
         })
         .await
     }
@@ -649,9 +672,57 @@ impl Store {
         voted_at: Millis,
     ) -> Result<VoteOutcome, StoreError> {
         self.write(move |c, rules, now| {
-            ops::record_vote(c, rules, now, Some(&counter_id), token, judgement, voted_at)
+            ops::record_vote(
+                c,
+                rules,
+                now,
+                VoteFrom::Counter(&counter_id),
+                token,
+                judgement,
+                voted_at,
+            )
         })
         .await
+    }
+
+    /// The seam where the keypad of totem `totem_id`, serving `counters`, reports a latched
+    /// vote with `token` (admitted by `session::admit_totem_vote`).
+    pub async fn record_totem_vote(
+        &self,
+        totem_id: String,
+        counters: Vec<String>,
+        token: u32,
+        judgement: Judgement,
+        voted_at: Millis,
+    ) -> Result<VoteOutcome, StoreError> {
+        self.write(move |c, rules, now| {
+            ops::record_vote(
+                c,
+                rules,
+                now,
+                VoteFrom::Totem(&totem_id, &counters),
+                token,
+                judgement,
+                voted_at,
+            )
+        })
+        .await
+    }
+
+    /// What the store knows of a scanned ticket of this site (its newest counter session).
+    pub async fn ticket_facts(
+        &self,
+        source: Option<String>,
+        ticket: String,
+    ) -> Result<faccia_domain::totem::TicketFacts, StoreError> {
+        self.read_site(move |c, site| totem::ticket_facts(c, site, source.as_deref(), &ticket))
+            .await
+    }
+
+    /// Writes a refused totem scan to the event log.
+    pub async fn log_scan(&self, note: ScanNote) -> Result<(), StoreError> {
+        self.write(move |c, rules, now| totem::log_scan(c, &rules.site_id, now, &note))
+            .await
     }
 
     /// The seam where the keypad layer says what the counter's keypad is doing for a session.

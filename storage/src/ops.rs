@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use faccia_domain::session::{
-    admit_vote, next_token, session_id, store_expiry, supersedes, token_seed, Admission, Channel,
+    admit_totem_vote, admit_vote, next_token, session_id, store_expiry, supersedes, token_seed, Admission, Channel,
     Judgement, KeypadArming, Refusal, SessionState, VoteTarget, TOKEN_LIFETIME_MS,
 };
 use faccia_domain::stats::spans_midnight;
@@ -13,6 +13,7 @@ use faccia_domain::{EventKind, Millis, TicketEvent, DAY_MS};
 use super::conn::AnyConnection;
 use super::models::*;
 use super::schema::*;
+use super::totem::TotemCounters;
 use super::{log_kind, outcome_code, rollup, KeypadNote, Rules, SessionChange, StoreError};
 
 /// The session changes of the running write job, handed to the store's subscribers only once
@@ -266,10 +267,11 @@ fn new_counter(site: &str, id: &str, source: &str) -> CounterRow {
     }
 }
 
-/// Stores and applies one event.
+/// Stores and applies one event. `totems`: the site's counters served by a totem.
 pub fn publish(
     c: &mut AnyConnection,
     rules: &Rules,
+    totems: &TotemCounters,
     now: Millis,
     ev: &TicketEvent,
 ) -> Result<Ack, StoreError> {
@@ -315,7 +317,7 @@ pub fn publish(
     let (status, session, detail) = match ev.kind {
         EventKind::DayReset => day_reset(c, rules, now, ev)?,
         EventKind::CounterOpened | EventKind::CounterClosed => counter_event(c, rules, now, ev)?,
-        _ => ticket_event(c, rules, now, ev)?,
+        _ => ticket_event(c, rules, totems, now, ev)?,
     };
     diesel::insert_into(received_events::table)
         .values(&ReceivedRow {
@@ -345,6 +347,7 @@ type Outcome = (AckStatus, Option<SessionInfo>, String);
 fn ticket_event(
     c: &mut AnyConnection,
     rules: &Rules,
+    totems: &TotemCounters,
     now: Millis,
     ev: &TicketEvent,
 ) -> Result<Outcome, StoreError> {
@@ -414,7 +417,7 @@ fn ticket_event(
     )?;
     counter_effects(c, site, now, ev, &view, operator_ref)?;
     let session = if ev.kind == EventKind::Served {
-        Some(open_session(c, rules, now, ev, &view)?)
+        Some(open_session(c, rules, totems, now, ev, &view)?)
     } else {
         None
     };
@@ -504,6 +507,11 @@ fn open_session_at(
         .filter(vote_sessions::counter_id.eq(counter))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
         .filter(vote_sessions::channel.eq(Channel::Counter.as_str()))
+        // a totem's sessions do not hold their counter
+        .filter(vote_sessions::keypad.ne_all([
+            KeypadArming::Totem.as_str(),
+            KeypadArming::TotemArmed.as_str(),
+        ]))
         .select(SessionRow::as_select())
         .get_result(c)
         .optional()?)
@@ -616,6 +624,7 @@ fn free_token(
 fn open_session(
     c: &mut AnyConnection,
     rules: &Rules,
+    totems: &TotemCounters,
     now: Millis,
     ev: &TicketEvent,
     view: &TicketView,
@@ -634,7 +643,14 @@ fn open_session(
     let served_at = ev.occurred_at;
     let mut state = SessionState::Open;
     let mut why = (0, "");
-    if let Some(counter) = load_counter(c, site, &ev.counter_id)? {
+    // A counter served by a totem: the citizen walks to the totem while the next one is
+    // served, so its sessions neither end the counter's open session nor are ended by the next.
+    let totem_window = totems.window(&ev.counter_id);
+    let counter_row = match totem_window {
+        Some(_) => None,
+        None => load_counter(c, site, &ev.counter_id)?,
+    };
+    if let Some(counter) = counter_row {
         if counter.last_call_at.is_some_and(|l| l > served_at)
             && counter.last_call_ticket != ev.ticket_id
         {
@@ -645,7 +661,11 @@ fn open_session(
             );
         }
     }
-    if let Some(open) = open_session_at(c, site, &ev.counter_id)? {
+    let open_here = match totem_window {
+        Some(_) => None,
+        None => open_session_at(c, site, &ev.counter_id)?,
+    };
+    if let Some(open) = open_here {
         if supersedes(open.served_at, &open.ticket_id, served_at, &ev.ticket_id) {
             end_session(
                 c,
@@ -667,7 +687,9 @@ fn open_session(
         }
     }
     let token = free_token(c, site, now, token_seed(&ev.source_id, &ev.ticket_id))?;
-    let keypad = if rules.keypad_counters.contains(&ev.counter_id) {
+    let keypad = if totem_window.is_some() {
+        KeypadArming::Totem
+    } else if rules.keypad_counters.contains(&ev.counter_id) {
         KeypadArming::Pending
     } else {
         KeypadArming::NoKeypad
@@ -683,7 +705,7 @@ fn open_session(
         token: i64::from(token),
         served_at,
         opened_at: now,
-        expires_at: now + rules.vote_window_ms,
+        expires_at: now + totem_window.unwrap_or(rules.vote_window_ms),
         // Stored with its final state at once: a session that is born superseded never
         // counts as open (one open session per counter is a unique index).
         state: state.as_str().to_string(),
@@ -988,13 +1010,24 @@ pub fn expire_due(c: &mut AnyConnection, rules: &Rules, now: Millis) -> Result<u
     Ok(n)
 }
 
-/// A vote latched on the keypad of `counter` (None: the session's own counter) with `token`,
-/// admitted by `session::admit_vote`.
+/// Which keypad latched a vote.
+#[derive(Debug, Clone, Copy)]
+pub enum VoteFrom<'a> {
+    /// The session's own counter (the keypad seam in tests).
+    Session,
+    /// The keypad of this counter.
+    Counter(&'a str),
+    /// The keypad of a totem (its id) serving these counters.
+    Totem(&'a str, &'a [String]),
+}
+
+/// A vote latched on a keypad with `token`, admitted by `session::admit_vote` (a counter's
+/// keypad) or `session::admit_totem_vote` (a totem's).
 pub fn record_vote(
     c: &mut AnyConnection,
     rules: &Rules,
     now: Millis,
-    counter: Option<&str>,
+    from: VoteFrom<'_>,
     token: u32,
     judgement: Judgement,
     voted_at: Millis,
@@ -1022,11 +1055,25 @@ pub fn record_vote(
             })
         })
         .transpose()?;
-    let counter = counter
-        .map(str::to_string)
-        .or_else(|| target.as_ref().map(|t| t.counter_id.clone()))
-        .unwrap_or_default();
-    let s = match (admit_vote(target.as_ref(), &counter, now), newest) {
+    let (counter, admission) = match from {
+        VoteFrom::Session => {
+            let counter = target
+                .as_ref()
+                .map(|t| t.counter_id.clone())
+                .unwrap_or_default();
+            let a = admit_vote(target.as_ref(), &counter, now);
+            (counter, a)
+        }
+        VoteFrom::Counter(counter) => (
+            counter.to_string(),
+            admit_vote(target.as_ref(), counter, now),
+        ),
+        VoteFrom::Totem(totem, counters) => (
+            totem.to_string(),
+            admit_totem_vote(target.as_ref(), counters, now),
+        ),
+    };
+    let s = match (admission, newest) {
         (Admission::Accept, Some(s)) => s,
         (Admission::AlreadyVoted, Some(s)) => return Ok(VoteOutcome::AlreadyStored(s.session_id)),
         (admission, _) => {
