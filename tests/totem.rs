@@ -267,7 +267,9 @@ async fn scans_at_the_totem_have_the_right_outcome() {
                 return false;
             };
             let k = snap.into_inner().keypads;
-            k.len() == 2 && k.iter().all(|k| k.link == v1::KeypadLink::KeypadOnline as i32)
+            k.len() == 2
+                && k.iter()
+                    .all(|k| k.link == v1::KeypadLink::KeypadOnline as i32)
         }
     })
     .await;
@@ -298,7 +300,13 @@ async fn scans_at_the_totem_have_the_right_outcome() {
     events.push(publish(E::Issued, "u1", ""));
     for e in &events {
         let a = q.publish(e.clone()).await.expect("publish").into_inner();
-        assert_eq!(common::status(&a), Ack::Accepted, "{}: {}", e.event_id, a.detail);
+        assert_eq!(
+            common::status(&a),
+            Ack::Accepted,
+            "{}: {}",
+            e.event_id,
+            a.detail
+        );
         if e.r#type == E::Served as i32 && e.counter_id != "C4" {
             let vs = a.vote_session.expect("session");
             assert_eq!(
@@ -330,7 +338,10 @@ async fn scans_at_the_totem_have_the_right_outcome() {
     })
     .await;
     let p = ctl.press_seen(2, "green").await;
-    assert!(p.counted && p.state == "ARMED" && p.token == t1_token, "{p:?}");
+    assert!(
+        p.counted && p.state == "ARMED" && p.token == t1_token,
+        "{p:?}"
+    );
     eventually(5, "t1's green stored", || async {
         stored_votes(&db_path).len() == 1
     })
@@ -355,7 +366,10 @@ async fn scans_at_the_totem_have_the_right_outcome() {
         async move { unit_status(&mut c, 2).await.contains("IDENTIFY") }
     })
     .await;
-    assert!(unit_status(&mut ctl, 2).await.contains(" IDLE "), "not armed");
+    assert!(
+        unit_status(&mut ctl, 2).await.contains(" IDLE "),
+        "not armed"
+    );
     assert!(!unit_status(&mut ctl, 1).await.contains("IDENTIFY"));
 
     // 3-8. Not served, another counter, another office, unknown, malformed (three ways).

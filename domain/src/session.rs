@@ -276,7 +276,11 @@ pub fn admit_vote(target: Option<&VoteTarget>, counter_id: &str, now: Millis) ->
 /// The vote rule for a totem's keypad, which serves the sessions of `counters`: the same rule
 /// as [`admit_vote`], where the keypad that held the session is the totem's (recorded
 /// [`KeypadArming::TotemArmed`] when it was armed after a scan).
-pub fn admit_totem_vote(target: Option<&VoteTarget>, counters: &[String], now: Millis) -> Admission {
+pub fn admit_totem_vote(
+    target: Option<&VoteTarget>,
+    counters: &[String],
+    now: Millis,
+) -> Admission {
     admit(
         target,
         |c| counters.iter().any(|x| x == c),

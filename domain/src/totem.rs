@@ -136,7 +136,11 @@ impl LineSplitter {
     /// A partial line with no byte for [`STALE_PARTIAL_MS`] is thrown away: `Garbled` once.
     pub fn flush_stale(&mut self, now: Millis) -> Option<RawLine> {
         let pending = !self.buf.is_empty() || self.overflow;
-        if pending && self.last_byte_at.is_some_and(|t| now - t >= STALE_PARTIAL_MS) {
+        if pending
+            && self
+                .last_byte_at
+                .is_some_and(|t| now - t >= STALE_PARTIAL_MS)
+        {
             self.buf.clear();
             self.overflow = false;
             return Some(RawLine::Garbled);
@@ -150,10 +154,7 @@ impl LineSplitter {
 /// QR, `]C0` for Code 128, `]E0` for EAN-13), before or after the prefix. Only printable ASCII
 /// is a code: anything else is malformed.
 pub fn clean_line(line: &[u8], prefix: &str, suffix: &str) -> Result<String, ScanRefusal> {
-    if line.is_empty()
-        || line.len() > MAX_LINE
-        || !line.iter().all(|b| (0x20..0x7F).contains(b))
-    {
+    if line.is_empty() || line.len() > MAX_LINE || !line.iter().all(|b| (0x20..0x7F).contains(b)) {
         return Err(ScanRefusal::Malformed);
     }
     // Printable ASCII is UTF-8.
@@ -375,7 +376,7 @@ pub fn admit_scan(
         TicketFacts::NotServed => return Err(ScanRefusal::NotServed),
         TicketFacts::Served(s) => s,
     };
-    if !counters.iter().any(|c| *c == s.counter_id) {
+    if !counters.contains(&s.counter_id) {
         return Err(ScanRefusal::OtherCounter);
     }
     match s.state {
@@ -440,16 +441,28 @@ mod tests {
         assert_eq!(l.push(b"ok\n", 2), vec![RawLine::Line(b"ok".to_vec())]);
         assert!(l.push(b"half", 100).is_empty());
         assert_eq!(l.flush_stale(100 + STALE_PARTIAL_MS - 1), None);
-        assert_eq!(l.flush_stale(100 + STALE_PARTIAL_MS), Some(RawLine::Garbled));
+        assert_eq!(
+            l.flush_stale(100 + STALE_PARTIAL_MS),
+            Some(RawLine::Garbled)
+        );
         assert_eq!(l.flush_stale(100 + 5 * STALE_PARTIAL_MS), None);
-        assert_eq!(l.push(b"next\r", 9_000), vec![RawLine::Line(b"next".to_vec())]);
+        assert_eq!(
+            l.push(b"next\r", 9_000),
+            vec![RawLine::Line(b"next".to_vec())]
+        );
     }
 
     #[test]
     fn prefix_suffix_and_aim_ids_are_stripped() {
-        assert_eq!(clean_line(b"]Q1ufficio/T1", "", ""), Ok("ufficio/T1".into()));
+        assert_eq!(
+            clean_line(b"]Q1ufficio/T1", "", ""),
+            Ok("ufficio/T1".into())
+        );
         assert_eq!(clean_line(b"]C0abc", "", ""), Ok("abc".into()));
-        assert_eq!(clean_line(b"]E04006381333931", "", ""), Ok("4006381333931".into()));
+        assert_eq!(
+            clean_line(b"]E04006381333931", "", ""),
+            Ok("4006381333931".into())
+        );
         assert_eq!(clean_line(b"STX]Q1abc#", "STX", "#"), Ok("abc".into()));
         assert_eq!(clean_line(b"]Q1STXabc#", "STX", "#"), Ok("abc".into()));
         // prefix and suffix are stripped when present, not required

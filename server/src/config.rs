@@ -798,12 +798,10 @@ impl Config {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, c)| {
-                    c.keypad
-                        .as_ref()
-                        .map(|k| {
-                            let owner = format!("counter {:?}", format!("{}/{}", site.id, c.id));
-                            (at(si, &format!("counters[{i}].keypad")), owner, k)
-                        })
+                    c.keypad.as_ref().map(|k| {
+                        let owner = format!("counter {:?}", format!("{}/{}", site.id, c.id));
+                        (at(si, &format!("counters[{i}].keypad")), owner, k)
+                    })
                 })
                 .collect();
             check_totems(&site, &|k: &str| at(si, k), fail)?;
@@ -1200,26 +1198,47 @@ scanner = { port = "/dev/ttyACM0" }
     fn bad_totems_are_named() {
         let msg = |text: &str| load_text(text).unwrap_err().to_string();
         let m = msg(&TOTEM.replace("[\"S02\", \"S03\"]", "[\"S01\"]"));
-        assert!(m.contains("key `totems[0].counters[0]`") && m.contains("keypad of its own"), "{m}");
+        assert!(
+            m.contains("key `totems[0].counters[0]`") && m.contains("keypad of its own"),
+            "{m}"
+        );
         let m = msg(&TOTEM.replace("[\"S02\", \"S03\"]", "[\"S02\", \"S09\"]"));
         assert!(m.contains("key `totems[0].counters[1]`"), "{m}");
         let m = msg(&TOTEM.replace("[\"S02\", \"S03\"]", "[]"));
         assert!(m.contains("key `totems[0].counters`"), "{m}");
         let m = msg(&TOTEM.replace("id = \"T1\"", "id = \"S02\""));
-        assert!(m.contains("key `totems[0].id`") && m.contains("counter id"), "{m}");
+        assert!(
+            m.contains("key `totems[0].id`") && m.contains("counter id"),
+            "{m}"
+        );
         let m = msg(&TOTEM.replace("unit = 9", "unit = 1"));
-        assert!(m.contains("key `totems[0].keypad.unit`") && m.contains("S01"), "{m}");
+        assert!(
+            m.contains("key `totems[0].keypad.unit`") && m.contains("S01"),
+            "{m}"
+        );
         let m = msg(&TOTEM.replace("name = \"Totem\"", "name = \"Totem\"\nwindow_s = 30"));
         assert!(m.contains("key `totems[0].window_s`"), "{m}");
         let m = msg(&TOTEM.replace("name = \"Totem\"", "name = \"Totem\"\narm_window_s = 700"));
         assert!(m.contains("key `totems[0].arm_window_s`"), "{m}");
-        let m = msg(&TOTEM.replace("name = \"Totem\"", "name = \"Totem\"\ncode = \"{site}{ticket}\""));
+        let m = msg(&TOTEM.replace(
+            "name = \"Totem\"",
+            "name = \"Totem\"\ncode = \"{site}{ticket}\"",
+        ));
         assert!(m.contains("key `totems[0].code`"), "{m}");
-        let m = msg(&TOTEM.replace("port = \"/dev/ttyACM0\"", "port = \"/dev/ttyACM0\", baud = 1234"));
+        let m = msg(&TOTEM.replace(
+            "port = \"/dev/ttyACM0\"",
+            "port = \"/dev/ttyACM0\", baud = 1234",
+        ));
         assert!(m.contains("key `totems[0].scanner.baud`"), "{m}");
         let m = msg(&TOTEM.replace("port = \"/dev/ttyACM0\"", "port = \"/dev/ttyUSB0\""));
-        assert!(m.contains("key `totems[0].scanner.port`") && m.contains("keypad bus"), "{m}");
-        let m = msg(&TOTEM.replace("port = \"/dev/ttyACM0\"", "port = \"/dev/ttyACM0\", parity = \"odd\""));
+        assert!(
+            m.contains("key `totems[0].scanner.port`") && m.contains("keypad bus"),
+            "{m}"
+        );
+        let m = msg(&TOTEM.replace(
+            "port = \"/dev/ttyACM0\"",
+            "port = \"/dev/ttyACM0\", parity = \"odd\"",
+        ));
         assert!(m.contains("totems[0].scanner.parity"), "{m}");
     }
 

@@ -103,12 +103,11 @@ pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, StoreError> {
         .zip(stores)
         .map(|(site, store)| {
             let store = store.with_totems(site.totem_counters());
-            let keypads: Arc<dyn keypads::KeypadGateway> =
-                if site.has_keypads() {
-                    keypad_link::SerialKeypads::start(&config, site, store.clone())
-                } else {
-                    Arc::new(keypads::NoKeypads)
-                };
+            let keypads: Arc<dyn keypads::KeypadGateway> = if site.has_keypads() {
+                keypad_link::SerialKeypads::start(&config, site, store.clone())
+            } else {
+                Arc::new(keypads::NoKeypads)
+            };
             Arc::new(Office {
                 site: site.clone(),
                 store,

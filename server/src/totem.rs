@@ -91,7 +91,9 @@ pub enum Judged {
 pub async fn judge(store: &Store, seat: &TotemSeat, line: ScanLine, now: Millis) -> Option<Judged> {
     let refused = |refusal: ScanRefusal, facts: Option<&TicketFacts>, ticket: Option<&str>| {
         let (session_id, counter_id) = match facts {
-            Some(TicketFacts::Served(s)) => (Some(s.session_id.clone()), Some(s.counter_id.clone())),
+            Some(TicketFacts::Served(s)) => {
+                (Some(s.session_id.clone()), Some(s.counter_id.clone()))
+            }
             _ => (None, None),
         };
         // The scanned text is written only when it names a ticket of this office.

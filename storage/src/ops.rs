@@ -3,8 +3,9 @@
 
 use diesel::prelude::*;
 use faccia_domain::session::{
-    admit_totem_vote, admit_vote, next_token, session_id, store_expiry, supersedes, token_seed, Admission, Channel,
-    Judgement, KeypadArming, Refusal, SessionState, VoteTarget, TOKEN_LIFETIME_MS,
+    admit_totem_vote, admit_vote, next_token, session_id, store_expiry, supersedes, token_seed,
+    Admission, Channel, Judgement, KeypadArming, Refusal, SessionState, VoteTarget,
+    TOKEN_LIFETIME_MS,
 };
 use faccia_domain::stats::spans_midnight;
 use faccia_domain::ticket::{decide, Step, TicketState, TicketView, Verdict};

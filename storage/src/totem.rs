@@ -187,12 +187,17 @@ mod tests {
             operator_data: false,
             keypad_counters: vec!["C1".into()],
         };
-        let store = Store::open(&url, 2_000, rules, Arc::new(move || n.load(Ordering::SeqCst)))
-            .expect("open")
-            .with_totems(TotemCounters::new([
-                ("C2".to_string(), 600_000),
-                ("C2".to_string(), 300_000),
-            ]));
+        let store = Store::open(
+            &url,
+            2_000,
+            rules,
+            Arc::new(move || n.load(Ordering::SeqCst)),
+        )
+        .expect("open")
+        .with_totems(TotemCounters::new([
+            ("C2".to_string(), 600_000),
+            ("C2".to_string(), 300_000),
+        ]));
         let mut at = T0 - 60_000;
         let mut publish = |kind, ticket: &'static str, counter: &'static str| {
             at += 1_000;
@@ -211,7 +216,11 @@ mod tests {
         let rows = store.read_site(read::sessions).await.expect("sessions");
         for t in ["t1", "t2"] {
             let s = session(&rows, t);
-            assert_eq!((s.state.as_str(), s.keypad.as_str()), ("OPEN", "TOTEM"), "{t}");
+            assert_eq!(
+                (s.state.as_str(), s.keypad.as_str()),
+                ("OPEN", "TOTEM"),
+                "{t}"
+            );
             assert_eq!(s.expires_at - s.opened_at, 600_000, "the longest window");
         }
         assert_eq!(session(&rows, "k1").state, "SUPERSEDED");
@@ -233,7 +242,10 @@ mod tests {
         let TicketFacts::Served(f1) = facts("t1").await else {
             panic!("t1 served")
         };
-        assert_eq!((f1.counter_id.as_str(), f1.state), ("C2", SessionState::Open));
+        assert_eq!(
+            (f1.counter_id.as_str(), f1.state),
+            ("C2", SessionState::Open)
+        );
 
         // The totem armed for t1; its vote enters t1's session.
         store
