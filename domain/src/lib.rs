@@ -12,6 +12,7 @@ pub mod remote;
 pub mod session;
 pub mod stats;
 pub mod ticket;
+pub mod totem;
 
 pub use calendar::{MonthError, YearMonth};
 pub use event::{EventKind, InvalidField, Millis, RawEvent, TicketEvent, DAY_MS};

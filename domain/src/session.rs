@@ -146,6 +146,12 @@ pub enum KeypadArming {
     Pending,
     /// The counter has no keypad: the session simply expires.
     NoKeypad,
+    /// The counter is served by a totem: the session waits, for the totem's window, for the
+    /// citizen to scan the ticket there. Never superseded by the next citizen at the counter.
+    Totem,
+    /// A totem's keypad was armed for it (after a scan): a vote the totem latched with its
+    /// token is its vote, even when the host learns of it after the window.
+    TotemArmed,
 }
 
 impl KeypadArming {
@@ -154,7 +160,14 @@ impl KeypadArming {
             KeypadArming::Armed => "ARMED",
             KeypadArming::Pending => "PENDING",
             KeypadArming::NoKeypad => "NO_KEYPAD",
+            KeypadArming::Totem => "TOTEM",
+            KeypadArming::TotemArmed => "TOTEM_ARMED",
         }
+    }
+
+    /// A session whose vote is given at a totem.
+    pub fn is_totem(self) -> bool {
+        matches!(self, KeypadArming::Totem | KeypadArming::TotemArmed)
     }
 
     pub fn parse(s: &str) -> Option<KeypadArming> {
@@ -162,6 +175,8 @@ impl KeypadArming {
             KeypadArming::Armed,
             KeypadArming::Pending,
             KeypadArming::NoKeypad,
+            KeypadArming::Totem,
+            KeypadArming::TotemArmed,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)
@@ -262,13 +277,38 @@ pub const TOKEN_LIFETIME_MS: Millis = crate::event::DAY_MS;
 /// because the next call reached the host before the keypad's state did, KEYPAD_REBOOTED on a
 /// reboot misread): it is accepted once, and a second latch of the session is only acknowledged.
 pub fn admit_vote(target: Option<&VoteTarget>, counter_id: &str, now: Millis) -> Admission {
+    admit(target, |c| c == counter_id, KeypadArming::Armed, now)
+}
+
+/// The vote rule for a totem's keypad, which serves the sessions of `counters`: the same rule
+/// as [`admit_vote`], where the keypad that held the session is the totem's (recorded
+/// [`KeypadArming::TotemArmed`] when it was armed after a scan).
+pub fn admit_totem_vote(
+    target: Option<&VoteTarget>,
+    counters: &[String],
+    now: Millis,
+) -> Admission {
+    admit(
+        target,
+        |c| counters.iter().any(|x| x == c),
+        KeypadArming::TotemArmed,
+        now,
+    )
+}
+
+fn admit(
+    target: Option<&VoteTarget>,
+    serves: impl Fn(&str) -> bool,
+    held: KeypadArming,
+    now: Millis,
+) -> Admission {
     let Some(t) = target else {
         return Admission::Refuse(Refusal::NoSession);
     };
     if t.opened_at <= now - TOKEN_LIFETIME_MS {
         return Admission::Refuse(Refusal::NoSession);
     }
-    if t.counter_id != counter_id {
+    if !serves(&t.counter_id) {
         return Admission::Refuse(Refusal::OtherCounter);
     }
     match t.state {
@@ -278,7 +318,7 @@ pub fn admit_vote(target: Option<&VoteTarget>, counter_id: &str, now: Millis) ->
         | SessionState::Superseded
         | SessionState::Cancelled
         | SessionState::KeypadRebooted => {
-            if t.keypad == KeypadArming::Armed {
+            if t.keypad == held {
                 Admission::Accept
             } else {
                 Admission::Refuse(Refusal::NeverArmed)
@@ -299,8 +339,10 @@ pub fn store_expiry(
     reason_window_ms: Millis,
 ) -> Millis {
     match keypad {
-        KeypadArming::NoKeypad => expires_at,
-        KeypadArming::Armed | KeypadArming::Pending => {
+        // Not scanned at the totem within its window: nothing can hold it.
+        KeypadArming::NoKeypad | KeypadArming::Totem => expires_at,
+        // The totem's faces never stay lit past the window (a reason window may run past it).
+        KeypadArming::Armed | KeypadArming::Pending | KeypadArming::TotemArmed => {
             expires_at + grace_ms + reason_window_ms + crate::keypad::WINDOW_TOLERANCE_MS
         }
     }
@@ -382,7 +424,79 @@ mod tests {
     }
 
     #[test]
+    fn totem_vote_admission() {
+        let counters = vec!["S01".to_string(), "S02".to_string()];
+        let t = |state, keypad, counter: &str| VoteTarget {
+            counter_id: counter.into(),
+            state,
+            keypad,
+            opened_at: 1_000,
+        };
+        let open = t(SessionState::Open, KeypadArming::TotemArmed, "S02");
+        assert_eq!(
+            admit_totem_vote(Some(&open), &counters, 2_000),
+            Admission::Accept
+        );
+        assert_eq!(
+            admit_totem_vote(
+                Some(&t(SessionState::Open, KeypadArming::TotemArmed, "S03")),
+                &counters,
+                2_000
+            ),
+            Admission::Refuse(Refusal::OtherCounter)
+        );
+        assert_eq!(
+            admit_totem_vote(
+                Some(&t(SessionState::Voted, KeypadArming::TotemArmed, "S01")),
+                &counters,
+                2_000
+            ),
+            Admission::AlreadyVoted
+        );
+        // latched inside the totem's window, learnt after the session expired
+        assert_eq!(
+            admit_totem_vote(
+                Some(&t(SessionState::Expired, KeypadArming::TotemArmed, "S01")),
+                &counters,
+                900_000
+            ),
+            Admission::Accept
+        );
+        assert_eq!(
+            admit_totem_vote(
+                Some(&t(SessionState::Expired, KeypadArming::Totem, "S01")),
+                &counters,
+                900_000
+            ),
+            Admission::Refuse(Refusal::NeverArmed)
+        );
+        // a counter keypad's "armed" is not the totem's, nor the other way round
+        assert_eq!(
+            admit_totem_vote(
+                Some(&t(SessionState::Expired, KeypadArming::Armed, "S01")),
+                &counters,
+                900_000
+            ),
+            Admission::Refuse(Refusal::NeverArmed)
+        );
+        assert_eq!(
+            admit_vote(
+                Some(&t(SessionState::Expired, KeypadArming::TotemArmed, "S01")),
+                "S01",
+                900_000
+            ),
+            Admission::Refuse(Refusal::NeverArmed)
+        );
+        assert_eq!(
+            admit_totem_vote(None, &counters, 2_000),
+            Admission::Refuse(Refusal::NoSession)
+        );
+    }
+
+    #[test]
     fn store_expiry_waits_for_keypads() {
+        assert_eq!(store_expiry(KeypadArming::Totem, 100, 10, 15), 100);
+        assert!(store_expiry(KeypadArming::TotemArmed, 100, 10, 15) > 125);
         assert_eq!(store_expiry(KeypadArming::NoKeypad, 100, 10, 15), 100);
         assert!(store_expiry(KeypadArming::Armed, 100, 10, 15) > 125);
     }

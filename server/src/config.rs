@@ -62,6 +62,9 @@ pub struct Settings {
     pub services: Vec<ServiceSettings>,
     #[serde(default)]
     pub counters: Vec<CounterSettings>,
+    /// Totems of a one-office configuration (`[[totems]]`; with `[[sites]]`: `[[sites.totems]]`).
+    #[serde(default)]
+    pub totems: Vec<TotemSettings>,
     #[serde(default)]
     pub auth: AuthSettings,
     #[serde(default)]
@@ -273,6 +276,8 @@ pub struct SiteSettings {
     pub services: Vec<ServiceSettings>,
     #[serde(default)]
     pub counters: Vec<CounterSettings>,
+    #[serde(default)]
+    pub totems: Vec<TotemSettings>,
 }
 
 /// A checked site.
@@ -305,6 +310,24 @@ impl SiteConfig {
 
     pub fn counter(&self, id: &str) -> Option<&CounterSettings> {
         self.settings.counters.iter().find(|c| c.id == id)
+    }
+
+    pub fn totems(&self) -> &[TotemSettings] {
+        &self.settings.totems
+    }
+
+    /// Does the site have any keypad (a counter's or a totem's)?
+    pub fn has_keypads(&self) -> bool {
+        self.counters().iter().any(|c| c.keypad.is_some()) || !self.totems().is_empty()
+    }
+
+    /// The site's counters served by a totem, with their sessions' window in ms.
+    pub fn totem_counters(&self) -> faccia_storage::TotemCounters {
+        faccia_storage::TotemCounters::new(self.totems().iter().flat_map(|t| {
+            t.counters
+                .iter()
+                .map(|c| (c.clone(), i64::from(t.window_s) * 1000))
+        }))
     }
 }
 
@@ -387,6 +410,66 @@ pub struct KeypadSettings {
 fn default_baud() -> u32 {
     19_200
 }
+
+/// A totem: an FK-3 keypad at the entrance serving several counters, with a serial
+/// barcode/QR scanner. See `docs/totem.md`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotemSettings {
+    /// Unique among the site's totems and counters (it names the totem in the event log).
+    pub id: String,
+    pub name: String,
+    /// The counters it serves: ids of `[[counters]]` that have no keypad of their own.
+    pub counters: Vec<String>,
+    /// How long after SERVED the citizen may scan the ticket at the totem (60..=14400 s,
+    /// default 600): the session of a counter served by a totem stays open this long.
+    #[serde(default = "default_totem_window")]
+    pub window_s: u32,
+    /// How long the faces stay lit after a scan (5..=600 s, default 30, at most `window_s`).
+    #[serde(default = "default_totem_arm_window")]
+    pub arm_window_s: u32,
+    /// What the ticket's code holds: `{site}`, `{source}` and `{ticket}` with literal text
+    /// between them (default `{site}/{ticket}`).
+    #[serde(default = "default_totem_code")]
+    pub code: String,
+    /// The totem's FK-3 keypad, on a bus like any keypad (it may share a counters' bus).
+    pub keypad: KeypadSettings,
+    pub scanner: ScannerSettings,
+}
+
+fn default_totem_window() -> u32 {
+    600
+}
+fn default_totem_arm_window() -> u32 {
+    30
+}
+fn default_totem_code() -> String {
+    faccia_domain::totem::CodePattern::DEFAULT.to_string()
+}
+
+/// A serial barcode/QR scanner: one ASCII line per scan (CR, LF or CRLF), 8N1.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScannerSettings {
+    /// Its serial port, e.g. `/dev/ttyACM0` or `/dev/serial/by-id/...` (not a keypad bus).
+    pub port: PathBuf,
+    /// 1200, 2400, 4800, 9600 (default), 19200, 38400, 57600 or 115200.
+    #[serde(default = "default_scanner_baud")]
+    pub baud: u32,
+    /// Text the scanner sends before the code, stripped when present.
+    #[serde(default)]
+    pub prefix: String,
+    /// Text the scanner sends after the code (before the terminator), stripped when present.
+    #[serde(default)]
+    pub suffix: String,
+}
+
+fn default_scanner_baud() -> u32 {
+    9_600
+}
+
+/// Baud rates a scanner may be set to.
+pub const SCANNER_BAUDS: [u32; 8] = [1_200, 2_400, 4_800, 9_600, 19_200, 38_400, 57_600, 115_200];
 
 /// Baud rates an FK-3 keypad speaks.
 pub const KEYPAD_BAUDS: [u32; 5] = [9_600, 19_200, 38_400, 57_600, 115_200];
@@ -908,6 +991,7 @@ impl Config {
                 time_zone: header.time_zone,
                 services: settings.services.clone(),
                 counters: settings.counters.clone(),
+                totems: settings.totems.clone(),
             };
             (vec![one], None)
         } else {
@@ -917,15 +1001,20 @@ impl Config {
                     "give either [site] (one office) or [[sites]] (several), not both".into(),
                 ));
             }
-            if !settings.services.is_empty() || !settings.counters.is_empty() {
-                let key = if settings.services.is_empty() {
+            if !settings.services.is_empty()
+                || !settings.counters.is_empty()
+                || !settings.totems.is_empty()
+            {
+                let key = if !settings.services.is_empty() {
+                    "services"
+                } else if !settings.counters.is_empty() {
                     "counters"
                 } else {
-                    "services"
+                    "totems"
                 };
                 return Err(fail(
                     key,
-                    "with [[sites]], each site lists its own [[sites.services]] and [[sites.counters]]"
+                    "with [[sites]], each site lists its own [[sites.services]], [[sites.counters]] and [[sites.totems]]"
                         .into(),
                 ));
             }
@@ -934,7 +1023,10 @@ impl Config {
         let at = |i: usize, key: &str| match prefix {
             None if key.is_empty() => "site".to_string(),
             None => {
-                if key.starts_with("services") || key.starts_with("counters") {
+                if key.starts_with("services")
+                    || key.starts_with("counters")
+                    || key.starts_with("totems")
+                {
                     key.to_string()
                 } else {
                     format!("site.{key}")
@@ -947,6 +1039,8 @@ impl Config {
         let mut units = std::collections::HashMap::new();
         let mut bauds = std::collections::HashMap::new();
         let mut port_sites: std::collections::HashMap<PathBuf, String> =
+            std::collections::HashMap::new();
+        let mut scanner_ports: std::collections::HashMap<PathBuf, String> =
             std::collections::HashMap::new();
         let mut out = Vec::new();
         for (si, site) in list.into_iter().enumerate() {
@@ -1011,9 +1105,36 @@ impl Config {
                     ));
                 }
             }
-            for (i, c) in site.counters.iter().enumerate() {
-                let Some(k) = &c.keypad else { continue };
-                let key = at(si, &format!("counters[{i}].keypad"));
+            let mut keypads: Vec<(String, String, &KeypadSettings)> = site
+                .counters
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    c.keypad.as_ref().map(|k| {
+                        let owner = format!("counter {:?}", format!("{}/{}", site.id, c.id));
+                        (at(si, &format!("counters[{i}].keypad")), owner, k)
+                    })
+                })
+                .collect();
+            check_totems(&site, &|k: &str| at(si, k), fail)?;
+            for (i, t) in site.totems.iter().enumerate() {
+                keypads.push((
+                    at(si, &format!("totems[{i}].keypad")),
+                    format!("totem {:?}", format!("{}/{}", site.id, t.id)),
+                    &t.keypad,
+                ));
+                let key = at(si, &format!("totems[{i}].scanner.port"));
+                if let Some(other) = scanner_ports.insert(t.scanner.port.clone(), key.clone()) {
+                    return Err(fail(
+                        &key,
+                        format!(
+                            "{} is already the scanner port of {other}",
+                            t.scanner.port.display()
+                        ),
+                    ));
+                }
+            }
+            for (key, owner_id, k) in keypads {
                 if !(1..=247).contains(&k.unit) {
                     return Err(fail(
                         &format!("{key}.unit"),
@@ -1038,12 +1159,11 @@ impl Config {
                         ));
                     }
                 }
-                let owner = format!("{}/{}", site.id, c.id);
-                if let Some(other) = units.insert((k.port.clone(), k.unit), owner) {
+                if let Some(other) = units.insert((k.port.clone(), k.unit), owner_id) {
                     return Err(fail(
                         &format!("{key}.unit"),
                         format!(
-                            "unit {} on {} is already the keypad of counter {other:?}",
+                            "unit {} on {} is already the keypad of {other}",
                             k.unit,
                             k.port.display()
                         ),
@@ -1066,6 +1186,17 @@ impl Config {
                 time_zone,
             });
         }
+        for (port, key) in &scanner_ports {
+            if port_sites.contains_key(port) {
+                return Err(fail(
+                    key,
+                    format!(
+                        "{} is a keypad bus: a scanner needs a serial port of its own",
+                        port.display()
+                    ),
+                ));
+            }
+        }
         Ok(out)
     }
 
@@ -1079,6 +1210,106 @@ impl Config {
         // `check` refuses a configuration without sites.
         &self.sites[0]
     }
+}
+
+/// The totems of one site: ids, counters served, windows, scanner and code settings (the
+/// keypads are checked with the counters' keypads). `at` names a key of this site.
+fn check_totems(
+    site: &SiteSettings,
+    at: &dyn Fn(&str) -> String,
+    fail: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let mut ids = HashSet::new();
+    for (i, t) in site.totems.iter().enumerate() {
+        let key = |k: &str| at(&format!("totems[{i}].{k}"));
+        if t.id.trim().is_empty() {
+            return Err(fail(&key("id"), "must not be empty".into()));
+        }
+        if !ids.insert(t.id.as_str()) {
+            return Err(fail(&key("id"), format!("{:?} is listed twice", t.id)));
+        }
+        if site.counters.iter().any(|c| c.id == t.id) {
+            return Err(fail(
+                &key("id"),
+                format!(
+                    "{:?} is also a counter id: a totem needs an id of its own",
+                    t.id
+                ),
+            ));
+        }
+        if t.counters.is_empty() {
+            return Err(fail(
+                &key("counters"),
+                "must list at least one counter".into(),
+            ));
+        }
+        for (j, c) in t.counters.iter().enumerate() {
+            let ck = key(&format!("counters[{j}]"));
+            match site.counters.iter().find(|x| x.id == *c) {
+                None => {
+                    return Err(fail(
+                        &ck,
+                        format!("{c:?} is not one of this site's [[counters]]"),
+                    ))
+                }
+                Some(x) if x.keypad.is_some() => {
+                    return Err(fail(
+                        &ck,
+                        format!(
+                            "counter {c:?} has a keypad of its own: a counter served by a \
+                             totem has none (its citizens vote at the totem)"
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+            if t.counters[..j].contains(c) {
+                return Err(fail(&ck, format!("{c:?} is listed twice")));
+            }
+        }
+        if !(60..=14_400).contains(&t.window_s) {
+            return Err(fail(
+                &key("window_s"),
+                format!("{} is out of range 60..=14400 seconds", t.window_s),
+            ));
+        }
+        if !(5..=600).contains(&t.arm_window_s) {
+            return Err(fail(
+                &key("arm_window_s"),
+                format!("{} is out of range 5..=600 seconds", t.arm_window_s),
+            ));
+        }
+        if t.arm_window_s > t.window_s {
+            return Err(fail(
+                &key("arm_window_s"),
+                format!(
+                    "{} is longer than window_s ({})",
+                    t.arm_window_s, t.window_s
+                ),
+            ));
+        }
+        if let Err(e) = faccia_domain::totem::CodePattern::parse(&t.code) {
+            return Err(fail(&key("code"), format!("{:?}: {e}", t.code)));
+        }
+        if !SCANNER_BAUDS.contains(&t.scanner.baud) {
+            return Err(fail(
+                &key("scanner.baud"),
+                format!(
+                    "{} is not one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200",
+                    t.scanner.baud
+                ),
+            ));
+        }
+        for (name, v) in [("prefix", &t.scanner.prefix), ("suffix", &t.scanner.suffix)] {
+            if !v.bytes().all(|b| (0x20..0x7F).contains(&b)) || v.len() > 32 {
+                return Err(fail(
+                    &key(&format!("scanner.{name}")),
+                    "must be at most 32 printable ASCII characters".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A site id: 1 to 64 ASCII letters, digits, '-', '_' or '.'.
@@ -1678,6 +1909,96 @@ sites = ["c_h501-anagrafe"]
         ))
         .unwrap();
         assert_eq!(c.phone.unwrap().lines[0].site_id, "c_h501-anagrafe");
+    }
+
+    const TOTEM: &str = r#"
+[site]
+id = "ufficio-a"
+name = "A"
+[[counters]]
+id = "S01"
+name = "Sportello 1"
+keypad = { port = "/dev/ttyUSB0", unit = 1 }
+[[counters]]
+id = "S02"
+name = "Sportello 2"
+[[counters]]
+id = "S03"
+name = "Sportello 3"
+[[totems]]
+id = "T1"
+name = "Totem"
+counters = ["S02", "S03"]
+keypad = { port = "/dev/ttyUSB0", unit = 9 }
+scanner = { port = "/dev/ttyACM0" }
+"#;
+
+    #[test]
+    fn totems_load_with_defaults() {
+        let c = load_text(TOTEM).unwrap();
+        let site = c.first_site();
+        let t = &site.totems()[0];
+        assert_eq!((t.window_s, t.arm_window_s), (600, 30));
+        assert_eq!(t.code, "{site}/{ticket}");
+        assert_eq!((t.scanner.baud, t.scanner.prefix.as_str()), (9600, ""));
+        assert!(site.has_keypads());
+        let w = site.totem_counters();
+        assert_eq!(w.window("S02"), Some(600_000));
+        assert_eq!(w.window("S01"), None);
+        // several sites: [[sites.totems]]
+        let multi = TOTEM
+            .replace("[site]", "[[sites]]")
+            .replace("[[counters]]", "[[sites.counters]]")
+            .replace("[[totems]]", "[[sites.totems]]");
+        assert_eq!(load_text(&multi).unwrap().sites[0].totems().len(), 1);
+    }
+
+    #[test]
+    fn bad_totems_are_named() {
+        let msg = |text: &str| load_text(text).unwrap_err().to_string();
+        let m = msg(&TOTEM.replace("[\"S02\", \"S03\"]", "[\"S01\"]"));
+        assert!(
+            m.contains("key `totems[0].counters[0]`") && m.contains("keypad of its own"),
+            "{m}"
+        );
+        let m = msg(&TOTEM.replace("[\"S02\", \"S03\"]", "[\"S02\", \"S09\"]"));
+        assert!(m.contains("key `totems[0].counters[1]`"), "{m}");
+        let m = msg(&TOTEM.replace("[\"S02\", \"S03\"]", "[]"));
+        assert!(m.contains("key `totems[0].counters`"), "{m}");
+        let m = msg(&TOTEM.replace("id = \"T1\"", "id = \"S02\""));
+        assert!(
+            m.contains("key `totems[0].id`") && m.contains("counter id"),
+            "{m}"
+        );
+        let m = msg(&TOTEM.replace("unit = 9", "unit = 1"));
+        assert!(
+            m.contains("key `totems[0].keypad.unit`") && m.contains("S01"),
+            "{m}"
+        );
+        let m = msg(&TOTEM.replace("name = \"Totem\"", "name = \"Totem\"\nwindow_s = 30"));
+        assert!(m.contains("key `totems[0].window_s`"), "{m}");
+        let m = msg(&TOTEM.replace("name = \"Totem\"", "name = \"Totem\"\narm_window_s = 700"));
+        assert!(m.contains("key `totems[0].arm_window_s`"), "{m}");
+        let m = msg(&TOTEM.replace(
+            "name = \"Totem\"",
+            "name = \"Totem\"\ncode = \"{site}{ticket}\"",
+        ));
+        assert!(m.contains("key `totems[0].code`"), "{m}");
+        let m = msg(&TOTEM.replace(
+            "port = \"/dev/ttyACM0\"",
+            "port = \"/dev/ttyACM0\", baud = 1234",
+        ));
+        assert!(m.contains("key `totems[0].scanner.baud`"), "{m}");
+        let m = msg(&TOTEM.replace("port = \"/dev/ttyACM0\"", "port = \"/dev/ttyUSB0\""));
+        assert!(
+            m.contains("key `totems[0].scanner.port`") && m.contains("keypad bus"),
+            "{m}"
+        );
+        let m = msg(&TOTEM.replace(
+            "port = \"/dev/ttyACM0\"",
+            "port = \"/dev/ttyACM0\", parity = \"odd\"",
+        ));
+        assert!(m.contains("totems[0].scanner.parity"), "{m}");
     }
 
     #[test]

@@ -6,6 +6,14 @@
 //! bus's events for its unit, the queue handler asking to arm a session it has just stored, and
 //! a clock tick. It carries out the machine's effects one after the other and feeds each result
 //! back before it takes the next input, so two commands for one keypad never cross.
+//!
+//! A totem's keypad (on a bus like any keypad) runs the same task and machine; its sessions
+//! come from the scans of its scanner (`crate::totem`): each admitted scan is an "opened"
+//! session for the machine, its latched votes go to the store through
+//! [`Store::record_totem_vote`], and the ends the machine decides (the faces' window ran out, the
+//! keypad unreachable or rebooted) do not end the store's session: the citizen may scan again
+//! within the totem's window. A refused scan blinks the totem (IDENTIFY: every LED for 10 s,
+//! voting state unchanged), is counted and written to the event log.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,6 +34,7 @@ use crate::config::{Config, SiteConfig};
 use crate::grpc::convert::timestamp;
 use crate::keypads::KeypadGateway;
 use crate::storage::{read, KeypadNote, SessionChange, SessionInfo, Store, VoteOutcome};
+use crate::totem::{self, Judged, ScanCounts, ScanLine, TotemSeat};
 
 /// How long the queue event's answer waits for the keypad to be armed.
 const ARM_WAIT: Duration = Duration::from_millis(400);
@@ -53,14 +62,58 @@ enum Msg {
     },
     /// The queue handler stored this session and waits to know whether the keypad took it.
     Arm(OpenSession, oneshot::Sender<bool>),
+    /// A line from a totem's scanner.
+    Scan(ScanLine),
+}
+
+/// Whose keypad a task commands.
+enum Seat {
+    /// A counter's own keypad: the counter's sessions.
+    Counter,
+    /// A totem's keypad: the sessions its scans admit.
+    Totem(TotemScans),
+}
+
+/// A totem's task state: the totem, the session the machine holds for the current scan.
+struct TotemScans {
+    seat: TotemSeat,
+    counts: ScanCounts,
+    /// Scans so far: each admitted scan is a session of its own for the machine
+    /// (`<session id>#<n>`), so that a ticket scanned again after its faces went dark (which the
+    /// machine remembers as ended) is armed again.
+    scans: u64,
+    /// The machine's id of the current scan and the store's session id.
+    current: Option<(String, String)>,
+}
+
+impl TotemScans {
+    /// The store's session id of a machine id.
+    fn store_id(machine_id: &str) -> String {
+        machine_id
+            .rsplit_once('#')
+            .map_or(machine_id, |(id, _)| id)
+            .to_string()
+    }
+
+    /// The machine's id of a store session id (the current scan's, if it is that session).
+    fn machine_id(&self, store_id: &str) -> String {
+        match &self.current {
+            Some((m, s)) if s == store_id => m.clone(),
+            _ => store_id.to_string(),
+        }
+    }
 }
 
 pub struct SerialKeypads {
     buses: Vec<BusEntry>,
     /// counter -> (bus index, unit)
     where_is: HashMap<String, (usize, u8)>,
-    /// counter -> its task
+    /// counter (or totem) -> its task
     tasks: HashMap<String, mpsc::UnboundedSender<Msg>>,
+    /// counter served by totems -> those totems
+    totems_of: HashMap<String, Vec<String>>,
+    /// totem scans by outcome
+    scans: ScanCounts,
     health: Mutex<Vec<v1::Keypad>>,
     /// counter -> presses that did not count, recently (the burst alert)
     ignored: Mutex<HashMap<String, IgnoredPresses>>,
@@ -99,19 +152,26 @@ impl SerialKeypads {
     /// to one site). Must be called inside a tokio runtime.
     pub fn start(config: &Config, site: &SiteConfig, store: Store) -> Arc<SerialKeypads> {
         let mut by_port: Vec<(std::path::PathBuf, u32, HashMap<u8, String>)> = Vec::new();
-        for c in site.counters() {
-            let Some(k) = &c.keypad else { continue };
+        let seats = site
+            .counters()
+            .iter()
+            .filter_map(|c| c.keypad.as_ref().map(|k| (c.id.clone(), k)))
+            .chain(site.totems().iter().map(|t| (t.id.clone(), &t.keypad)));
+        for (id, k) in seats {
             match by_port.iter_mut().find(|(p, _, _)| *p == k.port) {
                 Some((_, _, units)) => {
-                    units.insert(k.unit, c.id.clone());
+                    units.insert(k.unit, id);
                 }
-                None => by_port.push((
-                    k.port.clone(),
-                    k.baud,
-                    HashMap::from([(k.unit, c.id.clone())]),
-                )),
+                None => by_port.push((k.port.clone(), k.baud, HashMap::from([(k.unit, id)]))),
             }
         }
+        let mut totems_of: HashMap<String, Vec<String>> = HashMap::new();
+        for t in site.totems() {
+            for c in &t.counters {
+                totems_of.entry(c.clone()).or_default().push(t.id.clone());
+            }
+        }
+        let scans = ScanCounts::default();
         let reason_window_s = u16::try_from(config.settings.sessions.reason_window_s).unwrap_or(60);
         let rules = KeypadRules {
             reason_window_ms: store.rules().reason_window_ms,
@@ -130,9 +190,38 @@ impl SerialKeypads {
             for (unit, counter) in &counters {
                 where_is.insert(counter.clone(), (i, *unit));
                 let (tx, rx) = mpsc::unbounded_channel();
-                tasks.insert(counter.clone(), tx);
+                tasks.insert(counter.clone(), tx.clone());
+                let seat = match site.totems().iter().find(|t| t.id == *counter) {
+                    Some(t) => match TotemSeat::new(site.id(), t) {
+                        Some(seat) => Seat::Totem(TotemScans {
+                            seat,
+                            counts: scans.clone(),
+                            scans: 0,
+                            current: None,
+                        }),
+                        None => {
+                            tracing::error!(totem = %t.id, "the totem's code pattern is not valid; its keypad is not run");
+                            continue;
+                        }
+                    },
+                    None => Seat::Counter,
+                };
+                if let Some(t) = site.totems().iter().find(|t| t.id == *counter) {
+                    let tx = tx.clone();
+                    let clock = store.clone();
+                    totem::spawn_scanner(
+                        t.id.clone(),
+                        t.scanner.port.clone(),
+                        t.scanner.baud,
+                        t.scanner.prefix.clone(),
+                        t.scanner.suffix.clone(),
+                        move || clock.now(),
+                        move |line| tx.send(Msg::Scan(line)).is_ok(),
+                    );
+                }
                 let task = CounterTask {
                     counter: counter.clone(),
+                    seat,
                     unit: *unit,
                     bus: handle.clone(),
                     store: store.clone(),
@@ -155,6 +244,8 @@ impl SerialKeypads {
             buses,
             where_is,
             tasks,
+            totems_of,
+            scans,
             health: Mutex::new(Vec::new()),
             ignored: Mutex::new(HashMap::new()),
         });
@@ -221,7 +312,8 @@ impl SerialKeypads {
         while let Some(change) = changes.recv().await {
             match change {
                 SessionChange::Opened(info) => {
-                    if info.keypad != KeypadArming::NoKeypad {
+                    // a totem's sessions reach its keypad through scans
+                    if info.keypad != KeypadArming::NoKeypad && !info.keypad.is_totem() {
                         let s = open_session(&info);
                         self.send(&info.counter_id, Msg::Input(Input::Opened(s)));
                     }
@@ -230,7 +322,16 @@ impl SerialKeypads {
                     session_id,
                     counter_id,
                     state,
-                } => self.send(&counter_id, Msg::Input(Input::Ended { session_id, state })),
+                } => {
+                    for t in self.totems_of.get(&counter_id).into_iter().flatten() {
+                        let ended = Input::Ended {
+                            session_id: session_id.clone(),
+                            state,
+                        };
+                        self.send(t, Msg::Input(ended));
+                    }
+                    self.send(&counter_id, Msg::Input(Input::Ended { session_id, state }))
+                }
             }
         }
     }
@@ -372,9 +473,11 @@ impl SerialKeypads {
     }
 }
 
-/// One counter: its machine and the keypad it commands.
+/// One counter (or totem): its machine and the keypad it commands.
 struct CounterTask {
+    /// The counter's id, or the totem's.
     counter: String,
+    seat: Seat,
     unit: u8,
     bus: BusHandle,
     store: Store,
@@ -394,6 +497,10 @@ impl CounterTask {
             let input = tokio::select! {
                 msg = rx.recv() => match msg {
                     None => return,
+                    Some(Msg::Input(Input::Ended { session_id, state })) => Input::Ended {
+                        session_id: self.machine_id(&session_id),
+                        state,
+                    },
                     Some(Msg::Input(i)) => i,
                     Some(Msg::Latched { token, seq, face, reason }) => {
                         self.latched.insert((token, seq), (face, reason));
@@ -403,10 +510,69 @@ impl CounterTask {
                         self.waiters.push((s.session_id.clone(), reply));
                         Input::Opened(s)
                     }
+                    Some(Msg::Scan(line)) => match self.scan(line).await {
+                        Some(i) => i,
+                        None => continue,
+                    },
                 },
                 _ = tick.tick() => Input::Tick,
             };
             self.feed(input).await;
+        }
+    }
+
+    /// The machine's id of a store session (a totem's current scan has one of its own).
+    fn machine_id(&self, store_id: &str) -> String {
+        match &self.seat {
+            Seat::Counter => store_id.to_string(),
+            Seat::Totem(t) => t.machine_id(store_id),
+        }
+    }
+
+    /// The store's id of a machine's session.
+    fn store_id(&self, machine_id: &str) -> String {
+        match &self.seat {
+            Seat::Counter => machine_id.to_string(),
+            Seat::Totem(_) => TotemScans::store_id(machine_id),
+        }
+    }
+
+    /// A totem's scan: the session it admits, for the machine, or a refusal shown on the
+    /// totem, counted and logged.
+    async fn scan(&mut self, line: ScanLine) -> Option<Input> {
+        let Seat::Totem(t) = &mut self.seat else {
+            return None;
+        };
+        let judged = totem::judge(&self.store, &t.seat, line, self.store.now()).await?;
+        match judged {
+            Judged::Arm(arming, held) => {
+                t.counts.add(&t.seat.id, totem::ARMED);
+                t.scans += 1;
+                let machine_id = format!("{}#{}", arming.session_id, t.scans);
+                tracing::info!(totem = %t.seat.id, session = %arming.session_id, "scan admitted: arming the totem");
+                t.current = Some((machine_id.clone(), arming.session_id.clone()));
+                Some(Input::Opened(OpenSession {
+                    session_id: machine_id,
+                    token: arming.token,
+                    expires_at: arming.until,
+                    armed: held,
+                }))
+            }
+            Judged::Refused(note) => {
+                tracing::info!(totem = %t.seat.id, refusal = note.refusal, "scan refused");
+                // Shown on the totem: every LED blinks (IDENTIFY), the voting state unchanged.
+                let shown = tokio::time::timeout(COMMAND_WAIT, self.bus.identify(self.unit)).await;
+                if !matches!(shown, Ok(Ok(()))) {
+                    tracing::warn!(totem = %t.seat.id, "cannot show the refusal on the totem");
+                }
+                let refusal = note.refusal;
+                if let Err(e) = self.store.log_scan(note).await {
+                    tracing::warn!(totem = %t.seat.id, error = %e, "cannot log the refused scan");
+                }
+                // Counted once its log entry is stored: what the metrics say, the log holds.
+                t.counts.add(&t.seat.id, refusal);
+                None
+            }
         }
     }
 
@@ -476,9 +642,19 @@ impl CounterTask {
                 Some(Input::DisarmDone { result })
             }
             Effect::MarkArmed { session_id } => {
-                if let Err(e) = self.store.set_arming(session_id, KeypadArming::Armed).await {
+                let (id, arming) = match &self.seat {
+                    Seat::Counter => (session_id, KeypadArming::Armed),
+                    Seat::Totem(_) => (self.store_id(&session_id), KeypadArming::TotemArmed),
+                };
+                if let Err(e) = self.store.set_arming(id, arming).await {
                     tracing::warn!(counter, error = %e, "cannot record the keypad as armed");
                 }
+                None
+            }
+            Effect::End { session_id, cause } if matches!(self.seat, Seat::Totem(_)) => {
+                // The faces went dark (or the totem was lost) with no vote: the session stays
+                // open for the totem's window, the citizen may scan again.
+                tracing::debug!(totem = %counter, session = %self.store_id(&session_id), ?cause, "the totem's faces went dark with no vote");
                 None
             }
             Effect::End { session_id, cause } => {
@@ -522,17 +698,32 @@ impl CounterTask {
                         });
                     }
                 };
-                match self
-                    .store
-                    .record_keypad_vote(counter.clone(), token, judgement, self.store.now())
-                    .await
-                {
+                let now = self.store.now();
+                let recorded = match &self.seat {
+                    Seat::Counter => {
+                        self.store
+                            .record_keypad_vote(counter.clone(), token, judgement, now)
+                            .await
+                    }
+                    Seat::Totem(t) => {
+                        self.store
+                            .record_totem_vote(
+                                counter.clone(),
+                                t.seat.counters.clone(),
+                                token,
+                                judgement,
+                                now,
+                            )
+                            .await
+                    }
+                };
+                match recorded {
                     Ok(outcome) => {
                         self.latched.remove(&(token, seq));
                         let voted = match outcome {
                             VoteOutcome::Stored(s) => {
                                 tracing::info!(counter, session = %s.session_id, "vote stored");
-                                Some(s.session_id)
+                                Some(self.machine_id(&s.session_id))
                             }
                             VoteOutcome::AlreadyStored(id) => {
                                 tracing::info!(counter, session = %id, "vote was already stored: acknowledging only");
@@ -633,5 +824,9 @@ impl KeypadGateway for SerialKeypads {
 
     fn health(&self) -> Vec<v1::Keypad> {
         self.health.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    fn totem_scans(&self) -> Vec<(String, &'static str, u64)> {
+        self.scans.list()
     }
 }

@@ -26,6 +26,11 @@ pub trait KeypadGateway: Send + Sync {
 
     /// Health of every configured keypad, for the monitor.
     fn health(&self) -> Vec<v1::Keypad>;
+
+    /// Totem scans since start: (totem, outcome, scans), for the metrics.
+    fn totem_scans(&self) -> Vec<(String, &'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// No keypads configured: sessions are NO_KEYPAD and simply expire.

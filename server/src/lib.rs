@@ -10,6 +10,7 @@ pub mod keypad_link;
 pub mod keypads;
 pub mod metrics;
 pub mod office;
+pub mod totem;
 pub mod web;
 
 pub use faccia_storage as storage;
@@ -125,12 +126,12 @@ pub fn open(config: Config, clock: Clock) -> Result<Arc<Shared>, OpenError> {
                 }),
                 _ => store,
             };
-            let keypads: Arc<dyn keypads::KeypadGateway> =
-                if site.counters().iter().any(|c| c.keypad.is_some()) {
-                    keypad_link::SerialKeypads::start(&config, site, store.clone())
-                } else {
-                    Arc::new(keypads::NoKeypads)
-                };
+            let store = store.with_totems(site.totem_counters());
+            let keypads: Arc<dyn keypads::KeypadGateway> = if site.has_keypads() {
+                keypad_link::SerialKeypads::start(&config, site, store.clone())
+            } else {
+                Arc::new(keypads::NoKeypads)
+            };
             Arc::new(Office {
                 site: site.clone(),
                 store,

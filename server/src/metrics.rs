@@ -146,7 +146,12 @@ impl Metrics {
         }
     }
 
-    fn render(&self, votes: &[(i32, i64)], keypads: &[v1::Keypad]) -> String {
+    fn render(
+        &self,
+        votes: &[(i32, i64)],
+        keypads: &[v1::Keypad],
+        scans: &[(String, &'static str, u64)],
+    ) -> String {
         let mut out = String::new();
         let Ok(m) = self.inner.lock() else {
             return out;
@@ -254,6 +259,17 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP faccia_totem_scans_total Tickets scanned at a totem, by outcome (armed, or why refused)."
+        );
+        let _ = writeln!(out, "# TYPE faccia_totem_scans_total counter");
+        for (totem, outcome, n) in scans {
+            let _ = writeln!(
+                out,
+                "faccia_totem_scans_total{{totem=\"{totem}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
             "# HELP faccia_grpc_requests_total gRPC calls by service, method and final status code."
         );
         let _ = writeln!(out, "# TYPE faccia_grpc_requests_total counter");
@@ -350,6 +366,7 @@ pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<()>
                 if head.starts_with("GET /metrics ") || head.starts_with("GET / ") {
                     let mut votes: Vec<(i32, i64)> = Vec::new();
                     let mut keypads = Vec::new();
+                    let mut scans = Vec::new();
                     for o in &shared.offices {
                         let site = o.site.id().to_string();
                         let mine = o
@@ -364,9 +381,10 @@ pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<()>
                             }
                         }
                         keypads.extend(o.keypads.health());
+                        scans.extend(o.keypads.totem_scans());
                     }
                     votes.sort_unstable();
-                    let body = shared.metrics.render(&votes, &keypads);
+                    let body = shared.metrics.render(&votes, &keypads, &scans);
                     ("200 OK", body, "text/plain; version=0.0.4; charset=utf-8")
                 } else {
                     (

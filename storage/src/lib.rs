@@ -16,6 +16,7 @@ pub mod remote;
 pub mod rollup;
 pub mod schema;
 pub mod sites;
+pub mod totem;
 mod url;
 pub mod weblink;
 
@@ -30,8 +31,9 @@ use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 
 pub use conn::{connect, migrate, redact, AnyConnection};
-pub use ops::{Ack, AckStatus, CounterClaim, SessionInfo, VoteOutcome};
+pub use ops::{Ack, AckStatus, CounterClaim, SessionInfo, VoteFrom, VoteOutcome};
 pub use remote::{RemoteSession, RemoteVote, WebExtras};
+pub use totem::{ScanNote, TotemCounters};
 pub use url::DatabaseUrl;
 pub use weblink::{LinkKey, WebLinks};
 
@@ -149,6 +151,8 @@ type Subscribers = Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<SessionChang
 struct SiteCtx {
     rules: Rules,
     subscribers: Subscribers,
+    /// Its counters served by a totem ([`Store::with_totems`]).
+    totems: TotemCounters,
 }
 
 /// Where the store gets the time (a fixed or stepped clock in tests).
@@ -477,6 +481,7 @@ impl Store {
                 site: Arc::new(SiteCtx {
                     rules,
                     subscribers: Arc::new(Mutex::new(Vec::new())),
+                    totems: TotemCounters::default(),
                 }),
                 clock: clock.clone(),
                 web: None,
@@ -508,6 +513,22 @@ impl Store {
 
     pub fn rules(&self) -> &Rules {
         &self.site.rules
+    }
+
+    /// This store with the site's counters served by totems (call before cloning it: the
+    /// clones made before keep none).
+    pub fn with_totems(mut self, totems: TotemCounters) -> Store {
+        self.site = Arc::new(SiteCtx {
+            rules: self.site.rules.clone(),
+            subscribers: self.site.subscribers.clone(),
+            totems,
+        });
+        self
+    }
+
+    /// The site's counters served by totems.
+    pub fn totems(&self) -> &TotemCounters {
+        &self.site.totems
     }
 
     /// The site this store reads and writes.
@@ -608,8 +629,11 @@ impl Store {
     /// Stores one ticket event and applies it; answers after the commit.
     pub async fn publish(&self, event: TicketEvent) -> Result<Ack, StoreError> {
         let web = self.web.clone();
-        self.write(move |c, rules, now| ops::publish(c, rules, web.as_deref(), now, &event))
-            .await
+        let site = self.site.clone();
+        self.write(move |c, rules, now| {
+            ops::publish(c, rules, web.as_deref(), &site.totems, now, &event)
+        })
+        .await
     }
 
     /// Queues one ticket event for the writer at once, in call order, and returns the future of
@@ -622,8 +646,9 @@ impl Store {
         event: TicketEvent,
     ) -> impl std::future::Future<Output = Result<Ack, StoreError>> + Send + 'static {
         let web = self.web.clone();
+        let site = self.site.clone();
         let rx = self.submit(Some(gate.clone()), move |c, rules, now| {
-            ops::publish(c, rules, web.as_deref(), now, &event)
+            ops::publish(c, rules, web.as_deref(), &site.totems, now, &event)
         });
         Self::answer(rx)
     }
@@ -654,7 +679,7 @@ impl Store {
         voted_at: Millis,
     ) -> Result<VoteOutcome, StoreError> {
         self.write(move |c, rules, now| {
-            ops::record_vote(c, rules, now, None, token, judgement, voted_at)
+            ops::record_vote(c, rules, now, VoteFrom::Session, token, judgement, voted_at)
         })
         .await
     }
@@ -668,9 +693,57 @@ impl Store {
         voted_at: Millis,
     ) -> Result<VoteOutcome, StoreError> {
         self.write(move |c, rules, now| {
-            ops::record_vote(c, rules, now, Some(&counter_id), token, judgement, voted_at)
+            ops::record_vote(
+                c,
+                rules,
+                now,
+                VoteFrom::Counter(&counter_id),
+                token,
+                judgement,
+                voted_at,
+            )
         })
         .await
+    }
+
+    /// The seam where the keypad of totem `totem_id`, serving `counters`, reports a latched
+    /// vote with `token` (admitted by `session::admit_totem_vote`).
+    pub async fn record_totem_vote(
+        &self,
+        totem_id: String,
+        counters: Vec<String>,
+        token: u32,
+        judgement: Judgement,
+        voted_at: Millis,
+    ) -> Result<VoteOutcome, StoreError> {
+        self.write(move |c, rules, now| {
+            ops::record_vote(
+                c,
+                rules,
+                now,
+                VoteFrom::Totem(&totem_id, &counters),
+                token,
+                judgement,
+                voted_at,
+            )
+        })
+        .await
+    }
+
+    /// What the store knows of a scanned ticket of this site (its newest counter session).
+    pub async fn ticket_facts(
+        &self,
+        source: Option<String>,
+        ticket: String,
+    ) -> Result<faccia_domain::totem::TicketFacts, StoreError> {
+        self.read_site(move |c, site| totem::ticket_facts(c, site, source.as_deref(), &ticket))
+            .await
+    }
+
+    /// Writes a refused totem scan to the event log.
+    pub async fn log_scan(&self, note: ScanNote) -> Result<(), StoreError> {
+        self.write(move |c, rules, now| totem::log_scan(c, &rules.site_id, now, &note))
+            .await
     }
 
     /// The seam where the keypad layer says what the counter's keypad is doing for a session.

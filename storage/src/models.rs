@@ -239,8 +239,9 @@ pub mod log_reason {
 pub fn keypad_code(k: faccia_domain::session::KeypadArming) -> i32 {
     use faccia_domain::session::KeypadArming;
     match k {
-        KeypadArming::Armed => 1,
-        KeypadArming::Pending => 2,
+        // A totem's states as the proto knows them: waiting for a keypad, held by one.
+        KeypadArming::Armed | KeypadArming::TotemArmed => 1,
+        KeypadArming::Pending | KeypadArming::Totem => 2,
         KeypadArming::NoKeypad => 3,
     }
 }

@@ -3,8 +3,9 @@
 
 use diesel::prelude::*;
 use faccia_domain::session::{
-    admit_vote, next_token, session_id, store_expiry, supersedes, token_seed, Admission, Channel,
-    Judgement, KeypadArming, Refusal, SessionState, VoteTarget, TOKEN_LIFETIME_MS,
+    admit_totem_vote, admit_vote, next_token, session_id, store_expiry, supersedes, token_seed,
+    Admission, Channel, Judgement, KeypadArming, Refusal, SessionState, VoteTarget,
+    TOKEN_LIFETIME_MS,
 };
 use faccia_domain::stats::spans_midnight;
 use faccia_domain::ticket::{decide, Step, TicketState, TicketView, Verdict};
@@ -13,6 +14,7 @@ use faccia_domain::{EventKind, Millis, TicketEvent, DAY_MS};
 use super::conn::AnyConnection;
 use super::models::*;
 use super::schema::*;
+use super::totem::TotemCounters;
 use super::{log_kind, outcome_code, rollup, KeypadNote, Rules, SessionChange, StoreError};
 use crate::remote::{self, RemoteSession};
 use crate::weblink::WebLinks;
@@ -272,11 +274,12 @@ fn new_counter(site: &str, id: &str, source: &str) -> CounterRow {
     }
 }
 
-/// Stores and applies one event.
+/// Stores and applies one event. `totems`: the site's counters served by a totem.
 pub fn publish(
     c: &mut AnyConnection,
     rules: &Rules,
     web: Option<&WebLinks>,
+    totems: &TotemCounters,
     now: Millis,
     ev: &TicketEvent,
 ) -> Result<Ack, StoreError> {
@@ -322,7 +325,7 @@ pub fn publish(
     let (status, session, detail) = match ev.kind {
         EventKind::DayReset => day_reset(c, rules, now, ev)?,
         EventKind::CounterOpened | EventKind::CounterClosed => counter_event(c, rules, now, ev)?,
-        _ => ticket_event(c, rules, web, now, ev)?,
+        _ => ticket_event(c, rules, web, totems, now, ev)?,
     };
     diesel::insert_into(received_events::table)
         .values(&ReceivedRow {
@@ -353,6 +356,7 @@ fn ticket_event(
     c: &mut AnyConnection,
     rules: &Rules,
     web: Option<&WebLinks>,
+    totems: &TotemCounters,
     now: Millis,
     ev: &TicketEvent,
 ) -> Result<Outcome, StoreError> {
@@ -422,7 +426,7 @@ fn ticket_event(
     )?;
     counter_effects(c, site, now, ev, &view, operator_ref)?;
     let session = if ev.kind == EventKind::Served {
-        Some(open_session(c, rules, web, now, ev, &view)?)
+        Some(open_session(c, rules, web, totems, now, ev, &view)?)
     } else {
         None
     };
@@ -515,6 +519,11 @@ fn open_session_at(
         .filter(vote_sessions::counter_id.eq(counter))
         .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
         .filter(vote_sessions::channel.eq(Channel::Counter.as_str()))
+        // a totem's sessions do not hold their counter
+        .filter(vote_sessions::keypad.ne_all([
+            KeypadArming::Totem.as_str(),
+            KeypadArming::TotemArmed.as_str(),
+        ]))
         .select(SessionRow::as_select())
         .get_result(c)
         .optional()?)
@@ -628,6 +637,7 @@ fn open_session(
     c: &mut AnyConnection,
     rules: &Rules,
     web: Option<&WebLinks>,
+    totems: &TotemCounters,
     now: Millis,
     ev: &TicketEvent,
     view: &TicketView,
@@ -667,7 +677,14 @@ fn open_session(
     }
     let mut state = SessionState::Open;
     let mut why = (0, "");
-    if let Some(counter) = load_counter(c, site, &ev.counter_id)? {
+    // A counter served by a totem: the citizen walks to the totem while the next one is
+    // served, so its sessions neither end the counter's open session nor are ended by the next.
+    let totem_window = totems.window(&ev.counter_id);
+    let counter_row = match totem_window {
+        Some(_) => None,
+        None => load_counter(c, site, &ev.counter_id)?,
+    };
+    if let Some(counter) = counter_row {
         if counter.last_call_at.is_some_and(|l| l > served_at)
             && counter.last_call_ticket != ev.ticket_id
         {
@@ -678,7 +695,11 @@ fn open_session(
             );
         }
     }
-    if let Some(open) = open_session_at(c, site, &ev.counter_id)? {
+    let open_here = match totem_window {
+        Some(_) => None,
+        None => open_session_at(c, site, &ev.counter_id)?,
+    };
+    if let Some(open) = open_here {
         if supersedes(open.served_at, &open.ticket_id, served_at, &ev.ticket_id) {
             end_session(
                 c,
@@ -700,7 +721,9 @@ fn open_session(
         }
     }
     let token = free_token(c, site, now, token_seed(&ev.source_id, &ev.ticket_id))?;
-    let keypad = if rules.keypad_counters.contains(&ev.counter_id) {
+    let keypad = if totem_window.is_some() {
+        KeypadArming::Totem
+    } else if rules.keypad_counters.contains(&ev.counter_id) {
         KeypadArming::Pending
     } else {
         KeypadArming::NoKeypad
@@ -716,7 +739,7 @@ fn open_session(
         token: i64::from(token),
         served_at,
         opened_at: now,
-        expires_at: now + rules.vote_window_ms,
+        expires_at: now + totem_window.unwrap_or(rules.vote_window_ms),
         // Stored with its final state at once: a session that is born superseded never
         // counts as open (one open session per counter is a unique index).
         state: state.as_str().to_string(),
@@ -1023,13 +1046,24 @@ pub fn expire_due(c: &mut AnyConnection, rules: &Rules, now: Millis) -> Result<u
     Ok(n)
 }
 
-/// A vote latched on the keypad of `counter` (None: the session's own counter) with `token`,
-/// admitted by `session::admit_vote`.
+/// Which keypad latched a vote.
+#[derive(Debug, Clone, Copy)]
+pub enum VoteFrom<'a> {
+    /// The session's own counter (the keypad seam in tests).
+    Session,
+    /// The keypad of this counter.
+    Counter(&'a str),
+    /// The keypad of a totem (its id) serving these counters.
+    Totem(&'a str, &'a [String]),
+}
+
+/// A vote latched on a keypad with `token`, admitted by `session::admit_vote` (a counter's
+/// keypad) or `session::admit_totem_vote` (a totem's).
 pub fn record_vote(
     c: &mut AnyConnection,
     rules: &Rules,
     now: Millis,
-    counter: Option<&str>,
+    from: VoteFrom<'_>,
     token: u32,
     judgement: Judgement,
     voted_at: Millis,
@@ -1057,11 +1091,25 @@ pub fn record_vote(
             })
         })
         .transpose()?;
-    let counter = counter
-        .map(str::to_string)
-        .or_else(|| target.as_ref().map(|t| t.counter_id.clone()))
-        .unwrap_or_default();
-    let s = match (admit_vote(target.as_ref(), &counter, now), newest) {
+    let (counter, admission) = match from {
+        VoteFrom::Session => {
+            let counter = target
+                .as_ref()
+                .map(|t| t.counter_id.clone())
+                .unwrap_or_default();
+            let a = admit_vote(target.as_ref(), &counter, now);
+            (counter, a)
+        }
+        VoteFrom::Counter(counter) => (
+            counter.to_string(),
+            admit_vote(target.as_ref(), counter, now),
+        ),
+        VoteFrom::Totem(totem, counters) => (
+            totem.to_string(),
+            admit_totem_vote(target.as_ref(), counters, now),
+        ),
+    };
+    let s = match (admission, newest) {
         (Admission::Accept, Some(s)) => s,
         (Admission::AlreadyVoted, Some(s)) => return Ok(VoteOutcome::AlreadyStored(s.session_id)),
         (admission, _) => {

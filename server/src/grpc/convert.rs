@@ -45,8 +45,9 @@ pub fn raw_event(e: v1::TicketEvent) -> RawEvent {
 
 pub fn keypad_state(k: KeypadArming) -> v1::vote_session::KeypadState {
     match k {
-        KeypadArming::Armed => v1::vote_session::KeypadState::Armed,
-        KeypadArming::Pending => v1::vote_session::KeypadState::Pending,
+        // A totem's session waits for the citizen's scan (PENDING), then the totem holds it.
+        KeypadArming::Armed | KeypadArming::TotemArmed => v1::vote_session::KeypadState::Armed,
+        KeypadArming::Pending | KeypadArming::Totem => v1::vote_session::KeypadState::Pending,
         KeypadArming::NoKeypad => v1::vote_session::KeypadState::NoKeypad,
     }
 }
