@@ -883,6 +883,20 @@ impl Config {
                     ),
                 ));
             }
+            if let Some(t) = site
+                .totems()
+                .iter()
+                .find(|t| t.counters.iter().any(|x| x == counter))
+            {
+                return Err(fail(
+                    &key,
+                    format!(
+                        "counter {counter:?} is served by totem {:?}: a served ticket gets one \
+                         vote session, and there it is the totem's",
+                        t.id
+                    ),
+                ));
+            }
             let pair = (site.id().to_string(), counter.to_string());
             if link_counters.contains(&pair) {
                 return Err(fail(&key, format!("{entry:?} is listed twice")));
@@ -1989,6 +2003,15 @@ scanner = { port = "/dev/ttyACM0" }
             "port = \"/dev/ttyACM0\", baud = 1234",
         ));
         assert!(m.contains("key `totems[0].scanner.baud`"), "{m}");
+        // A totem's counter cannot also give links: one session per served ticket.
+        let m = msg(&format!(
+            "{TOTEM}[web]\nenabled = true\npublic_url = \"https://voto.example.it\"\nkey = \"{}\"\nlink_counters = [\"S02\"]\n",
+            "ab".repeat(32)
+        ));
+        assert!(
+            m.contains("key `web.link_counters[0]`") && m.contains("totem"),
+            "{m}"
+        );
         let m = msg(&TOTEM.replace("port = \"/dev/ttyACM0\"", "port = \"/dev/ttyUSB0\""));
         assert!(
             m.contains("key `totems[0].scanner.port`") && m.contains("keypad bus"),
