@@ -304,6 +304,27 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            // The channels beside the counters' keypads.
+            let totems: usize = config.sites.iter().map(|s| s.totems().len()).sum();
+            if totems > 0 {
+                println!("  totems: {totems}");
+            }
+            if let Some(w) = &config.web {
+                println!(
+                    "  web links: page on {}, links {}/v/..., {} link counters, valid {} h",
+                    w.listen,
+                    w.public_url,
+                    w.link_counters.len(),
+                    w.lifetime_ms / 3_600_000
+                );
+            }
+            if let Some(p) = &config.phone {
+                println!(
+                    "  phone survey: FastAGI on {}, {} lines",
+                    p.listen,
+                    p.lines.len()
+                );
+            }
             Ok(())
         }
         Command::Serve(_) => runtime().and_then(|rt| rt.block_on(serve(config))),
