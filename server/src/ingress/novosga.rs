@@ -143,15 +143,16 @@ pub fn attendance(v: &Value, prefix: &str) -> Result<Attendance, ApiError> {
     })
 }
 
-/// A NovoSGA time: `Y-m-d\TH:i:s` in the site's zone (an RFC 3339 time with an offset is
-/// taken as it is).
+/// A time without offset (NovoSGA's `Y-m-d\TH:i:s`; also with a space, or without seconds)
+/// in the site's zone; an RFC 3339 time with an offset is taken as it is.
 pub fn local_time(text: &str, tz: Tz) -> Result<Millis, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
     }
-    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
-        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"))
-        .map_err(|_| format!("{text:?} is not a time such as 2026-11-23T09:00:00"))?;
+    let naive = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .ok_or_else(|| format!("{text:?} is not a time such as 2026-11-23T09:00:00"))?;
     match tz.from_local_datetime(&naive) {
         LocalResult::Single(t) => Ok(t.timestamp_millis()),
         // The autumn's repeated hour: the first (summer time) reading.
