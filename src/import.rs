@@ -97,7 +97,9 @@ pub fn split_line(line: &str, delim: char) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err("a quoted field is not closed (a line break inside quotes is not supported)".into());
+        return Err(
+            "a quoted field is not closed (a line break inside quotes is not supported)".into(),
+        );
     }
     out.push(cur.trim().to_string());
     Ok(out)
@@ -123,7 +125,9 @@ pub fn line_events(
         if v.is_empty() {
             return Ok(None);
         }
-        local_time(v, tz).map(Some).map_err(|p| format!("{name}: {p}"))
+        local_time(v, tz)
+            .map(Some)
+            .map_err(|p| format!("{name}: {p}"))
     };
     let ticket = get("ticket_id");
     if ticket.is_empty() {
@@ -156,9 +160,7 @@ pub fn line_events(
     }
     match (outcome, ended) {
         (Some(k), Some(t)) => steps.push((k, t)),
-        (Some(k), None) => {
-            return Err(format!("ended_at: is required with outcome {}", k.name()))
-        }
+        (Some(k), None) => return Err(format!("ended_at: is required with outcome {}", k.name())),
         (None, Some(_)) => {
             return Err("outcome: is required with ended_at (SERVED, NO_SHOW or CANCELLED)".into())
         }
@@ -217,13 +219,23 @@ pub fn run(args: ImportArgs, config: &Config) -> anyhow::Result<()> {
             .with_context(|| {
                 format!(
                     "site {id:?} is not configured (sites: {})",
-                    config.sites.iter().map(|s| s.id()).collect::<Vec<_>>().join(", ")
+                    config
+                        .sites
+                        .iter()
+                        .map(|s| s.id())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })?,
         None if config.sites.len() == 1 => config.first_site(),
         None => bail!(
             "--site is required: the configuration has several sites ({})",
-            config.sites.iter().map(|s| s.id()).collect::<Vec<_>>().join(", ")
+            config
+                .sites
+                .iter()
+                .map(|s| s.id())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let text = std::fs::read_to_string(&a.file)
@@ -273,7 +285,10 @@ pub async fn import(store: &Store, text: &str, source: &str, tz: Tz) -> anyhow::
         .map(|(i, l)| (i + 1, l.trim_start_matches('\u{feff}')))
         .filter(|(_, l)| !l.trim().is_empty());
     let Some((_, head)) = lines.next() else {
-        bail!("the file is empty: a header line is expected ({})", COLUMNS.join(", "));
+        bail!(
+            "the file is empty: a header line is expected ({})",
+            COLUMNS.join(", ")
+        );
     };
     let delim = [',', ';', '\t']
         .into_iter()
@@ -295,8 +310,8 @@ pub async fn import(store: &Store, text: &str, source: &str, tz: Tz) -> anyhow::
     let mut parsed = Vec::new();
     for (n, line) in lines {
         summary.lines += 1;
-        let events = split_line(line, delim)
-            .and_then(|cells| line_events(&header, &cells, source, tz, now));
+        let events =
+            split_line(line, delim).and_then(|cells| line_events(&header, &cells, source, tz, now));
         match events {
             Ok(e) => parsed.push((n, e)),
             Err(why) => summary.rejected.push((n, why)),
@@ -313,7 +328,11 @@ pub async fn import(store: &Store, text: &str, source: &str, tz: Tz) -> anyhow::
                     match store.publish_imported(e).await {
                         Ok(ack) => got.push(ack.status),
                         Err(StoreError::Conflict(m)) => {
-                            return (n, got, Some(format!("conflicts with an earlier import: {m}")))
+                            return (
+                                n,
+                                got,
+                                Some(format!("conflicts with an earlier import: {m}")),
+                            )
                         }
                         Err(e) => return (n, got, Some(format!("not stored: {e}"))),
                     }
@@ -356,15 +375,29 @@ mod tests {
     #[test]
     fn a_line_becomes_its_events() {
         let tz: Tz = "Europe/Rome".parse().unwrap();
-        let header: Vec<String> = ["ticket_id", "counter_id", "issued_at", "called_at", "ended_at", "outcome"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let header: Vec<String> = [
+            "ticket_id",
+            "counter_id",
+            "issued_at",
+            "called_at",
+            "ended_at",
+            "outcome",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let cells = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let now = 1_900_000_000_000;
         let e = line_events(
             &header,
-            &cells(&["t1", "S1", "2026-11-23 09:00", "2026-11-23 09:10", "2026-11-23T09:20:00+01:00", "SERVED"]),
+            &cells(&[
+                "t1",
+                "S1",
+                "2026-11-23 09:00",
+                "2026-11-23 09:10",
+                "2026-11-23T09:20:00+01:00",
+                "SERVED",
+            ]),
             "csv",
             tz,
             now,
@@ -374,14 +407,39 @@ mod tests {
         assert_eq!(e[2].kind, EventKind::Served);
         assert_eq!(e[2].event_id, "csv:SERVED:t1");
         assert_eq!(e[0].occurred_at + 20 * 60_000, e[2].occurred_at);
-        let err = line_events(&header, &cells(&["t2", "", "2026-11-23 09:00", "", "2026-11-23 09:20", "SERVED"]), "csv", tz, now)
-            .unwrap_err();
+        let err = line_events(
+            &header,
+            &cells(&[
+                "t2",
+                "",
+                "2026-11-23 09:00",
+                "",
+                "2026-11-23 09:20",
+                "SERVED",
+            ]),
+            "csv",
+            tz,
+            now,
+        )
+        .unwrap_err();
         assert!(err.contains("counter_id"), "{err}");
-        let err = line_events(&header, &cells(&["t3", "S1", "2026-11-23 09:00", "", "2026-11-23 09:20", ""]), "csv", tz, now)
-            .unwrap_err();
+        let err = line_events(
+            &header,
+            &cells(&["t3", "S1", "2026-11-23 09:00", "", "2026-11-23 09:20", ""]),
+            "csv",
+            tz,
+            now,
+        )
+        .unwrap_err();
         assert!(err.starts_with("outcome"), "{err}");
-        let err = line_events(&header, &cells(&["t4", "S1", "2026-11-23 09:30", "2026-11-23 09:10", "", ""]), "csv", tz, now)
-            .unwrap_err();
+        let err = line_events(
+            &header,
+            &cells(&["t4", "S1", "2026-11-23 09:30", "2026-11-23 09:10", "", ""]),
+            "csv",
+            tz,
+            now,
+        )
+        .unwrap_err();
         assert!(err.contains("before"), "{err}");
     }
 }

@@ -52,26 +52,50 @@ fn a_days_log_imports_once_and_opens_no_session() {
     let mut c = storage::connect(&url, 5000).unwrap();
     let before = read::dump(&mut c, "test-office").unwrap();
     let state = |id: &str| {
-        before
-            .tickets
-            .iter()
-            .find(|t| t.ticket_id == id)
-            .map(|t| (t.state.clone(), t.counter_id.clone(), t.waiting_ms, t.service_ms))
+        before.tickets.iter().find(|t| t.ticket_id == id).map(|t| {
+            (
+                t.state.clone(),
+                t.counter_id.clone(),
+                t.waiting_ms,
+                t.service_ms,
+            )
+        })
     };
     assert_eq!(
         state("q-1"),
-        Some(("SERVED".into(), "C1".into(), Some(10 * 60_000), Some(9 * 60_000)))
+        Some((
+            "SERVED".into(),
+            "C1".into(),
+            Some(10 * 60_000),
+            Some(9 * 60_000)
+        ))
     );
     assert_eq!(state("q-2").map(|s| s.0), Some("NO_SHOW".into()));
     assert_eq!(state("q-3").map(|s| s.0), Some("CANCELLED".into()));
-    assert_eq!(state("q-4").map(|s| (s.0, s.1)), Some(("CALLED".into(), "C3".into())));
+    assert_eq!(
+        state("q-4").map(|s| (s.0, s.1)),
+        Some(("CALLED".into(), "C3".into()))
+    );
     assert_eq!(state("q-5"), None, "a refused line stores nothing");
-    assert!(before.sessions.is_empty(), "an import opens no vote session: {:?}", before.sessions);
+    assert!(
+        before.sessions.is_empty(),
+        "an import opens no vote session: {:?}",
+        before.sessions
+    );
     assert_eq!(before.received.len(), 11);
-    let issued = before.tickets.iter().find(|t| t.ticket_id == "q-3").unwrap().issued_at;
+    let issued = before
+        .tickets
+        .iter()
+        .find(|t| t.ticket_id == "q-3")
+        .unwrap()
+        .issued_at;
     assert_eq!(
         issued,
-        Some(chrono::DateTime::parse_from_rfc3339("2026-11-30T08:07:00Z").unwrap().timestamp_millis())
+        Some(
+            chrono::DateTime::parse_from_rfc3339("2026-11-30T08:07:00Z")
+                .unwrap()
+                .timestamp_millis()
+        )
     );
     drop(c);
 
@@ -91,13 +115,22 @@ fn a_days_log_imports_once_and_opens_no_session() {
     // line conflicts with what was imported and is reported, not overwritten.
     let fixed = DAY
         .replace("q-5;A003;A;;", "q-5;A003;A;C2;")
-        .replace("2026-11-30 10:00;2026-11-30 09:55", "2026-11-30 09:55;2026-11-30 10:00")
+        .replace(
+            "2026-11-30 10:00;2026-11-30 09:55",
+            "2026-11-30 09:55;2026-11-30 10:00",
+        )
         .replace("2026-11-30 09:15:00;no_show", "2026-11-30 09:16:00;no_show");
     std::fs::write(&file, fixed).unwrap();
     let third = run();
     let out = String::from_utf8_lossy(&third.stdout).to_string();
-    assert!(out.contains("events: 4 accepted, 10 duplicate, 0 stale; 1 lines rejected"), "{out}");
-    assert!(out.contains("line 3: conflicts with an earlier import"), "{out}");
+    assert!(
+        out.contains("events: 4 accepted, 10 duplicate, 0 stale; 1 lines rejected"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 3: conflicts with an earlier import"),
+        "{out}"
+    );
     let mut c = storage::connect(&url, 5000).unwrap();
     assert!(read::last_seq(&mut c).unwrap() > log_rows_before);
     assert!(read::sessions(&mut c, "test-office").unwrap().is_empty());

@@ -50,7 +50,8 @@ fn events_statuses_and_errors_over_http() {
     let r = post_json(a, "/v1/events", Some(QUEUE_TOKEN), &served);
     assert_eq!(r.json()["status"], "DUPLICATE");
     assert_eq!(
-        r.json()["vote_session"]["session_id"], j["vote_session"]["session_id"],
+        r.json()["vote_session"]["session_id"],
+        j["vote_session"]["session_id"],
         "the duplicate answers the original session"
     );
 
@@ -69,15 +70,24 @@ fn events_statuses_and_errors_over_http() {
         ("source_id", "source_id"),
         ("ticket_id", "ticket_id"),
     ] {
-        let mut v: serde_json::Value =
-            serde_json::from_str(&event("e9", "SERVED", "t9", "C2", "2026-11-30T10:00:00+01:00"))
-                .unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&event(
+            "e9",
+            "SERVED",
+            "t9",
+            "C2",
+            "2026-11-30T10:00:00+01:00",
+        ))
+        .unwrap();
         v.as_object_mut().unwrap().remove(missing);
         let r = post_json(a, "/v1/events", Some(QUEUE_TOKEN), &v.to_string());
         assert_eq!(r.status, 400, "{missing}: {}", r.text);
         let e = &r.json()["error"];
         assert_eq!(e["field"], field, "{}", r.text);
-        assert!(e["message"].as_str().unwrap().starts_with(field), "{}", r.text);
+        assert!(
+            e["message"].as_str().unwrap().starts_with(field),
+            "{}",
+            r.text
+        );
     }
     // A time without offset, an unknown field, a wrong type.
     let r = post_json(
@@ -86,22 +96,34 @@ fn events_statuses_and_errors_over_http() {
         Some(QUEUE_TOKEN),
         &event("e9", "SERVED", "t9", "C2", "2026-11-30T10:00:00"),
     );
-    assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, "occurred_at".into()));
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, "occurred_at".into())
+    );
     let r = post_json(
         a,
         "/v1/events",
         Some(QUEUE_TOKEN),
         &event("e9", "FINISHED", "t9", "C2", "2026-11-30T10:00:00Z"),
     );
-    assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, "type".into()));
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, "type".into())
+    );
     let r = post_json(a, "/v1/events", Some(QUEUE_TOKEN), r#"{"counter": "C1"}"#);
-    assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, "counter".into()));
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, "counter".into())
+    );
 
     // Tokens: none, unknown (401), the wrong role (403); a site not served (404).
     let r = post_json(a, "/v1/events", None, &issued);
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(r.json()["error"]["code"], "UNAUTHENTICATED");
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("authorization"));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("authorization"));
     let r = post_json(a, "/v1/events", Some("not-a-token-at-all"), &issued);
     assert_eq!(r.status, 401, "{}", r.text);
     let r = post_json(a, "/v1/events", Some(VIEWER_TOKEN), &issued);
@@ -117,7 +139,10 @@ fn events_statuses_and_errors_over_http() {
         a,
         "POST",
         "/v1/events",
-        &[("Content-Type", "text/plain"), ("Authorization", &format!("Bearer {QUEUE_TOKEN}"))],
+        &[
+            ("Content-Type", "text/plain"),
+            ("Authorization", &format!("Bearer {QUEUE_TOKEN}")),
+        ],
         issued.as_bytes(),
     );
     assert_eq!(r.status, 415, "{}", r.text);
@@ -128,14 +153,22 @@ fn events_statuses_and_errors_over_http() {
     let body = format!(r#"{{"events": [{good}, {bad}]}}"#);
     let r = post_json(a, "/v1/events:batch", Some(QUEUE_TOKEN), &body);
     assert_eq!(r.status, 400, "{}", r.text);
-    assert_eq!(r.json()["error"]["field"], "events[1].counter_id", "{}", r.text);
+    assert_eq!(
+        r.json()["error"]["field"],
+        "events[1].counter_id",
+        "{}",
+        r.text
+    );
     let fixed = event("b2", "CALLED", "t2", "C2", "2026-11-30T09:31:00+01:00");
     let body = format!(r#"{{"events": [{good}, {fixed}]}}"#);
     let r = post_json(a, "/v1/events:batch", Some(QUEUE_TOKEN), &body);
     assert_eq!(r.status, 200, "{}", r.text);
     let acks = r.json()["acks"].as_array().unwrap().clone();
     assert_eq!(acks.len(), 2);
-    assert_eq!(acks[0]["status"], "ACCEPTED", "nothing of the refused batch was stored");
+    assert_eq!(
+        acks[0]["status"], "ACCEPTED",
+        "nothing of the refused batch was stored"
+    );
     assert_eq!(acks[1]["status"], "ACCEPTED");
 
     // Reconcile: C2 holds nothing now (it held t2, CALLED): one counter repaired.
@@ -150,7 +183,10 @@ fn events_statuses_and_errors_over_http() {
         Some(QUEUE_TOKEN),
         r#"{"source_id": "eliminacode", "counters": []}"#,
     );
-    assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, "at".into()));
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, "at".into())
+    );
 
     let r = request(a, "GET", "/nope", &[], b"");
     assert_eq!(r.status, 404);

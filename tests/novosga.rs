@@ -41,7 +41,10 @@ const PERSONAL: &[&str] = &[
 ];
 
 fn fixture(name: &str) -> Vec<u8> {
-    let p = format!("{}/tests/fixtures/novosga/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let p = format!(
+        "{}/tests/fixtures/novosga/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
@@ -54,7 +57,13 @@ fn post(addr: &str, unit: &str, name: &str, extra: &[(&str, &str)]) -> Resp {
         ("Authorization", auth.as_str()),
     ];
     h.extend_from_slice(extra);
-    request(addr, "POST", &format!("/v1/novosga/{unit}"), &h, &fixture(name))
+    request(
+        addr,
+        "POST",
+        &format!("/v1/novosga/{unit}"),
+        &h,
+        &fixture(name),
+    )
 }
 
 fn statuses(r: &Resp) -> Vec<String> {
@@ -123,10 +132,16 @@ fn novosga_webhooks_become_tickets_and_sessions_without_personal_data() {
         a,
         "POST",
         "/v1/novosga/1",
-        &[("Content-Type", "application/json"), ("Authorization", &auth)],
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &auth),
+        ],
         &fixture("101-ticket.created"),
     );
-    assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, "x-webhook-event".into()));
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, "x-webhook-event".into())
+    );
     let r = post(a, "9", "101-ticket.created", &[]);
     assert_eq!(r.status, 404, "{}", r.text);
     let viewer = format!("Bearer {VIEWER_TOKEN}");
@@ -134,7 +149,10 @@ fn novosga_webhooks_become_tickets_and_sessions_without_personal_data() {
         a,
         "POST",
         "/v1/novosga/1",
-        &[("x-webhook-event", "ticket.created"), ("Authorization", &viewer)],
+        &[
+            ("x-webhook-event", "ticket.created"),
+            ("Authorization", &viewer),
+        ],
         &fixture("101-ticket.created"),
     );
     assert_eq!(r.status, 403, "{}", r.text);
@@ -147,33 +165,60 @@ fn novosga_webhooks_become_tickets_and_sessions_without_personal_data() {
     );
     assert_eq!(r.status, 401, "{}", r.text);
     // Unit 2 maps only mario.rossi: anna.verdi's call cannot be placed at a counter.
-    let r = post(a, "2", "102-ticket.called", &[("X-Signature", &sign(&fixture("102-ticket.called")))]);
+    let r = post(
+        a,
+        "2",
+        "102-ticket.called",
+        &[("X-Signature", &sign(&fixture("102-ticket.called")))],
+    );
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(r.json()["error"]["field"], "usuario");
     let r = request(
         a,
         "POST",
         "/v1/novosga/1",
-        &[("x-webhook-event", "ticket.created"), ("Authorization", &auth)],
+        &[
+            ("x-webhook-event", "ticket.created"),
+            ("Authorization", &auth),
+        ],
         b"{\"id\": 1,",
     );
-    assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, "body".into()));
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, "body".into())
+    );
     // An event faccia does not use is taken and ignored.
     let r = request(
         a,
         "POST",
         "/v1/novosga/1",
-        &[("x-webhook-event", "ticket.something_new"), ("Authorization", &auth)],
+        &[
+            ("x-webhook-event", "ticket.something_new"),
+            ("Authorization", &auth),
+        ],
         &fixture("101-ticket.created"),
     );
     assert_eq!(statuses(&r), Vec::<String>::new());
 
     // Signed unit: right, wrong and missing signatures.
     let body = fixture("101-ticket.created");
-    let r = post(a, "2", "101-ticket.created", &[("X-Signature", &format!("sha256={}", sign(&body)))]);
+    let r = post(
+        a,
+        "2",
+        "101-ticket.created",
+        &[("X-Signature", &format!("sha256={}", sign(&body)))],
+    );
     assert_eq!(statuses(&r), s(&["ACCEPTED"]));
-    let r = post(a, "2", "101-ticket.created", &[("X-Signature", &sign(b"another body"))]);
-    assert_eq!((r.status, r.json()["error"]["field"].clone()), (401, "x-signature".into()));
+    let r = post(
+        a,
+        "2",
+        "101-ticket.created",
+        &[("X-Signature", &sign(b"another body"))],
+    );
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (401, "x-signature".into())
+    );
     let r = post(a, "2", "101-ticket.created", &[]);
     assert_eq!(r.status, 401, "{}", r.text);
 
@@ -189,20 +234,32 @@ fn novosga_webhooks_become_tickets_and_sessions_without_personal_data() {
         .collect();
     let state = |id: &str| {
         let t = &tickets[id];
-        (t.state.as_str(), t.counter_id.as_str(), t.service_code.as_str())
+        (
+            t.state.as_str(),
+            t.counter_id.as_str(),
+            t.service_code.as_str(),
+        )
     };
     assert_eq!(state("101"), ("SERVED", "C1", "A"));
     assert_eq!(state("102").0, "WAITING", "reactivated after the no-show");
     assert_eq!(state("103").0, "CANCELLED");
     assert_eq!(state("104"), ("WAITING", "", "B"));
-    assert_eq!(state("105").0, "CANCELLED", "redirected: the old attendance ends");
+    assert_eq!(
+        state("105").0,
+        "CANCELLED",
+        "redirected: the old attendance ends"
+    );
     assert_eq!(state("106"), ("WAITING", "", "B"));
     assert_eq!(state("107"), ("SERVED", "C2", "B"));
     let t101 = &tickets["101"];
     // 09:00 local (+01:00) is 08:00 UTC; waited 10 minutes; served for 9.
     assert_eq!(
         t101.issued_at,
-        Some(chrono::DateTime::parse_from_rfc3339("2026-11-30T08:00:00Z").unwrap().timestamp_millis())
+        Some(
+            chrono::DateTime::parse_from_rfc3339("2026-11-30T08:00:00Z")
+                .unwrap()
+                .timestamp_millis()
+        )
     );
     assert_eq!(t101.waiting_ms, Some(10 * 60_000));
     assert_eq!(t101.service_ms, Some(9 * 60_000));
@@ -232,13 +289,20 @@ fn novosga_webhooks_become_tickets_and_sessions_without_personal_data() {
     let mut files = vec![server.log.clone()];
     for entry in std::fs::read_dir(server.db.path()).unwrap() {
         let p = entry.unwrap().path();
-        if p.file_name().unwrap().to_string_lossy().starts_with("faccia.db") {
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("faccia.db")
+        {
             files.push(p);
         }
     }
     assert!(files.len() >= 2, "{files:?}");
     let log = std::fs::read_to_string(&server.log).unwrap();
-    assert!(log.contains("TRACE") || log.contains("DEBUG"), "the server logged at trace level");
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the server logged at trace level"
+    );
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         let text = String::from_utf8_lossy(&bytes);

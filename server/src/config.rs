@@ -1939,4 +1939,3 @@ sites = ["c_h501-anagrafe"]
         }
     }
 }
-

@@ -460,7 +460,10 @@ fn ticket_event(
             s.counter_id
         ),
         None if ev.kind == EventKind::Served => {
-            format!("ticket is {} (imported: no vote session)", view.state.as_str())
+            format!(
+                "ticket is {} (imported: no vote session)",
+                view.state.as_str()
+            )
         }
         None => format!("ticket is {}", view.state.as_str()),
     };

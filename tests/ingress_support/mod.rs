@@ -31,7 +31,13 @@ impl Resp {
 }
 
 /// One request on a new connection (`Connection: close`).
-pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let mut s = TcpStream::connect(addr).expect("connect to the ingress");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut req = format!(

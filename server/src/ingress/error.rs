@@ -81,8 +81,9 @@ impl ApiError {
             .flatten()
             .filter(|f| {
                 !f.is_empty()
-                    && f.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'[' | b']'))
+                    && f.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'[' | b']')
+                    })
             })
             .map(str::to_string);
         ApiError {
@@ -164,10 +165,7 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("counter_id"));
         let e = e.at_index("events", 3);
         assert_eq!(e.field.as_deref(), Some("events[3].counter_id"));
-        assert_eq!(
-            e.message,
-            "events[3].counter_id: is required and was empty"
-        );
+        assert_eq!(e.message, "events[3].counter_id: is required and was empty");
         for (s, http) in [
             (Status::unauthenticated("x"), 401),
             (Status::permission_denied("x"), 403),

@@ -32,8 +32,12 @@ pub fn parse(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ApiError> {
-    v.as_object()
-        .ok_or_else(|| ApiError::invalid(if what.is_empty() { "body" } else { what }, "must be a JSON object"))
+    v.as_object().ok_or_else(|| {
+        ApiError::invalid(
+            if what.is_empty() { "body" } else { what },
+            "must be a JSON object",
+        )
+    })
 }
 
 fn name(prefix: &str, field: &str) -> String {
@@ -138,11 +142,19 @@ pub fn ticket_event(v: &Value, prefix: &str) -> Result<v1::TicketEvent, ApiError
     refuse_unknown(o, TICKET_EVENT_FIELDS, prefix, "TicketEvent")?;
     let priority = match o.get("priority") {
         None | Some(Value::Null) => 0,
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .and_then(|n| i32::try_from(n).ok())
-            .ok_or_else(|| ApiError::invalid(name(prefix, "priority"), "is not a 32-bit whole number"))?,
-        Some(_) => return Err(ApiError::invalid(name(prefix, "priority"), "must be a number")),
+        Some(Value::Number(n)) => {
+            n.as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(|| {
+                    ApiError::invalid(name(prefix, "priority"), "is not a 32-bit whole number")
+                })?
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                name(prefix, "priority"),
+                "must be a number",
+            ))
+        }
     };
     let kind = enum_value(o, "type", prefix, |s| {
         v1::EventType::from_str_name(s).map(|t| t as i32)
@@ -172,7 +184,12 @@ pub fn batch(v: &Value) -> Result<Vec<v1::TicketEvent>, ApiError> {
         None | Some(Value::Null) => {
             return Err(ApiError::invalid("events", "is required and was missing"))
         }
-        Some(_) => return Err(ApiError::invalid("events", "must be an array of TicketEvent")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "events",
+                "must be an array of TicketEvent",
+            ))
+        }
     };
     if list.is_empty() {
         return Err(ApiError::invalid("events", "is empty"));
@@ -196,7 +213,12 @@ pub fn batch(v: &Value) -> Result<Vec<v1::TicketEvent>, ApiError> {
 /// A `CounterSnapshot`.
 pub fn snapshot(v: &Value) -> Result<v1::CounterSnapshot, ApiError> {
     let o = object(v, "")?;
-    refuse_unknown(o, &["source_id", "at", "counters", "site_id"], "", "CounterSnapshot")?;
+    refuse_unknown(
+        o,
+        &["source_id", "at", "counters", "site_id"],
+        "",
+        "CounterSnapshot",
+    )?;
     let counters = match o.get("counters") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a
@@ -214,7 +236,9 @@ pub fn snapshot(v: &Value) -> Result<v1::CounterSnapshot, ApiError> {
                 let open = match co.get("open") {
                     None | Some(Value::Null) => false,
                     Some(Value::Bool(b)) => *b,
-                    Some(_) => return Err(ApiError::invalid(name(&p, "open"), "must be true or false")),
+                    Some(_) => {
+                        return Err(ApiError::invalid(name(&p, "open"), "must be true or false"))
+                    }
                 };
                 Ok(v1::CounterState {
                     counter_id: string(co, "counter_id", &p)?,
@@ -247,8 +271,8 @@ fn rfc3339(ts: &Option<prost_types::Timestamp>) -> Value {
 
 /// An `EventAck` as JSON.
 pub fn ack(a: &v1::EventAck) -> Value {
-    let status = v1::event_ack::Status::try_from(a.status)
-        .map_or("STATUS_UNSPECIFIED", |s| s.as_str_name());
+    let status =
+        v1::event_ack::Status::try_from(a.status).map_or("STATUS_UNSPECIFIED", |s| s.as_str_name());
     let mut out = serde_json::json!({
         "status": status,
         "event_id": a.event_id,
@@ -295,19 +319,34 @@ mod tests {
         );
         let mut bad = v.clone();
         bad["occurred_at"] = Value::String("2026-11-23T09:00:00".into());
-        assert_eq!(ticket_event(&bad, "").unwrap_err().field.as_deref(), Some("occurred_at"));
+        assert_eq!(
+            ticket_event(&bad, "").unwrap_err().field.as_deref(),
+            Some("occurred_at")
+        );
         let mut bad = v.clone();
         bad["counter"] = Value::String("S1".into());
-        assert_eq!(ticket_event(&bad, "").unwrap_err().field.as_deref(), Some("counter"));
+        assert_eq!(
+            ticket_event(&bad, "").unwrap_err().field.as_deref(),
+            Some("counter")
+        );
         let mut bad = v.clone();
         bad["type"] = Value::String("FINISHED".into());
         assert_eq!(
-            ticket_event(&bad, "events[1]").unwrap_err().field.as_deref(),
+            ticket_event(&bad, "events[1]")
+                .unwrap_err()
+                .field
+                .as_deref(),
             Some("events[1].type")
         );
         let mut bad = v;
         bad["ticket_id"] = serde_json::json!(42);
-        assert_eq!(ticket_event(&bad, "").unwrap_err().field.as_deref(), Some("ticket_id"));
-        assert_eq!(parse(b"{\"a\":").unwrap_err().field.as_deref(), Some("body"));
+        assert_eq!(
+            ticket_event(&bad, "").unwrap_err().field.as_deref(),
+            Some("ticket_id")
+        );
+        assert_eq!(
+            parse(b"{\"a\":").unwrap_err().field.as_deref(),
+            Some("body")
+        );
     }
 }

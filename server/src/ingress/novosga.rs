@@ -94,9 +94,12 @@ pub fn attendance(v: &Value, prefix: &str) -> Result<Attendance, ApiError> {
             format!("{prefix}.{f}")
         }
     };
-    let o = v
-        .as_object()
-        .ok_or_else(|| ApiError::invalid(if prefix.is_empty() { "body" } else { prefix }, "must be a NovoSGA attendance object"))?;
+    let o = v.as_object().ok_or_else(|| {
+        ApiError::invalid(
+            if prefix.is_empty() { "body" } else { prefix },
+            "must be a NovoSGA attendance object",
+        )
+    })?;
     let id = field(o, "id")
         .and_then(id_text)
         .ok_or_else(|| ApiError::invalid(at("id"), "is required: the attendance id"))?;
@@ -106,8 +109,12 @@ pub fn attendance(v: &Value, prefix: &str) -> Result<Attendance, ApiError> {
         .and_then(Value::as_str)
         .map(str::to_string)
         .or_else(|| {
-            let sigla = senha.and_then(|s| field(s, "sigla")).and_then(Value::as_str)?;
-            let n = senha.and_then(|s| field(s, "numero")).and_then(Value::as_i64)?;
+            let sigla = senha
+                .and_then(|s| field(s, "sigla"))
+                .and_then(Value::as_str)?;
+            let n = senha
+                .and_then(|s| field(s, "numero"))
+                .and_then(Value::as_i64)?;
             Some(format!("{sigla}{n:03}"))
         })
         .unwrap_or_default();
@@ -149,10 +156,15 @@ pub fn local_time(text: &str, tz: Tz) -> Result<Millis, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
     }
-    let naive = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .ok_or_else(|| format!("{text:?} is not a time such as 2026-11-23T09:00:00"))?;
+    let naive = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    .ok_or_else(|| format!("{text:?} is not a time such as 2026-11-23T09:00:00"))?;
     match tz.from_local_datetime(&naive) {
         LocalResult::Single(t) => Ok(t.timestamp_millis()),
         // The autumn's repeated hour: the first (summer time) reading.
@@ -202,7 +214,11 @@ impl Ctx<'_> {
         } else {
             format!("{prefix}.usuario")
         };
-        match a.login.as_deref().and_then(|l| self.unit.counters.get(l).map(|c| (l, c))) {
+        match a
+            .login
+            .as_deref()
+            .and_then(|l| self.unit.counters.get(l).map(|c| (l, c)))
+        {
             Some((_, c)) => Ok(c.clone()),
             None if !required => Ok(String::new()),
             None => Err(match &a.login {
@@ -393,7 +409,10 @@ pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
         ipad[i] ^= k[i];
         opad[i] ^= k[i];
     }
-    let inner = Sha256::new().chain_update(ipad).chain_update(msg).finalize();
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(msg)
+        .finalize();
     Sha256::new()
         .chain_update(opad)
         .chain_update(inner)
@@ -444,7 +463,10 @@ pub async fn handle(
                 })
             }
             Some(p) if !signature_ok(secret, body, p) => {
-                tracing::warn!(unit = unit_id, "NovoSGA webhook with a wrong signature refused");
+                tracing::warn!(
+                    unit = unit_id,
+                    "NovoSGA webhook with a wrong signature refused"
+                );
                 return Err(ApiError {
                     field: Some(header.clone()),
                     ..ApiError::unauthenticated(format!(
@@ -482,7 +504,11 @@ pub async fn handle(
             event = %event_name.chars().take(40).collect::<String>(),
             "NovoSGA event not used by faccia"
         );
-        return Ok(ok(&event_name, Vec::new(), Some("event not used by faccia")));
+        return Ok(ok(
+            &event_name,
+            Vec::new(),
+            Some("event not used by faccia"),
+        ));
     };
     let queue = QueueService {
         shared: shared.clone(),
@@ -573,15 +599,23 @@ mod tests {
                 .unwrap()
                 .timestamp_millis()
         );
-        assert!(local_time("2026-03-29T02:30:00", tz).is_err(), "the spring gap");
-        assert!(local_time("2026-10-25T02:30:00", tz).is_ok(), "the autumn hour");
+        assert!(
+            local_time("2026-03-29T02:30:00", tz).is_err(),
+            "the spring gap"
+        );
+        assert!(
+            local_time("2026-10-25T02:30:00", tz).is_ok(),
+            "the autumn hour"
+        );
         assert!(local_time("yesterday", tz).is_err());
     }
 
     #[test]
     fn finished_is_served_at_the_attendants_counter() {
         let tz: Tz = "Europe/Rome".parse().unwrap();
-        let m = map(&unit(), tz, 0, "ticket.finished", &payload()).unwrap().unwrap();
+        let m = map(&unit(), tz, 0, "ticket.finished", &payload())
+            .unwrap()
+            .unwrap();
         assert_eq!(m.len(), 1);
         let e = &m[0].event;
         assert_eq!(e.r#type, EventKind::Served.code());
@@ -590,10 +624,17 @@ mod tests {
         assert_eq!(e.ticket_id, "42");
         assert_eq!(e.display_number, "A007");
         let debug = format!("{m:?}");
-        assert!(!debug.contains("Maria") && !debug.contains("BNCMRA"), "{debug}");
+        assert!(
+            !debug.contains("Maria") && !debug.contains("BNCMRA"),
+            "{debug}"
+        );
         // first_reply and called are the same CALLED.
-        let a = map(&unit(), tz, 0, "ticket.first_reply", &payload()).unwrap().unwrap();
-        let b = map(&unit(), tz, 0, "ticket.called", &payload()).unwrap().unwrap();
+        let a = map(&unit(), tz, 0, "ticket.first_reply", &payload())
+            .unwrap()
+            .unwrap();
+        let b = map(&unit(), tz, 0, "ticket.called", &payload())
+            .unwrap()
+            .unwrap();
         assert_eq!(a, b);
     }
 
@@ -612,8 +653,12 @@ mod tests {
     #[test]
     fn receipt_timed_events_keep_their_id() {
         let tz: Tz = "Europe/Rome".parse().unwrap();
-        let a = map(&unit(), tz, 1_000, "ticket.transferred", &payload()).unwrap().unwrap();
-        let b = map(&unit(), tz, 9_000, "ticket.transferred", &payload()).unwrap().unwrap();
+        let a = map(&unit(), tz, 1_000, "ticket.transferred", &payload())
+            .unwrap()
+            .unwrap();
+        let b = map(&unit(), tz, 9_000, "ticket.transferred", &payload())
+            .unwrap()
+            .unwrap();
         assert_eq!(a[0].event.event_id, b[0].event.event_id);
         assert!(a[0].timed_at_receipt);
         assert_eq!(a[0].event.transfer_to_service, "A");
@@ -636,7 +681,11 @@ mod tests {
         );
         let sig = hex::encode(hmac_sha256(b"secret-secret-secret", b"{}"));
         assert!(signature_ok(b"secret-secret-secret", b"{}", &sig));
-        assert!(signature_ok(b"secret-secret-secret", b"{}", &format!("sha256={sig}")));
+        assert!(signature_ok(
+            b"secret-secret-secret",
+            b"{}",
+            &format!("sha256={sig}")
+        ));
         assert!(!signature_ok(b"secret-secret-secret", b"{ }", &sig));
         assert!(!signature_ok(b"secret-secret-secret", b"{}", "zz"));
     }
