@@ -1853,6 +1853,32 @@ sites = ["c_h501-anagrafe"]
     const PHONE: &str = "[site]\nid = \"x\"\nname = \"X\"\n[[services]]\ncode = \"A\"\nname = \"A\"\n[[counters]]\nid = \"1\"\nname = \"S1\"\n[phone]\nenabled = true\nlisten = \"127.0.0.1:4573\"\npbx = \"centralino\"\n[[phone.lines]]\nline = \"tel\"\nservice = \"A\"\n";
 
     #[test]
+    fn ingress_section() {
+        assert!(load_text("").unwrap().ingress.is_none());
+        const INGRESS: &str = "[ingress]\nenabled = true\nlisten = \"127.0.0.1:8081\"\n\
+            [[ingress.novosga]]\nunit = \"1\"\ncounters = { \"mario\" = \"S1\" }\n\
+            signature_header = \"X-Signature\"\nsecret = \"0123456789abcdef\"\n";
+        let i = load_text(INGRESS).unwrap().ingress.expect("ingress on");
+        assert_eq!(i.novosga[0].source_id, "novosga-1");
+        assert_eq!(i.novosga[0].site_id, DEFAULT_SITE_ID);
+        assert_eq!(
+            i.novosga[0].signature.as_ref().map(|s| s.0.as_str()),
+            Some("x-signature")
+        );
+        let msg = |text: &str| load_text(text).unwrap_err().to_string();
+        let m = msg(&INGRESS.replace("127.0.0.1:8081", "8081"));
+        assert!(m.contains("key `ingress.listen`"), "{m}");
+        let m = msg(&INGRESS.replace("0123456789abcdef", "short"));
+        assert!(m.contains("key `ingress.novosga[0].secret`"), "{m}");
+        let m = msg(&INGRESS.replace("secret = \"0123456789abcdef\"\n", ""));
+        assert!(m.contains("key `ingress.novosga[0].secret`"), "{m}");
+        let m = msg(&INGRESS.replace("unit = \"1\"", "unit = \"1/2\""));
+        assert!(m.contains("key `ingress.novosga[0].unit`"), "{m}");
+        let m = msg(&INGRESS.replace("unit = \"1\"", "unit = \"1\"\nsite = \"nope\""));
+        assert!(m.contains("key `ingress.novosga[0].site`"), "{m}");
+    }
+
+    #[test]
     fn phone_section() {
         // Off by default: nothing to check, nothing started.
         assert!(load_text("").unwrap().phone.is_none());
