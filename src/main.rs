@@ -2,6 +2,7 @@
 
 mod db;
 mod demo;
+mod import;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// The databases: copy an office's history into another one (`copy`), list their sites.
     Db(db::DbArgs),
+    /// Import a queue system's exported log: `csv --file day.csv [--site ID] [--source ID]`.
+    Import(import::ImportArgs),
     /// Simulators for tests and demonstrations.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -238,6 +241,7 @@ fn main() -> ExitCode {
         Command::Serve(ref o) | Command::CheckConfig(ref o) => o.config.clone(),
         Command::Report(ref r) => r.opts.config.clone(),
         Command::Db(ref d) => d.config.clone(),
+        Command::Import(ref i) => i.config.clone(),
     };
     let config = match load(opts.as_deref()) {
         Ok(c) => c,
@@ -329,6 +333,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(_) => runtime().and_then(|rt| rt.block_on(serve(config))),
         Command::Db(args) => db::run(args, &config),
+        Command::Import(args) => import::run(args, &config),
         Command::Report(r) => runtime().and_then(|rt| {
             rt.block_on(faccia_reports::run(
                 r.args,

@@ -77,6 +77,93 @@ pub struct Settings {
     pub phone: PhoneSettings,
     #[serde(default)]
     pub web: WebSettings,
+    #[serde(default)]
+    pub ingress: IngressSettings,
+}
+
+/// `[ingress]`: the HTTP/JSON ingress for queue systems that send only webhooks (the same
+/// events and rules as gRPC `QueueEvents`), and the built-in NovoSGA adapter
+/// (`[[ingress.novosga]]`), on its own port for the internal network.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressSettings {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Address and port of the ingress HTTP server, e.g. `127.0.0.1:8081`.
+    #[serde(default = "default_ingress_listen")]
+    pub listen: String,
+    /// The largest request body taken, in KiB (1..=16384; a batch of 1000 events is ~300 KiB).
+    #[serde(default = "default_ingress_body_kib")]
+    pub max_body_kib: u32,
+    /// The NovoSGA units that post webhooks to `/v1/novosga/<unit>`.
+    #[serde(default)]
+    pub novosga: Vec<NovosgaSettings>,
+}
+
+fn default_ingress_listen() -> String {
+    "127.0.0.1:8081".to_string()
+}
+fn default_ingress_body_kib() -> u32 {
+    1024
+}
+
+impl Default for IngressSettings {
+    fn default() -> Self {
+        IngressSettings {
+            enabled: false,
+            listen: default_ingress_listen(),
+            max_body_kib: default_ingress_body_kib(),
+            novosga: Vec::new(),
+        }
+    }
+}
+
+/// `[[ingress.novosga]]`: one NovoSGA unit (unidade).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NovosgaSettings {
+    /// The unit's id in NovoSGA: the webhook URL is `/v1/novosga/<unit>`.
+    pub unit: String,
+    /// The faccia site of this unit (may be left out with one site).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// The events' `source_id` (default `novosga-<unit>`).
+    #[serde(default)]
+    pub source_id: Option<String>,
+    /// The attendant's NovoSGA login -> the counter id where that attendant works. NovoSGA's
+    /// payload names no counter; an event that needs one from an unmapped login is refused.
+    #[serde(default)]
+    pub counters: std::collections::BTreeMap<String, String>,
+    /// NovoSGA service (servico) id -> faccia service code (default: the id itself).
+    #[serde(default)]
+    pub services: std::collections::BTreeMap<String, String>,
+    /// The header carrying an HMAC-SHA256 of the raw body, hex (optionally `sha256=` first),
+    /// e.g. `x-signature`; with `secret`. NovoSGA itself does not sign: for a signing proxy.
+    #[serde(default)]
+    pub signature_header: Option<String>,
+    /// The HMAC secret (better from the environment).
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// The checked `[ingress]` section (only when enabled).
+#[derive(Debug, Clone)]
+pub struct IngressConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub novosga: Vec<NovosgaUnit>,
+}
+
+/// One checked NovoSGA unit.
+#[derive(Debug, Clone)]
+pub struct NovosgaUnit {
+    pub unit: String,
+    pub site_id: String,
+    pub source_id: String,
+    pub counters: std::collections::BTreeMap<String, String>,
+    pub services: std::collections::BTreeMap<String, String>,
+    /// (lower-case header name, secret) when the webhooks are signed.
+    pub signature: Option<(String, Vec<u8>)>,
 }
 
 /// `[web]`: the web channel, a single-use vote link issued at SERVED (at `link_counters`) or by
@@ -554,6 +641,8 @@ pub struct Config {
     pub phone: Option<PhoneConfig>,
     /// The web channel, when `[web] enabled`.
     pub web: Option<WebConfig>,
+    /// The HTTP/JSON ingress, when `[ingress] enabled`.
+    pub ingress: Option<IngressConfig>,
 }
 
 /// Where a key's value came from, for error messages.
@@ -711,6 +800,7 @@ impl Config {
         let sites = Config::check_sites(&settings, &fail)?;
         let phone = check_phone(&settings.phone, &sites, &fail)?;
         let web = Config::check_web(&settings.web, &sites, &fail)?;
+        let ingress = check_ingress(&settings.ingress, &sites, &fail)?;
         let mut names = HashSet::new();
         for (i, t) in settings.auth.tokens.iter().enumerate() {
             let key = format!("auth.tokens[{i}]");
@@ -769,6 +859,7 @@ impl Config {
             file,
             phone,
             web,
+            ingress,
         })
     }
 
@@ -1726,6 +1817,144 @@ fn check_phone(
     }))
 }
 
+fn check_ingress(
+    s: &IngressSettings,
+    sites: &[SiteConfig],
+    fail: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Option<IngressConfig>, ConfigError> {
+    if !s.enabled {
+        return Ok(None);
+    }
+    let listen: SocketAddr = s.listen.parse().map_err(|_| {
+        fail(
+            "ingress.listen",
+            format!(
+                "{:?} is not an address:port such as 127.0.0.1:8081",
+                s.listen
+            ),
+        )
+    })?;
+    if !(1..=16384).contains(&s.max_body_kib) {
+        return Err(fail(
+            "ingress.max_body_kib",
+            format!("{} is out of range 1..=16384 KiB", s.max_body_kib),
+        ));
+    }
+    let id_ok = |v: &str| {
+        !v.is_empty()
+            && v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let mut units: Vec<NovosgaUnit> = Vec::new();
+    for (i, n) in s.novosga.iter().enumerate() {
+        let key = format!("ingress.novosga[{i}]");
+        if !id_ok(&n.unit) {
+            return Err(fail(
+                &format!("{key}.unit"),
+                format!(
+                    "{:?} is not a unit id (letters, digits, - _ .; NovoSGA's unidade id such as 1)",
+                    n.unit
+                ),
+            ));
+        }
+        if units.iter().any(|u| u.unit == n.unit) {
+            return Err(fail(
+                &format!("{key}.unit"),
+                format!("{:?} is listed twice", n.unit),
+            ));
+        }
+        let site = match (&n.site, sites) {
+            (Some(id), _) => sites.iter().find(|x| x.id() == id).ok_or_else(|| {
+                fail(
+                    &format!("{key}.site"),
+                    format!("{id:?} is not configured (sites: {})", site_list(sites)),
+                )
+            })?,
+            (None, [one]) => one,
+            (None, _) => {
+                return Err(fail(
+                    &format!("{key}.site"),
+                    format!(
+                        "is required with several sites (sites: {})",
+                        site_list(sites)
+                    ),
+                ))
+            }
+        };
+        let source_id = n
+            .source_id
+            .clone()
+            .unwrap_or_else(|| format!("novosga-{}", n.unit));
+        if !id_ok(&source_id) {
+            return Err(fail(
+                &format!("{key}.source_id"),
+                format!("{source_id:?} is not an identifier (letters, digits, - _ .)"),
+            ));
+        }
+        for (login, counter) in &n.counters {
+            if counter.is_empty() || counter.len() > 128 || counter.trim() != counter {
+                return Err(fail(
+                    &format!("{key}.counters.{login}"),
+                    format!("{counter:?} is not a counter id"),
+                ));
+            }
+        }
+        for (id, code) in &n.services {
+            if code.is_empty() || code.len() > 128 || code.trim() != code {
+                return Err(fail(
+                    &format!("{key}.services.{id}"),
+                    format!("{code:?} is not a service code"),
+                ));
+            }
+        }
+        let signature = match (&n.signature_header, &n.secret) {
+            (None, None) => None,
+            (Some(h), Some(secret)) => {
+                let h = h.to_ascii_lowercase();
+                if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                    return Err(fail(
+                        &format!("{key}.signature_header"),
+                        format!("{h:?} is not an HTTP header name"),
+                    ));
+                }
+                if secret.len() < 16 {
+                    return Err(fail(
+                        &format!("{key}.secret"),
+                        "is shorter than 16 characters".into(),
+                    ));
+                }
+                Some((h, secret.as_bytes().to_vec()))
+            }
+            (Some(_), None) => {
+                return Err(fail(
+                    &format!("{key}.secret"),
+                    "is required with signature_header".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(fail(
+                    &format!("{key}.signature_header"),
+                    "is required with secret: the header that carries the signature".into(),
+                ))
+            }
+        };
+        units.push(NovosgaUnit {
+            unit: n.unit.clone(),
+            site_id: site.id().to_string(),
+            source_id,
+            counters: n.counters.clone(),
+            services: n.services.clone(),
+            signature,
+        });
+    }
+    Ok(Some(IngressConfig {
+        listen,
+        max_body_bytes: s.max_body_kib as usize * 1024,
+        novosga: units,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1867,6 +2096,32 @@ sites = ["c_h501-anagrafe"]
     }
 
     const PHONE: &str = "[site]\nid = \"x\"\nname = \"X\"\n[[services]]\ncode = \"A\"\nname = \"A\"\n[[counters]]\nid = \"1\"\nname = \"S1\"\n[phone]\nenabled = true\nlisten = \"127.0.0.1:4573\"\npbx = \"centralino\"\n[[phone.lines]]\nline = \"tel\"\nservice = \"A\"\n";
+
+    #[test]
+    fn ingress_section() {
+        assert!(load_text("").unwrap().ingress.is_none());
+        const INGRESS: &str = "[ingress]\nenabled = true\nlisten = \"127.0.0.1:8081\"\n\
+            [[ingress.novosga]]\nunit = \"1\"\ncounters = { \"mario\" = \"S1\" }\n\
+            signature_header = \"X-Signature\"\nsecret = \"0123456789abcdef\"\n";
+        let i = load_text(INGRESS).unwrap().ingress.expect("ingress on");
+        assert_eq!(i.novosga[0].source_id, "novosga-1");
+        assert_eq!(i.novosga[0].site_id, DEFAULT_SITE_ID);
+        assert_eq!(
+            i.novosga[0].signature.as_ref().map(|s| s.0.as_str()),
+            Some("x-signature")
+        );
+        let msg = |text: &str| load_text(text).unwrap_err().to_string();
+        let m = msg(&INGRESS.replace("127.0.0.1:8081", "8081"));
+        assert!(m.contains("key `ingress.listen`"), "{m}");
+        let m = msg(&INGRESS.replace("0123456789abcdef", "short"));
+        assert!(m.contains("key `ingress.novosga[0].secret`"), "{m}");
+        let m = msg(&INGRESS.replace("secret = \"0123456789abcdef\"\n", ""));
+        assert!(m.contains("key `ingress.novosga[0].secret`"), "{m}");
+        let m = msg(&INGRESS.replace("unit = \"1\"", "unit = \"1/2\""));
+        assert!(m.contains("key `ingress.novosga[0].unit`"), "{m}");
+        let m = msg(&INGRESS.replace("unit = \"1\"", "unit = \"1\"\nsite = \"nope\""));
+        assert!(m.contains("key `ingress.novosga[0].site`"), "{m}");
+    }
 
     #[test]
     fn phone_section() {

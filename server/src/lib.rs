@@ -6,6 +6,7 @@ pub mod agi;
 pub mod auth;
 pub mod config;
 pub mod grpc;
+pub mod ingress;
 pub mod keypad_link;
 pub mod keypads;
 pub mod metrics;

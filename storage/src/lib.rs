@@ -636,6 +636,17 @@ impl Store {
         .await
     }
 
+    /// Stores one event of a day's log imported after the fact (`faccia import csv`): the same
+    /// rules as [`Store::publish`], except that a SERVED opens no vote session (the citizen has
+    /// long left the counter: no keypad is armed, no link issued).
+    pub async fn publish_imported(&self, event: TicketEvent) -> Result<Ack, StoreError> {
+        let site = self.site.clone();
+        self.write(move |c, rules, now| {
+            ops::publish_with(c, rules, None, &site.totems, now, &event, ops::Sessions::Never)
+        })
+        .await
+    }
+
     /// Queues one ticket event for the writer at once, in call order, and returns the future of
     /// its answer (after its commit): a stream reads ahead while earlier events commit. Events
     /// sharing `gate` stop at the first that fails: the later ones are answered

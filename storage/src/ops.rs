@@ -274,6 +274,14 @@ fn new_counter(site: &str, id: &str, source: &str) -> CounterRow {
     }
 }
 
+/// Whether an accepted SERVED opens its vote session: always for live events; never for a
+/// day's log imported afterwards (its citizens have left: no keypad is lit, no link issued).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sessions {
+    Open,
+    Never,
+}
+
 /// Stores and applies one event. `totems`: the site's counters served by a totem.
 pub fn publish(
     c: &mut AnyConnection,
@@ -282,6 +290,19 @@ pub fn publish(
     totems: &TotemCounters,
     now: Millis,
     ev: &TicketEvent,
+) -> Result<Ack, StoreError> {
+    publish_with(c, rules, web, totems, now, ev, Sessions::Open)
+}
+
+/// [`publish`], saying whether a SERVED opens a vote session.
+pub fn publish_with(
+    c: &mut AnyConnection,
+    rules: &Rules,
+    web: Option<&WebLinks>,
+    totems: &TotemCounters,
+    now: Millis,
+    ev: &TicketEvent,
+    sessions: Sessions,
 ) -> Result<Ack, StoreError> {
     let site = rules.site_id.as_str();
     let fingerprint = ev.fingerprint();
@@ -325,7 +346,7 @@ pub fn publish(
     let (status, session, detail) = match ev.kind {
         EventKind::DayReset => day_reset(c, rules, now, ev)?,
         EventKind::CounterOpened | EventKind::CounterClosed => counter_event(c, rules, now, ev)?,
-        _ => ticket_event(c, rules, web, totems, now, ev)?,
+        _ => ticket_event(c, rules, web, totems, now, ev, sessions)?,
     };
     diesel::insert_into(received_events::table)
         .values(&ReceivedRow {
@@ -359,6 +380,7 @@ fn ticket_event(
     totems: &TotemCounters,
     now: Millis,
     ev: &TicketEvent,
+    sessions: Sessions,
 ) -> Result<Outcome, StoreError> {
     let site = rules.site_id.as_str();
     let rows = history(c, site, &ev.source_id, &ev.ticket_id)?;
@@ -425,7 +447,7 @@ fn ticket_event(
         },
     )?;
     counter_effects(c, site, now, ev, &view, operator_ref)?;
-    let session = if ev.kind == EventKind::Served {
+    let session = if ev.kind == EventKind::Served && sessions == Sessions::Open {
         Some(open_session(c, rules, web, totems, now, ev, &view)?)
     } else {
         None
@@ -442,6 +464,12 @@ fn ticket_event(
             s.state.as_str(),
             s.counter_id
         ),
+        None if ev.kind == EventKind::Served => {
+            format!(
+                "ticket is {} (imported: no vote session)",
+                view.state.as_str()
+            )
+        }
         None => format!("ticket is {}", view.state.as_str()),
     };
     Ok((AckStatus::Accepted, session, detail))

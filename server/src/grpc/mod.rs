@@ -249,6 +249,24 @@ pub async fn serve(
         None => None,
     };
 
+    // The HTTP/JSON ingress for queue systems, on its own port (the internal network).
+    let ingress = match shared.config.ingress.clone() {
+        Some(i) => {
+            let listener = bind(i.listen).await?;
+            let mut stop = shared.stopping.subscribe();
+            let s = shared.clone();
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                };
+                if let Err(e) = crate::ingress::serve(s, i, listener, stopped).await {
+                    tracing::error!(error = %e, "the HTTP ingress failed");
+                }
+            }))
+        }
+        None => None,
+    };
+
     let mut builder = tonic::transport::Server::builder();
     let s = &shared.config.settings.server;
     if let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) {
@@ -294,6 +312,14 @@ pub async fn serve(
             .is_err()
         {
             tracing::warn!("the web vote page did not stop in 5 s");
+        }
+    }
+    if let Some(i) = ingress {
+        if tokio::time::timeout(Duration::from_secs(5), i)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the HTTP ingress did not stop in 5 s");
         }
     }
     result.map_err(ServeError::from)

@@ -24,7 +24,9 @@ pub struct QueueService {
 const STREAM_WINDOW: usize = 1024;
 
 impl QueueService {
-    async fn handle(
+    /// One event, checked against the caller's token, stored, answered (gRPC `Publish` and the
+    /// HTTP ingress).
+    pub(crate) async fn handle(
         &self,
         caller: Option<&Caller>,
         event: v1::TicketEvent,
@@ -37,7 +39,7 @@ impl QueueService {
 
     /// The event's office (its `site_id`, checked against the caller's token) and the event,
     /// checked.
-    fn validate(
+    pub(crate) fn validate(
         &self,
         caller: Option<&Caller>,
         event: v1::TicketEvent,
@@ -50,8 +52,64 @@ impl QueueService {
         Ok((office, event))
     }
 
+    /// A counter snapshot, checked and applied (gRPC `Reconcile` and the HTTP ingress).
+    pub(crate) async fn reconcile_snapshot(
+        &self,
+        caller: Option<&Caller>,
+        snap: v1::CounterSnapshot,
+    ) -> Result<v1::ReconcileReply, Status> {
+        let office = self.shared.office(&snap.site_id, caller)?;
+        if snap.source_id.is_empty() {
+            return Err(Status::invalid_argument(
+                "source_id: is required and was empty",
+            ));
+        }
+        let at = match &snap.at {
+            None => return Err(Status::invalid_argument("at: is required and was missing")),
+            Some(ts) => {
+                convert::millis(ts).map_err(|e| Status::invalid_argument(format!("at: {e}")))?
+            }
+        };
+        if at > office.store.now() + faccia_domain::event::MAX_FUTURE_MS {
+            return Err(Status::invalid_argument(
+                "at: is more than 24 h in the future",
+            ));
+        }
+        let mut claims = Vec::with_capacity(snap.counters.len());
+        for (i, cs) in snap.counters.into_iter().enumerate() {
+            if cs.counter_id.is_empty() {
+                return Err(Status::invalid_argument(format!(
+                    "counters[{i}].counter_id: is required and was empty"
+                )));
+            }
+            let state = match (cs.ticket_id.is_empty(), EventKind::from_code(cs.ticket_state)) {
+                (true, _) => "",
+                (false, Some(EventKind::Called)) => TicketState::Called.as_str(),
+                (false, Some(EventKind::ServiceStarted)) => TicketState::InService.as_str(),
+                (false, Some(EventKind::Served)) => TicketState::Served.as_str(),
+                (false, _) => {
+                    return Err(Status::invalid_argument(format!(
+                        "counters[{i}].ticket_state: must be CALLED, SERVICE_STARTED or SERVED when ticket_id is set"
+                    )))
+                }
+            };
+            claims.push(CounterClaim {
+                counter_id: cs.counter_id,
+                open: cs.open,
+                ticket_id: cs.ticket_id,
+                ticket_state: state.to_string(),
+            });
+        }
+        let repaired = office
+            .store
+            .reconcile(snap.source_id, at, claims)
+            .await
+            .map_err(convert::status)?;
+        Ok(v1::ReconcileReply { repaired })
+    }
+
     /// After the commit: metrics, and the keypad seam of a SERVED.
-    async fn answered(
+    pub(crate) async fn answered(
         &self,
         office: &Office,
         kind: EventKind,
@@ -185,57 +243,10 @@ impl QueueEvents for QueueService {
         &self,
         request: Request<v1::CounterSnapshot>,
     ) -> Result<Response<v1::ReconcileReply>, Status> {
-        let office = self
-            .shared
-            .office_for(&request, &request.get_ref().site_id)?;
-        let snap = request.into_inner();
-        if snap.source_id.is_empty() {
-            return Err(Status::invalid_argument(
-                "source_id: is required and was empty",
-            ));
-        }
-        let at = match &snap.at {
-            None => return Err(Status::invalid_argument("at: is required and was missing")),
-            Some(ts) => {
-                convert::millis(ts).map_err(|e| Status::invalid_argument(format!("at: {e}")))?
-            }
-        };
-        if at > office.store.now() + faccia_domain::event::MAX_FUTURE_MS {
-            return Err(Status::invalid_argument(
-                "at: is more than 24 h in the future",
-            ));
-        }
-        let mut claims = Vec::with_capacity(snap.counters.len());
-        for (i, cs) in snap.counters.into_iter().enumerate() {
-            if cs.counter_id.is_empty() {
-                return Err(Status::invalid_argument(format!(
-                    "counters[{i}].counter_id: is required and was empty"
-                )));
-            }
-            let state = match (cs.ticket_id.is_empty(), EventKind::from_code(cs.ticket_state)) {
-                (true, _) => "",
-                (false, Some(EventKind::Called)) => TicketState::Called.as_str(),
-                (false, Some(EventKind::ServiceStarted)) => TicketState::InService.as_str(),
-                (false, Some(EventKind::Served)) => TicketState::Served.as_str(),
-                (false, _) => {
-                    return Err(Status::invalid_argument(format!(
-                        "counters[{i}].ticket_state: must be CALLED, SERVICE_STARTED or SERVED when ticket_id is set"
-                    )))
-                }
-            };
-            claims.push(CounterClaim {
-                counter_id: cs.counter_id,
-                open: cs.open,
-                ticket_id: cs.ticket_id,
-                ticket_state: state.to_string(),
-            });
-        }
-        let repaired = office
-            .store
-            .reconcile(snap.source_id, at, claims)
+        let caller = request.extensions().get::<Caller>().cloned();
+        self.reconcile_snapshot(caller.as_ref(), request.into_inner())
             .await
-            .map_err(convert::status)?;
-        Ok(Response::new(v1::ReconcileReply { repaired }))
+            .map(Response::new)
     }
 
     async fn issue_vote_link(
