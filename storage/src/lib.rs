@@ -642,7 +642,15 @@ impl Store {
     pub async fn publish_imported(&self, event: TicketEvent) -> Result<Ack, StoreError> {
         let site = self.site.clone();
         self.write(move |c, rules, now| {
-            ops::publish_with(c, rules, None, &site.totems, now, &event, ops::Sessions::Never)
+            ops::publish_with(
+                c,
+                rules,
+                None,
+                &site.totems,
+                now,
+                &event,
+                ops::Sessions::Never,
+            )
         })
         .await
     }

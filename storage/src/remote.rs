@@ -51,7 +51,8 @@ pub enum RemoteVote {
 pub struct WebExtras {
     /// The AGID form: stars 1..=5 and the follow-up option.
     pub stars: Option<(u8, Option<u8>)>,
-    /// Cleaned free text (`faccia_domain::remote::clean_free_text`) and until when to keep it.
+    /// Cleaned free text (`faccia_domain::remote::clean_free_text`) and how long to keep it
+    /// (ms from when it is stored).
     pub free_text: Option<(String, Millis)>,
 }
 
@@ -210,14 +211,14 @@ pub fn vote(
             })
             .execute(c)?;
     }
-    if let Some((body, keep_until)) = &extras.free_text {
+    if let Some((body, keep_for)) = &extras.free_text {
         diesel::insert_into(vote_comments::table)
             .values(&CommentRow {
                 session_id: s.session_id.clone(),
                 site_id: site.to_string(),
                 body: body.clone(),
                 written_at: now,
-                keep_until: *keep_until,
+                keep_until: now.saturating_add(*keep_for),
             })
             .execute(c)?;
     }

@@ -474,7 +474,7 @@ async fn vote(
     }
     let about = || app.about(&office, &s, lang_of(w));
     let step = if app.web.agid_form {
-        agid_step(&app, w, &fields, &path, about, now)
+        agid_step(&app, w, &fields, &path, about)
     } else {
         faces_step(&app, w, &fields, &path, about)
     };
@@ -559,7 +559,6 @@ fn agid_step(
     fields: &[(String, String)],
     path: &str,
     about: impl Fn() -> About,
-    now: Millis,
 ) -> Step {
     let stars = match form::get(fields, "stars").map(str::parse::<u8>) {
         None => {
@@ -592,7 +591,7 @@ fn agid_step(
     };
     let free_text = form::get(fields, "text")
         .and_then(clean_free_text)
-        .map(|t| (t, now.saturating_add(app.web.retention_ms)));
+        .map(|t| (t, app.web.retention_ms));
     Step::Store(
         answer.judgement(),
         WebExtras {
