@@ -316,7 +316,7 @@ fn novosga_webhooks_become_tickets_and_sessions_without_personal_data() {
 }
 
 fn sign(body: &[u8]) -> String {
-    faccia_server::ingress::novosga::hmac_sha256(b"a-long-shared-webhook-secret", body)
+    faccia_domain::mac::hmac_sha256(b"a-long-shared-webhook-secret", body)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod event;
 pub mod figures;
 pub mod keypad;
+pub mod mac;
 pub mod phone;
 pub mod remote;
 pub mod session;
