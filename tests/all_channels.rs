@@ -163,6 +163,10 @@ async fn every_channel_of_one_office_in_its_monthly_report() {
     let ack = publish_until_acked(&mut q, &e, within).await;
     let s2 = ack.vote_session.expect("a web session");
     assert_eq!(s2.channel, v1::vote_session::Channel::Web as i32);
+    // The office's day ends before the citizen opens the link: the link outlives it.
+    let mut reset = ev("reset", now - 400, v1::EventType::DayReset, "", "");
+    reset.ticket_id.clear();
+    publish_until_acked(&mut q, &reset, within).await;
     let (status, page) = http(&web, "GET", &link_path(&s2.vote_link), "");
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("lang=\"it\""), "{page}");
