@@ -88,6 +88,7 @@ fn office(base: i64) -> Snapshot {
             serial_no: format!("FK3-{i:06}"),
             polls: 0,
             ignored_presses_recent: 0,
+            ..Default::default()
         })
         .collect();
     let alerts = (0..40u32)

@@ -956,6 +956,25 @@ impl App {
     }
 
     /// The counter's display name from the snapshot, else its id.
+    /// What a keypad is called: its counter's name, or a totem's name and the counters it
+    /// serves ("Totem ingresso → Sportello 2, Sportello 3").
+    pub fn keypad_name(&self, k: &faccia_proto::v1::Keypad) -> String {
+        if k.totem_counters.is_empty() {
+            return self.counter_name(&k.counter_id);
+        }
+        let name = if k.totem_name.is_empty() {
+            k.counter_id.clone()
+        } else {
+            k.totem_name.clone()
+        };
+        let served: Vec<String> = k
+            .totem_counters
+            .iter()
+            .map(|c| self.counter_name(c))
+            .collect();
+        format!("{name} → {}", served.join(", "))
+    }
+
     pub fn counter_name(&self, id: &str) -> String {
         self.site()
             .snapshot

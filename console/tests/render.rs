@@ -455,3 +455,33 @@ fn the_office_picker_opens_the_office_chosen() {
     assert_eq!(a.view, View::Overview);
     assert!(draw(&a, 160, 48).contains("Sassuolo"));
 }
+
+#[test]
+fn a_totem_is_named_with_the_counters_it_serves() {
+    let mut snap = common::snapshot();
+    snap.keypads.push(Keypad {
+        counter_id: "T1".into(),
+        totem_name: "Totem ingresso".into(),
+        totem_counters: vec!["2".into(), "3".into()],
+        bus: "/dev/ttyUSB1".into(),
+        unit_id: 9,
+        link: KeypadLink::KeypadOnline as i32,
+        ..Default::default()
+    });
+    let mut a = app(Lang::It);
+    a.apply(Msg::Snapshot(Box::new(snap)));
+    a.view = View::Keypads;
+    let s = draw(&a, 160, 48);
+    assert!(s.contains("Totem ingresso → S"), "{s}");
+    // Selected, its detail gives the whole name.
+    for _ in 0..5 {
+        a.act(Action::Down);
+    }
+    let s = draw(&a, 160, 48);
+    assert!(
+        s.contains("Totem ingresso → Sportello 2, Sportello 3"),
+        "{s}"
+    );
+    // A counter's keypad keeps its counter's name.
+    assert!(s.contains("Sportello 1"), "{s}");
+}

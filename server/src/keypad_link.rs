@@ -112,6 +112,8 @@ pub struct SerialKeypads {
     tasks: HashMap<String, mpsc::UnboundedSender<Msg>>,
     /// counter served by totems -> those totems
     totems_of: HashMap<String, Vec<String>>,
+    /// totem -> (its name, the counters it serves), for the keypads' view
+    totems: HashMap<String, (String, Vec<String>)>,
     /// totem scans by outcome
     scans: ScanCounts,
     health: Mutex<Vec<v1::Keypad>>,
@@ -166,6 +168,11 @@ impl SerialKeypads {
             }
         }
         let mut totems_of: HashMap<String, Vec<String>> = HashMap::new();
+        let totems: HashMap<String, (String, Vec<String>)> = site
+            .totems()
+            .iter()
+            .map(|t| (t.id.clone(), (t.name.clone(), t.counters.clone())))
+            .collect();
         for t in site.totems() {
             for c in &t.counters {
                 totems_of.entry(c.clone()).or_default().push(t.id.clone());
@@ -245,6 +252,7 @@ impl SerialKeypads {
             where_is,
             tasks,
             totems_of,
+            totems,
             scans,
             health: Mutex::new(Vec::new()),
             ignored: Mutex::new(HashMap::new()),
@@ -447,8 +455,13 @@ impl SerialKeypads {
         } else {
             v1::KeypadLink::KeypadOffline
         };
+        let counter_id = b.counters.get(&h.unit).cloned().unwrap_or_default();
+        let (totem_name, totem_counters) =
+            self.totems.get(&counter_id).cloned().unwrap_or_default();
         v1::Keypad {
-            counter_id: b.counters.get(&h.unit).cloned().unwrap_or_default(),
+            counter_id,
+            totem_name,
+            totem_counters,
             bus: b.port.clone(),
             unit_id: u32::from(h.unit),
             link: link as i32,

@@ -89,7 +89,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             th.error()
         };
         let mut cells = vec![
-            Cell::from(app.counter_name(&k.counter_id)),
+            Cell::from(app.keypad_name(k)),
             Cell::from(k.bus.clone()),
             Cell::from(Line::from(k.unit_id.to_string()).right_aligned()),
             Cell::from(Span::styled(
@@ -161,7 +161,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let Some(k) = keypads.get(selected) else {
         return;
     };
-    let name = app.counter_name(&k.counter_id);
+    let name = app.keypad_name(k);
     let block = Block::default()
         .borders(Borders::TOP)
         .border_style(th.border())

@@ -236,6 +236,7 @@ pub fn snapshot() -> Snapshot {
                 serial_no: "FK3-001234".into(),
                 polls: 0,
                 ignored_presses_recent: 0,
+                ..Default::default()
             },
             Keypad {
                 counter_id: "2".into(),
@@ -256,6 +257,7 @@ pub fn snapshot() -> Snapshot {
                 serial_no: "FK3-001235".into(),
                 polls: 0,
                 ignored_presses_recent: 0,
+                ..Default::default()
             },
             Keypad {
                 counter_id: "4".into(),
@@ -276,6 +278,7 @@ pub fn snapshot() -> Snapshot {
                 serial_no: "FK3-000987".into(),
                 polls: 0,
                 ignored_presses_recent: 0,
+                ..Default::default()
             },
             Keypad {
                 counter_id: "5".into(),
@@ -296,6 +299,7 @@ pub fn snapshot() -> Snapshot {
                 serial_no: String::new(),
                 polls: 0,
                 ignored_presses_recent: 0,
+                ..Default::default()
             },
         ],
         alerts: vec![
