@@ -17,6 +17,115 @@ pub enum AnyConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// Runs the same code on the concrete connection of either backend: diesel then builds the
+/// statement for that backend directly and finds it in the connection's prepared-statement cache
+/// (through `AnyConnection` = diesel's `MultiConnection` the SQL is serialised again on every
+/// pass over the query). Also for statements `MultiConnection` does not support (`ON CONFLICT`).
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::conn::AnyConnection::Sqlite($c) => $body,
+            $crate::conn::AnyConnection::Postgresql($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// A query that the connection keeps prepared, keyed by its SQL text (and bind types), although
+/// diesel would not cache it: diesel never caches `UPDATE`, `ON CONFLICT ... DO UPDATE`, `IN`
+/// lists or SQL literals, because their text may vary between calls. Keyed by the text, a
+/// variant is simply another cache entry; use it only for statements whose text has a few
+/// variants at most (the writer's hot statements), or the cache grows with each variant.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cached<Q>(pub(crate) Q);
+
+/// [`Cached`]: `cached(diesel::update(...).set(...)).execute(c)`.
+pub(crate) fn cached<Q>(q: Q) -> Cached<Q> {
+    Cached(q)
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for Cached<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        pass: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> diesel::query_builder::QueryId for Cached<Q> {
+    // Not static: the cache is keyed by the SQL text.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Cached<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, C> diesel::query_dsl::RunQueryDsl<C> for Cached<Q> {}
+
+/// A statement without result rows run through the connection's cache of prepared statements
+/// (see [`Cached`]). Diesel's `execute` hands the connection a reference to the query, and a
+/// reference does not pass on [`Cached`]'s answer that it may be cached; a query loaded (even
+/// one that returns no rows) is handed over by value. So: loaded, as a query of no columns.
+pub(crate) struct NoRows<Q>(Q);
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for NoRows<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        pass: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> diesel::query_builder::QueryId for NoRows<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> diesel::query_builder::Query for NoRows<Q> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<Q, C> diesel::query_dsl::RunQueryDsl<C> for NoRows<Q> {}
+
+/// No row (what [`NoRows`] loads).
+#[derive(diesel::QueryableByName)]
+pub(crate) struct NoRow {}
+
+/// Runs `q` (an `UPDATE`, an upsert: a statement diesel would prepare again each time) from the
+/// connection's cache of prepared statements. For statements with a few variants of their text.
+pub(crate) fn execute_cached<'q, C, Q>(c: &mut C, q: Q) -> diesel::QueryResult<()>
+where
+    C: diesel::connection::LoadConnection,
+    NoRows<Q>: diesel::query_dsl::LoadQuery<'q, C, NoRow>,
+{
+    let rows: Vec<NoRow> = diesel::query_dsl::RunQueryDsl::load(NoRows(q), c)?;
+    debug_assert!(
+        rows.is_empty(),
+        "a statement without result rows returned rows"
+    );
+    Ok(())
+}
+
 /// Opens a connection; SQLite gets WAL, `synchronous=FULL`, a busy timeout and foreign keys.
 pub fn connect(url: &DatabaseUrl, busy_timeout_ms: u32) -> Result<AnyConnection, StoreError> {
     match url {
