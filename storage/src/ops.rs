@@ -133,9 +133,11 @@ pub(crate) fn append_log(
     mut entry: NewLog,
 ) -> Result<(), StoreError> {
     entry.site_id = site.to_string();
-    on_backend!(c, |c| diesel::insert_into(event_log::table)
-        .values(&entry)
-        .execute(c))?;
+    // Every field of `NewLog` is a column (no `Option` left out): one SQL text.
+    on_backend!(c, |c| execute_cached!(
+        c,
+        diesel::insert_into(event_log::table).values(&entry)
+    ))?;
     Ok(())
 }
 
@@ -229,15 +231,16 @@ fn save_ticket(
         return Ok(()); // nothing changed (its rollup contribution neither)
     }
     if old.is_some() {
-        on_backend!(c, |c| execute_cached(
+        on_backend!(c, |c| execute_cached!(
             c,
             diesel::update(tickets::table.find((&row.site_id, &row.source_id, &row.ticket_id)))
                 .set(row)
         ))?;
     } else {
-        on_backend!(c, |c| diesel::insert_into(tickets::table)
-            .values(row)
-            .execute(c))?;
+        on_backend!(c, |c| execute_cached!(
+            c,
+            diesel::insert_into(tickets::table).values(row)
+        ))?;
     }
     rollup::apply_ticket_change(c, &rules.site_id, rules.time_zone, old, row)
 }
@@ -256,7 +259,7 @@ fn load_counter(
 
 /// Writes the counter's row, new or not, in one statement.
 fn save_counter(c: &mut AnyConnection, row: &CounterRow) -> Result<(), StoreError> {
-    on_backend!(c, |c| execute_cached(
+    on_backend!(c, |c| execute_cached!(
         c,
         diesel::insert_into(counters::table)
             .values((
@@ -359,9 +362,10 @@ pub fn publish(
         detail: detail.clone(),
         received_at: now,
     };
-    on_backend!(c, |c| diesel::insert_into(received_events::table)
-        .values(&received)
-        .execute(c))?;
+    on_backend!(c, |c| execute_cached!(
+        c,
+        diesel::insert_into(received_events::table).values(&received)
+    ))?;
     Ok(Ack {
         status,
         event_id: ev.event_id.clone(),
@@ -410,9 +414,10 @@ fn ticket_event(
         display_number: ev.display_number.clone(),
         operator_ref: operator_ref.clone(),
     };
-    on_backend!(c, |c| diesel::insert_into(ticket_steps::table)
-        .values(&new_step)
-        .execute(c))?;
+    on_backend!(c, |c| execute_cached!(
+        c,
+        diesel::insert_into(ticket_steps::table).values(&new_step)
+    ))?;
     let first_at = rows
         .first()
         .map_or(ev.occurred_at, |r| r.occurred_at.min(ev.occurred_at));
@@ -576,13 +581,11 @@ fn open_session_at(
     site: &str,
     counter: &str,
 ) -> Result<Option<SessionRow>, StoreError> {
-    Ok(on_backend!(c, |c| cached(
-        vote_sessions::table
-            .filter(vote_sessions::site_id.eq(site))
-            .filter(vote_sessions::counter_id.eq(counter))
-            .filter(holds_counter())
-            .select(SessionRow::as_select())
-    )
+    Ok(on_backend!(c, |c| cached!(vote_sessions::table
+        .filter(vote_sessions::site_id.eq(site))
+        .filter(vote_sessions::counter_id.eq(counter))
+        .filter(holds_counter())
+        .select(SessionRow::as_select()))
     .get_result(c)
     .optional())?)
 }
@@ -622,7 +625,7 @@ fn end_session(
     state: SessionState,
     (reason, detail): (i32, &str),
 ) -> Result<(), StoreError> {
-    on_backend!(c, |c| execute_cached(
+    on_backend!(c, |c| execute_cached!(
         c,
         diesel::update(vote_sessions::table.find(&row.session_id)).set((
             vote_sessions::state.eq(state.as_str()),
@@ -674,17 +677,15 @@ fn free_token(
 ) -> Result<u32, StoreError> {
     let mut token = seed;
     for _ in 0..10_000 {
-        let taken: i64 = on_backend!(c, |c| cached(
-            vote_sessions::table
-                .filter(vote_sessions::site_id.eq(site))
-                .filter(vote_sessions::token.eq(i64::from(token)))
-                .filter(
-                    vote_sessions::state
-                        .eq(open_state())
-                        .or(vote_sessions::opened_at.gt(now - DAY_MS)),
-                )
-                .count()
-        )
+        let taken: i64 = on_backend!(c, |c| cached!(vote_sessions::table
+            .filter(vote_sessions::site_id.eq(site))
+            .filter(vote_sessions::token.eq(i64::from(token)))
+            .filter(
+                vote_sessions::state
+                    .eq(open_state())
+                    .or(vote_sessions::opened_at.gt(now - DAY_MS)),
+            )
+            .count())
         .get_result(c))?;
         if taken == 0 {
             return Ok(token);
@@ -810,9 +811,10 @@ fn open_session(
         keypad: keypad.as_str().to_string(),
         ended_at: (state != SessionState::Open).then_some(now),
     };
-    on_backend!(c, |c| diesel::insert_into(vote_sessions::table)
-        .values(&row)
-        .execute(c))?;
+    on_backend!(c, |c| execute_cached!(
+        c,
+        diesel::insert_into(vote_sessions::table).values(&row)
+    ))?;
     append_log(
         c,
         site,

@@ -150,7 +150,7 @@ pub fn add_vote(
         reason: vote.reason.unwrap_or(0),
         n: 1,
     };
-    on_backend!(c, |c| execute_cached(
+    on_backend!(c, |c| execute_cached!(
         c,
         diesel::insert_into(report_votes::table)
             .values(&row)
@@ -259,7 +259,7 @@ fn add_tickets(
             total_ms,
             flagged,
         };
-        on_backend!(c, |c| execute_cached(
+        on_backend!(c, |c| execute_cached!(
             c,
             diesel::insert_into(report_tickets::table)
                 .values(&row)
@@ -306,7 +306,7 @@ fn add_wait(
             wait_s,
             n,
         };
-        on_backend!(c, |c| execute_cached(
+        on_backend!(c, |c| execute_cached!(
             c,
             diesel::insert_into(report_waits::table)
                 .values(&row)
