@@ -1,11 +1,17 @@
 //! Rows as diesel reads and writes them.
+//!
+//! The rows the writer inserts for every event insert `None` as NULL
+//! (`treat_none_as_default_value = false`; those columns have no other default): the statement's
+//! SQL text is then the same for every row, so it is prepared once and kept (see
+//! `conn::Cached`), where leaving the column out (SQLite) or writing `DEFAULT` (PostgreSQL) would
+//! make a new text, prepared again, for each pattern of missing values.
 
 use diesel::prelude::*;
 
 use super::schema::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = received_events)]
+#[diesel(table_name = received_events, treat_none_as_default_value = false)]
 pub struct ReceivedRow {
     pub site_id: String,
     pub source_id: String,
@@ -38,7 +44,7 @@ pub struct StepRow {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = ticket_steps)]
+#[diesel(table_name = ticket_steps, treat_none_as_default_value = false)]
 pub struct NewStep {
     pub site_id: String,
     pub source_id: String,
@@ -54,7 +60,7 @@ pub struct NewStep {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = tickets, treat_none_as_null = true)]
+#[diesel(table_name = tickets, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct TicketRow {
     pub site_id: String,
     pub source_id: String,
@@ -96,7 +102,7 @@ pub struct CounterRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = vote_sessions)]
+#[diesel(table_name = vote_sessions, treat_none_as_default_value = false)]
 pub struct SessionRow {
     pub site_id: String,
     pub session_id: String,

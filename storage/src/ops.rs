@@ -11,7 +11,7 @@ use faccia_domain::stats::spans_midnight;
 use faccia_domain::ticket::{decide, Step, TicketState, TicketView, Verdict};
 use faccia_domain::{EventKind, Millis, TicketEvent, DAY_MS};
 
-use super::conn::AnyConnection;
+use super::conn::{cached, execute_cached, on_backend, AnyConnection};
 use super::models::*;
 use super::schema::*;
 use super::totem::TotemCounters;
@@ -133,9 +133,11 @@ pub(crate) fn append_log(
     mut entry: NewLog,
 ) -> Result<(), StoreError> {
     entry.site_id = site.to_string();
-    diesel::insert_into(event_log::table)
-        .values(&entry)
-        .execute(c)?;
+    // Every field of `NewLog` is a column (no `Option` left out): one SQL text.
+    on_backend!(c, |c| execute_cached!(
+        c,
+        diesel::insert_into(event_log::table).values(&entry)
+    ))?;
     Ok(())
 }
 
@@ -157,13 +159,13 @@ fn history(
     source: &str,
     ticket: &str,
 ) -> Result<Vec<StepRow>, StoreError> {
-    Ok(ticket_steps::table
+    Ok(on_backend!(c, |c| ticket_steps::table
         .filter(ticket_steps::site_id.eq(site))
         .filter(ticket_steps::source_id.eq(source))
         .filter(ticket_steps::ticket_id.eq(ticket))
         .order((ticket_steps::occurred_at.asc(), ticket_steps::id.asc()))
         .select(StepRow::as_select())
-        .load(c)?)
+        .load(c))?)
 }
 
 fn ticket_row(
@@ -210,11 +212,11 @@ fn load_ticket(
     source: &str,
     ticket: &str,
 ) -> Result<Option<TicketRow>, StoreError> {
-    Ok(tickets::table
+    Ok(on_backend!(c, |c| tickets::table
         .find((site, source, ticket))
         .select(TicketRow::as_select())
         .get_result(c)
-        .optional()?)
+        .optional())?)
 }
 
 /// The one place ticket rows are written. `old` is the row as stored (`None`: a new ticket);
@@ -225,12 +227,20 @@ fn save_ticket(
     old: Option<&TicketRow>,
     row: &TicketRow,
 ) -> Result<(), StoreError> {
+    if old == Some(row) {
+        return Ok(()); // nothing changed (its rollup contribution neither)
+    }
     if old.is_some() {
-        diesel::update(tickets::table.find((&row.site_id, &row.source_id, &row.ticket_id)))
-            .set(row)
-            .execute(c)?;
+        on_backend!(c, |c| execute_cached!(
+            c,
+            diesel::update(tickets::table.find((&row.site_id, &row.source_id, &row.ticket_id)))
+                .set(row)
+        ))?;
     } else {
-        diesel::insert_into(tickets::table).values(row).execute(c)?;
+        on_backend!(c, |c| execute_cached!(
+            c,
+            diesel::insert_into(tickets::table).values(row)
+        ))?;
     }
     rollup::apply_ticket_change(c, &rules.site_id, rules.time_zone, old, row)
 }
@@ -240,22 +250,34 @@ fn load_counter(
     site: &str,
     id: &str,
 ) -> Result<Option<CounterRow>, StoreError> {
-    Ok(counters::table
+    Ok(on_backend!(c, |c| counters::table
         .find((site, id))
         .select(CounterRow::as_select())
         .get_result(c)
-        .optional()?)
+        .optional())?)
 }
 
+/// Writes the counter's row, new or not, in one statement.
 fn save_counter(c: &mut AnyConnection, row: &CounterRow) -> Result<(), StoreError> {
-    let n = diesel::update(counters::table.find((&row.site_id, &row.counter_id)))
-        .set(row)
-        .execute(c)?;
-    if n == 0 {
+    on_backend!(c, |c| execute_cached!(
+        c,
         diesel::insert_into(counters::table)
-            .values(row)
-            .execute(c)?;
-    }
+            .values((
+                counters::site_id.eq(&row.site_id),
+                counters::counter_id.eq(&row.counter_id),
+                counters::open.eq(row.open),
+                counters::source_id.eq(&row.source_id),
+                counters::ticket_id.eq(&row.ticket_id),
+                counters::ticket_state.eq(&row.ticket_state),
+                counters::changed_at.eq(row.changed_at),
+                counters::last_call_at.eq(row.last_call_at),
+                counters::last_call_ticket.eq(&row.last_call_ticket),
+                counters::operator_ref.eq(&row.operator_ref),
+            ))
+            .on_conflict((counters::site_id, counters::counter_id))
+            .do_update()
+            .set(row)
+    ))?;
     Ok(())
 }
 
@@ -306,11 +328,11 @@ pub fn publish_with(
 ) -> Result<Ack, StoreError> {
     let site = rules.site_id.as_str();
     let fingerprint = ev.fingerprint();
-    let previous = received_events::table
+    let previous = on_backend!(c, |c| received_events::table
         .find((site, &ev.source_id, &ev.event_id))
         .select(ReceivedRow::as_select())
         .get_result(c)
-        .optional()?;
+        .optional())?;
     if let Some(prev) = previous {
         if prev.fingerprint != fingerprint {
             return Err(StoreError::Conflict(format!(
@@ -348,21 +370,23 @@ pub fn publish_with(
         EventKind::CounterOpened | EventKind::CounterClosed => counter_event(c, rules, now, ev)?,
         _ => ticket_event(c, rules, web, totems, now, ev, sessions)?,
     };
-    diesel::insert_into(received_events::table)
-        .values(&ReceivedRow {
-            site_id: site.to_string(),
-            source_id: ev.source_id.clone(),
-            event_id: ev.event_id.clone(),
-            fingerprint,
-            kind: ev.kind.code(),
-            ticket_id: ev.ticket_id.clone(),
-            occurred_at: ev.occurred_at,
-            status: status as i32,
-            session_id: session.as_ref().map(|s| s.session_id.clone()),
-            detail: detail.clone(),
-            received_at: now,
-        })
-        .execute(c)?;
+    let received = ReceivedRow {
+        site_id: site.to_string(),
+        source_id: ev.source_id.clone(),
+        event_id: ev.event_id.clone(),
+        fingerprint,
+        kind: ev.kind.code(),
+        ticket_id: ev.ticket_id.clone(),
+        occurred_at: ev.occurred_at,
+        status: status as i32,
+        session_id: session.as_ref().map(|s| s.session_id.clone()),
+        detail: detail.clone(),
+        received_at: now,
+    };
+    on_backend!(c, |c| execute_cached!(
+        c,
+        diesel::insert_into(received_events::table).values(&received)
+    ))?;
     Ok(Ack {
         status,
         event_id: ev.event_id.clone(),
@@ -399,21 +423,23 @@ fn ticket_event(
     };
     let operator_ref =
         Some(ev.operator_ref.clone()).filter(|o| rules.operator_data && !o.is_empty());
-    diesel::insert_into(ticket_steps::table)
-        .values(&NewStep {
-            site_id: site.to_string(),
-            source_id: ev.source_id.clone(),
-            ticket_id: ev.ticket_id.clone(),
-            event_id: ev.event_id.clone(),
-            occurred_at: ev.occurred_at,
-            kind: ev.kind.code(),
-            counter_id: ev.counter_id.clone(),
-            service_code: ev.service_code.clone(),
-            transfer_to_service: ev.transfer_to_service.clone(),
-            display_number: ev.display_number.clone(),
-            operator_ref: operator_ref.clone(),
-        })
-        .execute(c)?;
+    let new_step = NewStep {
+        site_id: site.to_string(),
+        source_id: ev.source_id.clone(),
+        ticket_id: ev.ticket_id.clone(),
+        event_id: ev.event_id.clone(),
+        occurred_at: ev.occurred_at,
+        kind: ev.kind.code(),
+        counter_id: ev.counter_id.clone(),
+        service_code: ev.service_code.clone(),
+        transfer_to_service: ev.transfer_to_service.clone(),
+        display_number: ev.display_number.clone(),
+        operator_ref: operator_ref.clone(),
+    };
+    on_backend!(c, |c| execute_cached!(
+        c,
+        diesel::insert_into(ticket_steps::table).values(&new_step)
+    ))?;
     let first_at = rows
         .first()
         .map_or(ev.occurred_at, |r| r.occurred_at.min(ev.occurred_at));
@@ -446,9 +472,11 @@ fn ticket_event(
             ..NewLog::default()
         },
     )?;
-    counter_effects(c, site, now, ev, &view, operator_ref)?;
+    let counter = counter_effects(c, site, now, ev, &view, operator_ref)?;
     let session = if ev.kind == EventKind::Served && sessions == Sessions::Open {
-        Some(open_session(c, rules, web, totems, now, ev, &view)?)
+        Some(open_session(
+            c, rules, web, totems, now, ev, &view, counter,
+        )?)
     } else {
         None
     };
@@ -476,6 +504,8 @@ fn ticket_event(
 }
 
 /// Keeps the counter's picture (open, which ticket, doing what) in step with ticket events.
+/// Returns the event's counter row as stored now, for the events that name their counter
+/// (CALLED, RECALLED, SERVICE_STARTED, SERVED).
 fn counter_effects(
     c: &mut AnyConnection,
     site: &str,
@@ -483,14 +513,16 @@ fn counter_effects(
     ev: &TicketEvent,
     view: &TicketView,
     operator_ref: Option<String>,
-) -> Result<(), StoreError> {
+) -> Result<Option<CounterRow>, StoreError> {
     let t = ev.occurred_at;
     match ev.kind {
         EventKind::Called | EventKind::Recalled | EventKind::ServiceStarted | EventKind::Served => {
             if matches!(ev.kind, EventKind::Called | EventKind::Recalled) {
                 supersede_at_counter(c, site, now, &ev.counter_id, &ev.ticket_id, t)?;
             }
-            let mut row = load_counter(c, site, &ev.counter_id)?
+            let stored = load_counter(c, site, &ev.counter_id)?;
+            let mut row = stored
+                .clone()
                 .unwrap_or_else(|| new_counter(site, &ev.counter_id, &ev.source_id));
             if matches!(ev.kind, EventKind::Called | EventKind::Recalled)
                 && row.last_call_at.is_none_or(|l| t >= l)
@@ -514,16 +546,19 @@ fn counter_effects(
                     row.operator_ref = operator_ref;
                 }
             }
-            save_counter(c, &row)?;
+            if stored.as_ref() != Some(&row) {
+                save_counter(c, &row)?;
+            }
+            Ok(Some(row))
         }
         _ => {
             // The ticket left the counter that held it.
-            let holders: Vec<CounterRow> = counters::table
+            let holders: Vec<CounterRow> = on_backend!(c, |c| counters::table
                 .filter(counters::site_id.eq(site))
                 .filter(counters::source_id.eq(&ev.source_id))
                 .filter(counters::ticket_id.eq(&ev.ticket_id))
                 .select(CounterRow::as_select())
-                .load(c)?;
+                .load(c))?;
             for mut row in holders {
                 if t >= row.changed_at && view.state != TicketState::Served {
                     row.ticket_id.clear();
@@ -532,29 +567,55 @@ fn counter_effects(
                     save_counter(c, &row)?;
                 }
             }
+            Ok(None)
         }
     }
-    Ok(())
 }
 
+/// `'OPEN'` as a literal in the SQL text, not a bound parameter: SQLite does not prepare the
+/// statement again each time such a parameter is bound (it re-prepares statements whose bound
+/// parameters might decide whether a partial index applies).
+fn open_state() -> diesel::expression::SqlLiteral<diesel::sql_types::Text> {
+    const OPEN: &str = "'OPEN'";
+    debug_assert_eq!(OPEN, format!("'{}'", SessionState::Open.as_str()));
+    diesel::dsl::sql::<diesel::sql_types::Text>(OPEN)
+}
+
+/// The condition of the partial index `vote_sessions_one_open_per_counter` (the session that
+/// holds its counter: open, of the counter channel, not a totem's), word for word as the
+/// migration writes it, in the SQL text: with bound parameters instead, SQLite cannot use that
+/// index and prepares the statement again on every run.
+const HOLDS_COUNTER: &str = "vote_sessions.state = 'OPEN' AND vote_sessions.channel = 'COUNTER' \
+     AND vote_sessions.keypad NOT IN ('TOTEM', 'TOTEM_ARMED')";
+
+fn holds_counter() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    debug_assert_eq!(
+        HOLDS_COUNTER,
+        format!(
+            "vote_sessions.state = '{}' AND vote_sessions.channel = '{}' \
+             AND vote_sessions.keypad NOT IN ('{}', '{}')",
+            SessionState::Open.as_str(),
+            Channel::Counter.as_str(),
+            KeypadArming::Totem.as_str(),
+            KeypadArming::TotemArmed.as_str()
+        )
+    );
+    diesel::dsl::sql::<diesel::sql_types::Bool>(HOLDS_COUNTER)
+}
+
+/// The open session that holds `counter` (a totem's sessions do not hold their counter).
 fn open_session_at(
     c: &mut AnyConnection,
     site: &str,
     counter: &str,
 ) -> Result<Option<SessionRow>, StoreError> {
-    Ok(vote_sessions::table
+    Ok(on_backend!(c, |c| cached!(vote_sessions::table
         .filter(vote_sessions::site_id.eq(site))
         .filter(vote_sessions::counter_id.eq(counter))
-        .filter(vote_sessions::state.eq(SessionState::Open.as_str()))
-        .filter(vote_sessions::channel.eq(Channel::Counter.as_str()))
-        // a totem's sessions do not hold their counter
-        .filter(vote_sessions::keypad.ne_all([
-            KeypadArming::Totem.as_str(),
-            KeypadArming::TotemArmed.as_str(),
-        ]))
-        .select(SessionRow::as_select())
-        .get_result(c)
-        .optional()?)
+        .filter(holds_counter())
+        .select(SessionRow::as_select()))
+    .get_result(c)
+    .optional())?)
 }
 
 /// A newer CALLED of another ticket at the counter: the next citizen is at the desk.
@@ -592,12 +653,13 @@ fn end_session(
     state: SessionState,
     (reason, detail): (i32, &str),
 ) -> Result<(), StoreError> {
-    diesel::update(vote_sessions::table.find(&row.session_id))
-        .set((
+    on_backend!(c, |c| execute_cached!(
+        c,
+        diesel::update(vote_sessions::table.find(&row.session_id)).set((
             vote_sessions::state.eq(state.as_str()),
             vote_sessions::ended_at.eq(Some(now)),
         ))
-        .execute(c)?;
+    ))?;
     changes::push(SessionChange::Ended {
         session_id: row.session_id.clone(),
         counter_id: row.counter_id.clone(),
@@ -643,16 +705,16 @@ fn free_token(
 ) -> Result<u32, StoreError> {
     let mut token = seed;
     for _ in 0..10_000 {
-        let taken: i64 = vote_sessions::table
+        let taken: i64 = on_backend!(c, |c| cached!(vote_sessions::table
             .filter(vote_sessions::site_id.eq(site))
             .filter(vote_sessions::token.eq(i64::from(token)))
             .filter(
                 vote_sessions::state
-                    .eq(SessionState::Open.as_str())
+                    .eq(open_state())
                     .or(vote_sessions::opened_at.gt(now - DAY_MS)),
             )
-            .count()
-            .get_result(c)?;
+            .count())
+        .get_result(c))?;
         if taken == 0 {
             return Ok(token);
         }
@@ -661,6 +723,7 @@ fn free_token(
     Err(StoreError::Corrupt("no free keypad token".into()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn open_session(
     c: &mut AnyConnection,
     rules: &Rules,
@@ -669,14 +732,15 @@ fn open_session(
     now: Millis,
     ev: &TicketEvent,
     view: &TicketView,
+    counter_row: Option<CounterRow>,
 ) -> Result<SessionInfo, StoreError> {
     let site = rules.site_id.as_str();
     let id = session_id(site, &ev.source_id, &ev.ticket_id);
-    if let Some(existing) = vote_sessions::table
+    if let Some(existing) = on_backend!(c, |c| vote_sessions::table
         .find(&id)
         .select(SessionRow::as_select())
         .get_result(c)
-        .optional()?
+        .optional())?
     {
         // A ticket has at most one session ever.
         return session_info(&existing);
@@ -708,9 +772,10 @@ fn open_session(
     // A counter served by a totem: the citizen walks to the totem while the next one is
     // served, so its sessions neither end the counter's open session nor are ended by the next.
     let totem_window = totems.window(&ev.counter_id);
+    // The counter's row as the SERVED just left it (counter_effects).
     let counter_row = match totem_window {
         Some(_) => None,
-        None => load_counter(c, site, &ev.counter_id)?,
+        None => counter_row,
     };
     if let Some(counter) = counter_row {
         if counter.last_call_at.is_some_and(|l| l > served_at)
@@ -774,9 +839,10 @@ fn open_session(
         keypad: keypad.as_str().to_string(),
         ended_at: (state != SessionState::Open).then_some(now),
     };
-    diesel::insert_into(vote_sessions::table)
-        .values(&row)
-        .execute(c)?;
+    on_backend!(c, |c| execute_cached!(
+        c,
+        diesel::insert_into(vote_sessions::table).values(&row)
+    ))?;
     append_log(
         c,
         site,

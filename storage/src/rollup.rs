@@ -35,7 +35,7 @@ use diesel::upsert::excluded;
 use faccia_domain::stats;
 use faccia_domain::Millis;
 
-use crate::conn::{self, AnyConnection};
+use crate::conn::{self, execute_cached, on_backend, AnyConnection};
 use crate::models::{TicketRow, VoteRow};
 use crate::schema::{report_meta, report_tickets, report_votes, report_waits, tickets, votes};
 use crate::StoreError;
@@ -46,17 +46,6 @@ pub const VERSION: &str = "1";
 
 const META_TIME_ZONE: &str = "time_zone";
 const META_VERSION: &str = "version";
-
-/// Runs the same code on the concrete connection of either backend (for statements diesel's
-/// `MultiConnection` does not support, such as `ON CONFLICT`).
-macro_rules! on_backend {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            AnyConnection::Sqlite($c) => $body,
-            AnyConnection::Postgresql($c) => $body,
-        }
-    };
-}
 
 /// A month as the rollups key it: YYYYMM.
 pub fn key(year: i32, month: u32) -> i32 {
@@ -161,20 +150,22 @@ pub fn add_vote(
         reason: vote.reason.unwrap_or(0),
         n: 1,
     };
-    on_backend!(c, |c| diesel::insert_into(report_votes::table)
-        .values(&row)
-        .on_conflict((
-            v::site_id,
-            v::month,
-            v::counter_id,
-            v::service_code,
-            v::channel,
-            v::face,
-            v::reason,
-        ))
-        .do_update()
-        .set(v::n.eq(v::n + excluded(v::n)))
-        .execute(c))?;
+    on_backend!(c, |c| execute_cached!(
+        c,
+        diesel::insert_into(report_votes::table)
+            .values(&row)
+            .on_conflict((
+                v::site_id,
+                v::month,
+                v::counter_id,
+                v::service_code,
+                v::channel,
+                v::face,
+                v::reason,
+            ))
+            .do_update()
+            .set(v::n.eq(v::n + excluded(v::n)))
+    ))?;
     Ok(())
 }
 
@@ -268,29 +259,32 @@ fn add_tickets(
             total_ms,
             flagged,
         };
-        on_backend!(c, |c| diesel::insert_into(report_tickets::table)
-            .values(&row)
-            .on_conflict((t::site_id, t::month, t::counter_id, t::service_code))
-            .do_update()
-            .set((
-                t::served.eq(t::served + excluded(t::served)),
-                t::counted.eq(t::counted + excluded(t::counted)),
-                t::total_ms.eq(t::total_ms + excluded(t::total_ms)),
-                t::flagged.eq(t::flagged + excluded(t::flagged)),
-            ))
-            .execute(c))?;
+        on_backend!(c, |c| execute_cached!(
+            c,
+            diesel::insert_into(report_tickets::table)
+                .values(&row)
+                .on_conflict((t::site_id, t::month, t::counter_id, t::service_code))
+                .do_update()
+                .set((
+                    t::served.eq(t::served + excluded(t::served)),
+                    t::counted.eq(t::counted + excluded(t::counted)),
+                    t::total_ms.eq(t::total_ms + excluded(t::total_ms)),
+                    t::flagged.eq(t::flagged + excluded(t::flagged)),
+                ))
+        ))?;
         return Ok(true);
     }
-    let n = diesel::update(key)
+    let n = on_backend!(c, |c| diesel::update(key)
         .set((
             t::served.eq(t::served + served),
             t::counted.eq(t::counted + counted),
             t::total_ms.eq(t::total_ms + total_ms),
             t::flagged.eq(t::flagged + flagged),
         ))
-        .execute(c)?;
+        .execute(c))?;
     if served < 0 {
-        diesel::delete(key.filter(t::served.le(0))).execute(c)?;
+        on_backend!(c, |c| diesel::delete(key.filter(t::served.le(0)))
+            .execute(c))?;
     }
     Ok(n > 0)
 }
@@ -312,12 +306,14 @@ fn add_wait(
             wait_s,
             n,
         };
-        on_backend!(c, |c| diesel::insert_into(report_waits::table)
-            .values(&row)
-            .on_conflict((w::site_id, w::month, w::service_code, w::wait_s))
-            .do_update()
-            .set(w::n.eq(w::n + excluded(w::n)))
-            .execute(c))?;
+        on_backend!(c, |c| execute_cached!(
+            c,
+            diesel::insert_into(report_waits::table)
+                .values(&row)
+                .on_conflict((w::site_id, w::month, w::service_code, w::wait_s))
+                .do_update()
+                .set(w::n.eq(w::n + excluded(w::n)))
+        ))?;
         return Ok(true);
     }
     let key = report_waits::table
@@ -325,8 +321,8 @@ fn add_wait(
         .filter(w::month.eq(month))
         .filter(w::service_code.eq(service))
         .filter(w::wait_s.eq(wait_s));
-    let found = diesel::update(key).set(w::n.eq(w::n + n)).execute(c)?;
-    diesel::delete(key.filter(w::n.le(0))).execute(c)?;
+    let found = on_backend!(c, |c| diesel::update(key).set(w::n.eq(w::n + n)).execute(c))?;
+    on_backend!(c, |c| diesel::delete(key.filter(w::n.le(0))).execute(c))?;
     Ok(found > 0)
 }
 
