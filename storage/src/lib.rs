@@ -825,13 +825,41 @@ impl Store {
     }
 }
 
+/// The storage crate's own tests: a scratch PostgreSQL database (FACCIA_TEST_PG, default the
+/// machine's `test` database), dropped afterwards.
+#[cfg(test)]
+pub(crate) async fn on_scratch_postgres<F, Fut>(prefix: &str, run: F)
+where
+    F: FnOnce(DatabaseUrl) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use diesel::connection::SimpleConnection;
+    let base = std::env::var("FACCIA_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("{prefix}_{}", std::process::id());
+    let admin = |sql: &str| {
+        let mut c = connect(&DatabaseUrl::Postgres(base.clone()), 1000)
+            .expect("PostgreSQL is required for this test");
+        if let AnyConnection::Postgresql(pg) = &mut c {
+            pg.batch_execute(sql).expect("admin statement");
+        }
+    };
+    admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    admin(&format!("CREATE DATABASE {name}"));
+    let url = match base.rfind('/') {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => panic!("bad FACCIA_TEST_PG {base}"),
+    };
+    run(DatabaseUrl::Postgres(url)).await;
+    admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
 #[cfg(test)]
 mod tests {
     //! The writer's batch contract: one transaction for every waiting job, each job in its own
     //! savepoint; only the session changes of jobs that committed are published, in job order,
     //! after the commit and before any caller of the batch is answered.
     use super::*;
-    use diesel::connection::SimpleConnection;
 
     fn rules() -> Rules {
         Rules {
@@ -962,23 +990,6 @@ mod tests {
 
     #[tokio::test]
     async fn batch_commits_savepoints_and_publishes_in_order_on_postgres() {
-        let base = std::env::var("FACCIA_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let name = format!("faccia_batch_{}", std::process::id());
-        let admin = |sql: &str| {
-            let mut c = connect(&DatabaseUrl::Postgres(base.clone()), 1000)
-                .expect("PostgreSQL is required for this test");
-            if let AnyConnection::Postgresql(pg) = &mut c {
-                pg.batch_execute(sql).expect("admin statement");
-            }
-        };
-        admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        admin(&format!("CREATE DATABASE {name}"));
-        let url = match base.rfind('/') {
-            Some(i) => format!("{}/{name}", &base[..i]),
-            None => panic!("bad FACCIA_TEST_PG {base}"),
-        };
-        check(DatabaseUrl::Postgres(url)).await;
-        admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        on_scratch_postgres("faccia_batch", check).await;
     }
 }

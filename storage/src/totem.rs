@@ -140,13 +140,12 @@ mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
     use std::sync::Arc;
 
-    use diesel::connection::SimpleConnection;
     use faccia_domain::session::{Face, Judgement};
     use faccia_domain::totem::{admit_scan, ScanRefusal};
     use faccia_domain::{EventKind, TicketEvent};
 
     use super::*;
-    use crate::{connect, read, DatabaseUrl, Rules, Store, VoteOutcome};
+    use crate::{read, DatabaseUrl, Rules, Store, VoteOutcome};
 
     const T0: Millis = 1_795_424_400_000;
 
@@ -316,23 +315,6 @@ mod tests {
 
     #[tokio::test]
     async fn totem_sessions_on_postgres() {
-        let base = std::env::var("FACCIA_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let name = format!("faccia_totem_{}", std::process::id());
-        let admin = |sql: &str| {
-            let mut c = connect(&DatabaseUrl::Postgres(base.clone()), 1000)
-                .expect("PostgreSQL is required for this test");
-            if let AnyConnection::Postgresql(pg) = &mut c {
-                pg.batch_execute(sql).expect("admin statement");
-            }
-        };
-        admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        admin(&format!("CREATE DATABASE {name}"));
-        let url = match base.rfind('/') {
-            Some(i) => format!("{}/{name}", &base[..i]),
-            None => panic!("bad FACCIA_TEST_PG"),
-        };
-        check(DatabaseUrl::Postgres(url)).await;
-        admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        crate::on_scratch_postgres("faccia_totem", check).await;
     }
 }
