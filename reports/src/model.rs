@@ -325,8 +325,7 @@ impl Offers {
             .sum()
     }
 
-    /// Users each channel other than COUNTER served, and (by service) the served tickets whose
-    /// session went to another channel.
+    /// Users each channel other than COUNTER served (links issued, calls answered).
     fn by_channel(&self) -> Result<BTreeMap<String, u64>, ReportError> {
         let mut m = BTreeMap::new();
         for g in &self.groups {
