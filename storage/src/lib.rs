@@ -7,6 +7,7 @@
 //! run on a small pool of connections on tokio's blocking threads. Neither ever blocks the async
 //! runtime's worker threads.
 
+mod batch;
 mod conn;
 pub mod copy;
 pub mod models;
@@ -16,6 +17,7 @@ pub mod remote;
 pub mod rollup;
 pub mod schema;
 pub mod sites;
+mod statistics;
 pub mod totem;
 mod url;
 pub mod weblink;
@@ -181,6 +183,9 @@ trait WriteJob: Send {
     fn run(&mut self, c: &mut AnyConnection, now: Millis, savepoint: bool, last_try: bool) -> Ran;
     /// Who hears of the session changes of this job's site.
     fn subscribers(&self) -> &Subscribers;
+    /// The ticket event the job stores, if it is one (its rows are then held for the batch:
+    /// see [`batch`]).
+    fn event(&self) -> Option<&batch::EventKey>;
     /// Fails the job (no connection, or a batch that did not commit).
     fn fail(&mut self, error: StoreError);
     /// Whether the job's result is an error that means the connection is broken.
@@ -200,6 +205,9 @@ struct Pending<T, F> {
     /// Set when a job of the same gate failed: later jobs of that gate are not run.
     gate: Option<Arc<AtomicBool>>,
     site: Arc<SiteCtx>,
+    /// The ticket event `f` stores, if it is one: `f` then reads and writes the batch's rows
+    /// through [`batch`]; any other job runs [`batch::outside`].
+    event: Option<batch::EventKey>,
 }
 
 impl<T, F> WriteJob for Pending<T, F>
@@ -217,8 +225,10 @@ where
         let r = if savepoint {
             // A nested transaction is a savepoint: a failing job rolls back alone.
             c.transaction(|c| f(c, rules, now))
-        } else {
+        } else if self.event.is_some() {
             f(c, rules, now)
+        } else {
+            batch::outside(c, |c| f(c, rules, now))
         };
         let ran = if r.is_ok() { Ran::Ok } else { Ran::Failed };
         if ran == Ran::Failed && last_try {
@@ -232,6 +242,10 @@ where
 
     fn subscribers(&self) -> &Subscribers {
         &self.site.subscribers
+    }
+
+    fn event(&self) -> Option<&batch::EventKey> {
+        self.event.as_ref()
     }
 
     fn fail(&mut self, error: StoreError) {
@@ -260,6 +274,9 @@ where
 enum PassError {
     /// A job failed in a pass without savepoints: roll back, run again with them.
     JobFailed,
+    /// The rows held for the batch could not be written: roll back, run again with savepoints
+    /// (each job then writes its own, and the one at fault fails alone).
+    Held(StoreError),
     Store(StoreError),
 }
 
@@ -286,6 +303,8 @@ struct Writer {
     busy_timeout_ms: u32,
     clock: Clock,
     seq_tx: Arc<watch::Sender<i64>>,
+    /// Keeps PostgreSQL's planner statistics in step with the tables' growth.
+    analyser: statistics::Analyser,
 }
 
 impl Writer {
@@ -340,8 +359,15 @@ impl Writer {
         let mut pass = |c: &mut AnyConnection, savepoints: bool| {
             changes.clear();
             ops::changes::take(); // nothing left over from a failed pass
-            c.transaction(|c| {
+            let r = c.transaction(|c| {
                 conn::lock_writers(c)?;
+                if !savepoints && !single {
+                    // The first pass holds the rows of its ticket events and writes them at
+                    // the end, together (see `batch`; one event alone gains nothing by it).
+                    let events: Vec<&batch::EventKey> =
+                        batch.iter().filter_map(|j| j.event()).collect();
+                    batch::start(c, &events)?;
+                }
                 for (i, (job, now)) in batch.iter_mut().zip(&nows).enumerate() {
                     let ran = job.run(c, *now, savepoints, savepoints || single);
                     let mine = ops::changes::take();
@@ -352,22 +378,29 @@ impl Writer {
                         Ran::Failed => return Err(PassError::JobFailed),
                     }
                 }
-                Ok(())
-            })
+                batch::flush(c).map_err(PassError::Held)
+            });
+            batch::discard();
+            r
         };
         let committed = match pass(c, false) {
             Err(PassError::JobFailed) if single => Ok(false), // its own error is its answer
             Err(PassError::JobFailed) => pass(c, true).map(|()| true),
+            Err(PassError::Held(e)) if !e.is_connection_problem() => {
+                tracing::debug!(error = %e, "the batch's rows were refused; again, job by job");
+                pass(c, true).map(|()| true)
+            }
             other => other.map(|()| true),
         };
         let committed = committed.map_err(|e| match e {
-            PassError::Store(e) => e,
+            PassError::Store(e) | PassError::Held(e) => e,
             PassError::JobFailed => StoreError::Unavailable("a write failed twice".into()),
         });
         let mut broken = false;
         match committed {
             Ok(false) => {}
             Ok(true) => {
+                self.analyser.committed(batch.len());
                 for (i, ch) in &changes {
                     if let Ok(mut subs) = batch[*i].subscribers().lock() {
                         subs.retain(|tx| tx.send(ch.clone()).is_ok());
@@ -463,6 +496,7 @@ impl Store {
             busy_timeout_ms,
             clock: clock.clone(),
             seq_tx: seq_tx.clone(),
+            analyser: statistics::Analyser::start(url, busy_timeout_ms),
         };
         std::thread::Builder::new()
             .name("faccia-db-writer".into())
@@ -558,6 +592,30 @@ impl Store {
         T: Send + 'static,
         F: FnMut(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit_job(gate, None, f)
+    }
+
+    /// The key of a job that stores the ticket event `event` (only through
+    /// `ops::publish_with`, which reads and writes its rows through `batch`).
+    fn event_key(&self, event: &TicketEvent) -> batch::EventKey {
+        batch::EventKey {
+            site: self.site.rules.site_id.clone(),
+            source: event.source_id.clone(),
+            ticket: event.ticket_id.clone(),
+            event_id: event.event_id.clone(),
+        }
+    }
+
+    fn submit_job<T, F>(
+        &self,
+        gate: Option<Arc<AtomicBool>>,
+        event: Option<batch::EventKey>,
+        f: F,
+    ) -> oneshot::Receiver<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut AnyConnection, &Rules, Millis) -> Result<T, StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job = Box::new(Pending {
             f,
@@ -565,6 +623,7 @@ impl Store {
             tx: Some(tx),
             gate,
             site: self.site.clone(),
+            event,
         });
         // A failed send drops the job and its sender: the receiver then reports the writer gone.
         let _ = self.jobs.send(job);
@@ -630,10 +689,11 @@ impl Store {
     pub async fn publish(&self, event: TicketEvent) -> Result<Ack, StoreError> {
         let web = self.web.clone();
         let site = self.site.clone();
-        self.write(move |c, rules, now| {
+        let key = self.event_key(&event);
+        let rx = self.submit_job(None, Some(key), move |c, rules, now| {
             ops::publish(c, rules, web.as_deref(), &site.totems, now, &event)
-        })
-        .await
+        });
+        Self::answer(rx).await
     }
 
     /// Stores one event of a day's log imported after the fact (`faccia import csv`): the same
@@ -641,7 +701,8 @@ impl Store {
     /// long left the counter: no keypad is armed, no link issued).
     pub async fn publish_imported(&self, event: TicketEvent) -> Result<Ack, StoreError> {
         let site = self.site.clone();
-        self.write(move |c, rules, now| {
+        let key = self.event_key(&event);
+        let rx = self.submit_job(None, Some(key), move |c, rules, now| {
             ops::publish_with(
                 c,
                 rules,
@@ -651,8 +712,8 @@ impl Store {
                 &event,
                 ops::Sessions::Never,
             )
-        })
-        .await
+        });
+        Self::answer(rx).await
     }
 
     /// Queues one ticket event for the writer at once, in call order, and returns the future of
@@ -666,7 +727,8 @@ impl Store {
     ) -> impl std::future::Future<Output = Result<Ack, StoreError>> + Send + 'static {
         let web = self.web.clone();
         let site = self.site.clone();
-        let rx = self.submit(Some(gate.clone()), move |c, rules, now| {
+        let key = self.event_key(&event);
+        let rx = self.submit_job(Some(gate.clone()), Some(key), move |c, rules, now| {
             ops::publish(c, rules, web.as_deref(), &site.totems, now, &event)
         });
         Self::answer(rx)

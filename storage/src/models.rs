@@ -163,7 +163,7 @@ pub struct LogRow {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Insertable)]
-#[diesel(table_name = event_log)]
+#[diesel(table_name = event_log, treat_none_as_default_value = false)]
 pub struct NewLog {
     pub site_id: String,
     pub at: i64,

@@ -11,6 +11,7 @@ use faccia_domain::stats::spans_midnight;
 use faccia_domain::ticket::{decide, Step, TicketState, TicketView, Verdict};
 use faccia_domain::{EventKind, Millis, TicketEvent, DAY_MS};
 
+use super::batch;
 use super::conn::{cached, execute_cached, on_backend, AnyConnection};
 use super::models::*;
 use super::schema::*;
@@ -133,12 +134,7 @@ pub(crate) fn append_log(
     mut entry: NewLog,
 ) -> Result<(), StoreError> {
     entry.site_id = site.to_string();
-    // Every field of `NewLog` is a column (no `Option` left out): one SQL text.
-    on_backend!(c, |c| execute_cached!(
-        c,
-        diesel::insert_into(event_log::table).values(&entry)
-    ))?;
-    Ok(())
+    batch::append_log(c, entry)
 }
 
 fn step_of(row: &StepRow) -> Result<Step, StoreError> {
@@ -159,13 +155,7 @@ fn history(
     source: &str,
     ticket: &str,
 ) -> Result<Vec<StepRow>, StoreError> {
-    Ok(on_backend!(c, |c| ticket_steps::table
-        .filter(ticket_steps::site_id.eq(site))
-        .filter(ticket_steps::source_id.eq(source))
-        .filter(ticket_steps::ticket_id.eq(ticket))
-        .order((ticket_steps::occurred_at.asc(), ticket_steps::id.asc()))
-        .select(StepRow::as_select())
-        .load(c))?)
+    batch::history(c, site, source, ticket)
 }
 
 fn ticket_row(
@@ -212,11 +202,7 @@ fn load_ticket(
     source: &str,
     ticket: &str,
 ) -> Result<Option<TicketRow>, StoreError> {
-    Ok(on_backend!(c, |c| tickets::table
-        .find((site, source, ticket))
-        .select(TicketRow::as_select())
-        .get_result(c)
-        .optional())?)
+    batch::ticket(c, site, source, ticket)
 }
 
 /// The one place ticket rows are written. `old` is the row as stored (`None`: a new ticket);
@@ -230,18 +216,7 @@ fn save_ticket(
     if old == Some(row) {
         return Ok(()); // nothing changed (its rollup contribution neither)
     }
-    if old.is_some() {
-        on_backend!(c, |c| execute_cached!(
-            c,
-            diesel::update(tickets::table.find((&row.site_id, &row.source_id, &row.ticket_id)))
-                .set(row)
-        ))?;
-    } else {
-        on_backend!(c, |c| execute_cached!(
-            c,
-            diesel::insert_into(tickets::table).values(row)
-        ))?;
-    }
+    batch::save_ticket(c, old.is_some(), row)?;
     rollup::apply_ticket_change(c, &rules.site_id, rules.time_zone, old, row)
 }
 
@@ -328,11 +303,7 @@ pub fn publish_with(
 ) -> Result<Ack, StoreError> {
     let site = rules.site_id.as_str();
     let fingerprint = ev.fingerprint();
-    let previous = on_backend!(c, |c| received_events::table
-        .find((site, &ev.source_id, &ev.event_id))
-        .select(ReceivedRow::as_select())
-        .get_result(c)
-        .optional())?;
+    let previous = batch::received(c, site, &ev.source_id, &ev.event_id)?;
     if let Some(prev) = previous {
         if prev.fingerprint != fingerprint {
             return Err(StoreError::Conflict(format!(
@@ -366,8 +337,11 @@ pub fn publish_with(
         });
     }
     let (status, session, detail) = match ev.kind {
-        EventKind::DayReset => day_reset(c, rules, now, ev)?,
-        EventKind::CounterOpened | EventKind::CounterClosed => counter_event(c, rules, now, ev)?,
+        // They read and write every ticket of the day, or a counter's: not through the batch.
+        EventKind::DayReset => batch::outside(c, |c| day_reset(c, rules, now, ev))?,
+        EventKind::CounterOpened | EventKind::CounterClosed => {
+            batch::outside(c, |c| counter_event(c, rules, now, ev))?
+        }
         _ => ticket_event(c, rules, web, totems, now, ev, sessions)?,
     };
     let received = ReceivedRow {
@@ -383,10 +357,7 @@ pub fn publish_with(
         detail: detail.clone(),
         received_at: now,
     };
-    on_backend!(c, |c| execute_cached!(
-        c,
-        diesel::insert_into(received_events::table).values(&received)
-    ))?;
+    batch::insert_received(c, received)?;
     Ok(Ack {
         status,
         event_id: ev.event_id.clone(),
@@ -436,10 +407,7 @@ fn ticket_event(
         display_number: ev.display_number.clone(),
         operator_ref: operator_ref.clone(),
     };
-    on_backend!(c, |c| execute_cached!(
-        c,
-        diesel::insert_into(ticket_steps::table).values(&new_step)
-    ))?;
+    batch::insert_step(c, new_step)?;
     let first_at = rows
         .first()
         .map_or(ev.occurred_at, |r| r.occurred_at.min(ev.occurred_at));
