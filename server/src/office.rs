@@ -1,7 +1,7 @@
 //! The office at a glance: builds the monitor's snapshot and satisfaction figures from stored
 //! rows, with the rules and arithmetic of `faccia_domain`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use faccia_domain::alerts;
 use faccia_domain::session::given_at_counter;
@@ -202,10 +202,18 @@ pub fn snapshot_of(
         .collect();
     let keypad_of: BTreeMap<&str, &v1::Keypad> =
         keypads.iter().map(|k| (k.counter_id.as_str(), k)).collect();
-    // The ticket at each counter is open, or ended today: among today's tickets.
-    let display_of: BTreeMap<(&str, &str), &TicketRow> = today
+    // The ticket at each counter is open, or ended today: among today's tickets (only the
+    // counters' tickets are looked up).
+    let wanted: HashSet<(&str, &str)> = data
+        .counters
+        .iter()
+        .filter(|c| !c.ticket_id.is_empty())
+        .map(|c| (c.source_id.as_str(), c.ticket_id.as_str()))
+        .collect();
+    let display_of: HashMap<(&str, &str), &TicketRow> = today
         .iter()
         .map(|t| ((t.source_id.as_str(), t.ticket_id.as_str()), *t))
+        .filter(|(k, _)| wanted.contains(k))
         .collect();
     let mut counters = Vec::new();
     for (id, configured) in &counter_ids {
