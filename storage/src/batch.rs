@@ -644,19 +644,35 @@ mod tests {
         Expire,
     }
 
+    /// The `i`th event of the day when it is not a ticket's: a day reset, a counter event.
+    fn office_event(i: usize, kind: EventKind, counter_id: String) -> TicketEvent {
+        TicketEvent {
+            source_id: "q".into(),
+            event_id: format!("e{i}"),
+            occurred_at: T0 + i as Millis * 1_000,
+            kind,
+            ticket_id: String::new(),
+            display_number: String::new(),
+            service_code: String::new(),
+            counter_id,
+            operator_ref: String::new(),
+            transfer_to_service: String::new(),
+            priority: 0,
+        }
+    }
+
     fn day(seed: u64, n: usize) -> Vec<Step> {
         let mut rng = Rng(seed);
-        let kinds = [
-            EventKind::Issued,
-            EventKind::Called,
-            EventKind::Recalled,
-            EventKind::ServiceStarted,
-            EventKind::Served,
-            EventKind::NoShow,
-            EventKind::Cancelled,
-            EventKind::Transferred,
-            EventKind::Requeued,
-        ];
+        // The kinds of a ticket's own events.
+        let kinds: Vec<EventKind> = EventKind::ALL
+            .into_iter()
+            .filter(|k| {
+                !matches!(
+                    k,
+                    EventKind::DayReset | EventKind::CounterOpened | EventKind::CounterClosed
+                )
+            })
+            .collect();
         let mut sent: Vec<TicketEvent> = Vec::new();
         let mut out = Vec::new();
         for i in 0..n {
@@ -671,37 +687,19 @@ mod tests {
             } else if roll < 10 {
                 Step::Expire
             } else if roll < 11 {
-                Step::Event(Box::new(TicketEvent {
-                    source_id: "q".into(),
-                    event_id: format!("e{i}"),
-                    occurred_at: T0 + i as Millis * 1_000,
-                    kind: EventKind::DayReset,
-                    ticket_id: String::new(),
-                    display_number: String::new(),
-                    service_code: String::new(),
-                    counter_id: String::new(),
-                    operator_ref: String::new(),
-                    transfer_to_service: String::new(),
-                    priority: 0,
-                }))
+                Step::Event(Box::new(office_event(
+                    i,
+                    EventKind::DayReset,
+                    String::new(),
+                )))
             } else if roll < 14 {
-                Step::Event(Box::new(TicketEvent {
-                    source_id: "q".into(),
-                    event_id: format!("e{i}"),
-                    occurred_at: T0 + i as Millis * 1_000,
-                    kind: if rng.below(2) == 0 {
-                        EventKind::CounterOpened
-                    } else {
-                        EventKind::CounterClosed
-                    },
-                    ticket_id: String::new(),
-                    display_number: String::new(),
-                    service_code: String::new(),
-                    counter_id: format!("C{}", rng.below(3) + 1),
-                    operator_ref: String::new(),
-                    transfer_to_service: String::new(),
-                    priority: 0,
-                }))
+                let kind = if rng.below(2) == 0 {
+                    EventKind::CounterOpened
+                } else {
+                    EventKind::CounterClosed
+                };
+                let counter = format!("C{}", rng.below(3) + 1);
+                Step::Event(Box::new(office_event(i, kind, counter)))
             } else {
                 let kind = kinds[rng.below(kinds.len() as u64) as usize];
                 let ticket = rng.below(12);
