@@ -39,7 +39,8 @@ pub(crate) struct EventKey {
 /// (site, source, ticket) or (site, source, event id).
 type Key = (String, String, String);
 
-/// A ticket's row: as the database holds it, and as the batch has made it.
+/// A ticket's row as the batch has made it (`None`: it has none), and whether it is still to
+/// be written.
 struct Ticket {
     current: Option<TicketRow>,
     dirty: bool,

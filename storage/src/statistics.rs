@@ -101,3 +101,52 @@ fn run(url: DatabaseUrl, busy_timeout_ms: u32, rx: mpsc::Receiver<()>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    /// A store opened on PostgreSQL analyses its tables at once, without anyone waiting for it.
+    #[tokio::test]
+    async fn a_store_on_postgres_analyses_its_tables_when_it_opens() {
+        crate::on_scratch_postgres("faccia_analyse", |url| async move {
+            let rules = crate::Rules {
+                site_id: "a".into(),
+                site_name: "A".into(),
+                vote_window_ms: 60_000,
+                grace_ms: 10_000,
+                reason_window_ms: 10_000,
+                time_zone: chrono_tz::Europe::Rome,
+                operator_data: false,
+                keypad_counters: Vec::new(),
+            };
+            let _store =
+                crate::Store::open(&url, 2_000, rules, crate::system_clock()).expect("open");
+            let mut c = crate::connect(&url, 1000).expect("connect");
+            let crate::AnyConnection::Postgresql(pg) = &mut c else {
+                panic!("not PostgreSQL");
+            };
+            #[derive(QueryableByName)]
+            struct Count {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let mut analysed = 0;
+            for _ in 0..100 {
+                analysed = diesel::sql_query(
+                    "SELECT count(*) AS n FROM pg_stat_user_tables \
+                     WHERE relname = 'tickets' AND analyze_count > 0",
+                )
+                .get_result::<Count>(pg)
+                .expect("statistics")
+                .n;
+                if analysed > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert_eq!(analysed, 1, "tickets was never analysed");
+        })
+        .await;
+    }
+}
