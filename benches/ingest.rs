@@ -14,7 +14,8 @@
 //!
 //! Run: `cargo bench --bench ingest`. Environment: `FACCIA_BENCH_SECS` (seconds per phase,
 //! default 2), `FACCIA_BENCH_ROUNDS` (default 3), `FACCIA_BENCH_BACKENDS` (`sqlite,postgres`),
-//! `FACCIA_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`; a fresh database is
+//! `FACCIA_BENCH_PHASES` (some of the phases by their names as printed, comma-separated; the
+//! health check always runs), `FACCIA_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`; a fresh database is
 //! created and dropped).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -261,9 +262,29 @@ async fn run_backend(name: &str, db_url: &str) -> anyhow::Result<()> {
         "publish 16 (no console)",
         "publish 16 + console",
     ];
+    // FACCIA_BENCH_PHASES: a comma-separated choice of the phases below (by name prefix).
+    let chosen = std::env::var("FACCIA_BENCH_PHASES").unwrap_or_default();
+    let chosen: Vec<&str> = chosen
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    // How long the console's snapshots took, over every round.
+    let mut snapshot_ms: Vec<f64> = Vec::new();
     for phase in phases {
+        if !chosen.is_empty() && phase != "health" && !chosen.contains(&phase) {
+            continue;
+        }
         if phase == "publish 16 (no console)" {
             fill_day(&q, day_tickets).await?;
+            // A console that connects loads the day once; the phase measures the console that
+            // stays connected.
+            let t = Instant::now();
+            mon.clone().get_snapshot(SnapshotRequest::default()).await?;
+            println!(
+                "  (a console's first snapshot of the day: {:.0} ms)",
+                t.elapsed().as_secs_f64() * 1e3
+            );
         }
         let mut rates = Vec::new();
         for _ in 0..rounds {
@@ -308,7 +329,13 @@ async fn run_backend(name: &str, db_url: &str) -> anyhow::Result<()> {
                     let _ = cstop_tx.send(true);
                     if let Some(t) = console_task {
                         let snapshots = t.await??;
-                        anyhow::ensure!(snapshots > 0, "the console got no snapshot");
+                        anyhow::ensure!(
+                            !snapshots.is_empty()
+                                || std::env::var("FACCIA_BENCH_CONSOLE")
+                                    .is_ok_and(|v| v == "watch"),
+                            "the console got no snapshot"
+                        );
+                        snapshot_ms.extend(snapshots);
                     }
                     r
                 }
@@ -356,17 +383,25 @@ async fn run_backend(name: &str, db_url: &str) -> anyhow::Result<()> {
             base = m;
         }
         println!("  {:<26} {:>12.0} {:>8.3}", phase, m, m / base);
+        if !snapshot_ms.is_empty() {
+            let n = snapshot_ms.len();
+            println!(
+                "    (the console's GetSnapshot: median {:.1} ms over {n} calls)",
+                median(std::mem::take(&mut snapshot_ms))
+            );
+        }
     }
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     Ok(())
 }
 
-/// A console: the live event log, and a snapshot every 500 ms. Returns how many snapshots.
+/// A console: the live event log, and a snapshot every 500 ms. Returns how long each snapshot
+/// took.
 async fn run_console(
     mon: Monitor,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Vec<f64>> {
     // FACCIA_BENCH_CONSOLE=snapshot or =watch runs only that half, to see what costs what.
     let only = std::env::var("FACCIA_BENCH_CONSOLE").unwrap_or_default();
     let mut watch = mon.clone();
@@ -391,17 +426,18 @@ async fn run_console(
                 .into_inner(),
         )
     };
-    let mut snaps = 0u64;
+    let mut snaps = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            _ = stop.changed() => return Ok(snaps.max(1)),
+            _ = stop.changed() => return Ok(snaps),
             entry = async { match log.as_mut() { Some(l) => l.next().await, None => std::future::pending().await } } => {
                 entry.context("the log stream ended")??;
             }
             _ = tick.tick(), if only != "watch" => {
+                let t = Instant::now();
                 mon.clone().get_snapshot(SnapshotRequest { ..Default::default() }).await?;
-                snaps += 1;
+                snaps.push(t.elapsed().as_secs_f64() * 1e3);
             }
         }
     }
@@ -434,7 +470,7 @@ fn main() -> anyhow::Result<()> {
                 "sqlite" => {
                     let dir = tempfile::tempdir()?;
                     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-                    run_backend("SQLite (WAL, synchronous=FULL)", &url).await?;
+                    run_backend("SQLite (WAL, durable: fsync before each ack)", &url).await?;
                 }
                 "postgres" => {
                     let base = std::env::var("FACCIA_TEST_PG")

@@ -10,15 +10,17 @@
 //! `faccia_storage::ops::publish` (one call per event), e.g.
 //! `valgrind --tool=callgrind --callgrind-out-file=cg.out target/release/examples/publish_cost`
 //! then `callgrind_annotate --inclusive=yes cg.out | grep ops::publish`.
-//! `FACCIA_COST_SQLITE=<path>` keeps the SQLite file there (it must not exist yet).
-//! `FACCIA_COST_SQL=1` also prints each distinct statement with how often it ran.
+//! `FACCIA_COST_ISSUED=1` publishes only ISSUED events (a ticket each), as the ingest bench's
+//! `publish` phases do. `FACCIA_COST_SQLITE=<path>` keeps the SQLite file there (it must not exist yet).
+//! `FACCIA_COST_SQL=1` also prints each distinct statement with how often it ran and the time it
+//! took in all (with the instrumentation's own cost), the slowest first.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{set_default_instrumentation, Instrumentation, InstrumentationEvent};
 use faccia_domain::{EventKind, TicketEvent};
@@ -27,7 +29,13 @@ use faccia_storage::{Ack, AckStatus, DatabaseUrl, Rules, Store, StoreError};
 static QUERIES: AtomicU64 = AtomicU64::new(0);
 static PREPARED: AtomicU64 = AtomicU64::new(0);
 static COUNTING: AtomicBool = AtomicBool::new(false);
-static SQL: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
+/// Per statement text: how often it ran and for how long in all.
+static SQL: Mutex<Option<HashMap<String, (u64, Duration)>>> = Mutex::new(None);
+
+thread_local! {
+    /// The statement running on this thread's connection, and since when.
+    static RUNNING: std::cell::RefCell<Option<(String, Instant)>> = const { std::cell::RefCell::new(None) };
+}
 
 /// 2026-03-02 08:00 in Rome.
 const T0: i64 = 1_772_434_800_000;
@@ -45,7 +53,17 @@ fn counter() -> Option<Box<dyn Instrumentation>> {
                     if let Some(m) = m.as_mut() {
                         let text = query.to_string();
                         let key = text.split(" -- binds").next().unwrap_or("").to_string();
-                        *m.entry(key).or_default() += 1;
+                        m.entry(key.clone()).or_default().0 += 1;
+                        RUNNING.with(|r| *r.borrow_mut() = Some((key, Instant::now())));
+                    }
+                }
+            }
+            InstrumentationEvent::FinishQuery { .. } => {
+                if let Some((key, at)) = RUNNING.with(|r| r.borrow_mut().take()) {
+                    if let Ok(mut m) = SQL.lock() {
+                        if let Some(m) = m.as_mut() {
+                            m.entry(key).or_default().1 += at.elapsed();
+                        }
                     }
                 }
             }
@@ -53,7 +71,7 @@ fn counter() -> Option<Box<dyn Instrumentation>> {
                 PREPARED.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut m) = SQL.lock() {
                     if let Some(m) = m.as_mut() {
-                        *m.entry(format!("(prepared, cached) {sql}")).or_default() += 1;
+                        m.entry(format!("(prepared, cached) {sql}")).or_default().0 += 1;
                     }
                 }
             }
@@ -69,9 +87,9 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn event(n: u64) -> TicketEvent {
-    let ticket = n / 3;
-    let (kind, offset) = match n % 3 {
+fn event(n: u64, issued_only: bool) -> TicketEvent {
+    let ticket = if issued_only { n } else { n / 3 };
+    let (kind, offset) = match if issued_only { 0 } else { n % 3 } {
         0 => (EventKind::Issued, 0),
         1 => (EventKind::Called, 1_000),
         _ => (EventKind::Served, 2_000),
@@ -100,6 +118,7 @@ type Answer = Pin<Box<dyn Future<Output = Result<Ack, StoreError>> + Send>>;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     set_default_instrumentation(counter)?;
     let events = env_num("FACCIA_COST_EVENTS", 20_000);
+    let issued_only = std::env::var("FACCIA_COST_ISSUED").is_ok_and(|v| v == "1");
     let window = usize::try_from(env_num("FACCIA_COST_WINDOW", 1).max(1))?;
     if std::env::var("FACCIA_COST_SQL").is_ok_and(|v| v == "1") {
         *SQL.lock().map_err(|e| e.to_string())? = Some(HashMap::new());
@@ -146,7 +165,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut in_flight: VecDeque<Answer> = VecDeque::new();
         let mut statuses: HashMap<AckStatus, u64> = HashMap::new();
         for n in 0..events {
-            in_flight.push_back(Box::pin(store.publish_queued(&gate, event(n))));
+            in_flight.push_back(Box::pin(store.publish_queued(&gate, event(n, issued_only))));
             if in_flight.len() >= window {
                 if let Some(f) = in_flight.pop_front() {
                     *statuses.entry(f.await?.status).or_default() += 1;
@@ -170,9 +189,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(m) = SQL.lock().map_err(|e| e.to_string())?.as_ref() {
         let mut rows: Vec<_> = m.iter().collect();
-        rows.sort_by(|a, b| b.1.cmp(a.1));
-        for (sql, n) in rows {
-            println!("{n:>8}  {sql}");
+        rows.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(b.1 .0.cmp(&a.1 .0)));
+        for (sql, (n, spent)) in rows {
+            println!("{n:>8} {:>9.1} ms  {sql}", spent.as_secs_f64() * 1e3);
         }
     }
     Ok(())

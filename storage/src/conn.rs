@@ -199,9 +199,42 @@ pub fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
 /// sequence numbers commit in order (a reader never sees seq N+1 before N). SQLite has one writer.
 pub fn lock_writers(conn: &mut AnyConnection) -> Result<(), StoreError> {
     if let AnyConnection::Postgresql(c) = conn {
-        c.batch_execute("SELECT pg_advisory_xact_lock(7357001)")?;
+        c.batch_execute(LOCK_WRITERS)?;
     }
     Ok(())
+}
+
+/// The SQL of [`lock_writers`].
+const LOCK_WRITERS: &str = "SELECT pg_advisory_xact_lock(7357001)";
+
+/// Runs `f` in a transaction that holds the writers' lock (see [`lock_writers`]); on
+/// PostgreSQL the lock is taken in the round trip of the BEGIN itself. Commits when `f`
+/// succeeds, else rolls back.
+pub(crate) fn write_transaction<T, E>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            AnsiTransactionManager::begin_transaction_sql(pg, &format!("BEGIN; {LOCK_WRITERS}"))?
+        }
+        AnyConnection::Sqlite(_) => Manager::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(v) => {
+            Manager::commit_transaction(conn)?;
+            Ok(v)
+        }
+        Err(e) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
 }
 
 /// A URL without its password, for messages.

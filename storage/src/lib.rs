@@ -10,6 +10,7 @@
 mod batch;
 mod conn;
 pub mod copy;
+mod durable;
 pub mod models;
 mod ops;
 pub mod read;
@@ -302,7 +303,8 @@ struct Writer {
     url: DatabaseUrl,
     busy_timeout_ms: u32,
     clock: Clock,
-    seq_tx: Arc<watch::Sender<i64>>,
+    /// Settles each batch once its commit is durable.
+    durable: durable::Durability,
     /// Keeps PostgreSQL's planner statistics in step with the tables' growth.
     analyser: statistics::Analyser,
 }
@@ -342,7 +344,9 @@ impl Writer {
     /// exactly as they would have been. A batch of one needs no second pass.
     fn run_batch(&mut self, batch: &mut Vec<Job>) {
         if self.conn.is_none() {
-            self.conn = connect(&self.url, self.busy_timeout_ms).ok();
+            self.conn = connect(&self.url, self.busy_timeout_ms)
+                .and_then(|c| self.lazy_commits(c))
+                .ok();
         }
         let Some(c) = self.conn.as_mut() else {
             let e = self.unavailable();
@@ -359,8 +363,7 @@ impl Writer {
         let mut pass = |c: &mut AnyConnection, savepoints: bool| {
             changes.clear();
             ops::changes::take(); // nothing left over from a failed pass
-            let r = c.transaction(|c| {
-                conn::lock_writers(c)?;
+            let r = conn::write_transaction(c, |c| {
                 if !savepoints && !single {
                     // The first pass holds the rows of its ticket events and writes them at
                     // the end, together (see `batch`; one event alone gains nothing by it).
@@ -397,23 +400,13 @@ impl Writer {
             PassError::JobFailed => StoreError::Unavailable("a write failed twice".into()),
         });
         let mut broken = false;
-        match committed {
+        let mut seq = None;
+        match &committed {
             Ok(false) => {}
             Ok(true) => {
                 self.analyser.committed(batch.len());
-                for (i, ch) in &changes {
-                    if let Ok(mut subs) = batch[*i].subscribers().lock() {
-                        subs.retain(|tx| tx.send(ch.clone()).is_ok());
-                    }
-                }
                 match read::last_seq(c) {
-                    Ok(s) => {
-                        self.seq_tx.send_if_modified(|cur| {
-                            let moved = *cur != s;
-                            *cur = s;
-                            moved
-                        });
-                    }
+                    Ok(s) => seq = Some(s),
                     Err(e) => {
                         broken = e.is_connection_problem();
                         tracing::warn!(error = %e, "cannot read the last sequence");
@@ -436,9 +429,22 @@ impl Writer {
             tracing::warn!("database connection dropped; will reconnect");
             self.conn = None;
         }
-        for job in batch.drain(..) {
-            job.answer();
+        self.durable.done(durable::Done {
+            jobs: std::mem::take(batch),
+            changes,
+            seq,
+            committed: matches!(committed, Ok(true)),
+        });
+    }
+
+    /// The writer's connection, set to commit without waiting for the disk when the syncer
+    /// waits for it instead (see [`durable`]).
+    fn lazy_commits(&self, mut c: AnyConnection) -> Result<AnyConnection, StoreError> {
+        if let (true, AnyConnection::Sqlite(s)) = (self.durable.commits_lazily(), &mut c) {
+            use diesel::connection::SimpleConnection;
+            s.batch_execute("PRAGMA synchronous = NORMAL")?;
         }
+        Ok(c)
     }
 }
 
@@ -480,6 +486,18 @@ impl Store {
         sites: Vec<Rules>,
         clock: Clock,
     ) -> Result<Vec<Store>, StoreError> {
+        Store::open_sites_syncing(url, busy_timeout_ms, sites, clock, None)
+    }
+
+    /// [`Store::open_sites`]; on SQLite `sync` (when given) stands in for the fsync of the
+    /// write-ahead log (see [`durable`]).
+    fn open_sites_syncing(
+        url: &DatabaseUrl,
+        busy_timeout_ms: u32,
+        sites: Vec<Rules>,
+        clock: Clock,
+        sync: Option<durable::SyncFn>,
+    ) -> Result<Vec<Store>, StoreError> {
         let mut first = connect(url, busy_timeout_ms)?;
         conn::migrate(&mut first)?;
         sites::prepare(&mut first, &sites, clock())?;
@@ -489,14 +507,21 @@ impl Store {
         let last = read::last_seq(&mut first)?;
         let (seq_tx, seq) = watch::channel(last);
         let (jobs, rx) = std_mpsc::channel::<Job>();
-        let seq_tx = Arc::new(seq_tx);
+        let sync = match url {
+            DatabaseUrl::Sqlite(path) => Some(sync.unwrap_or_else(|| durable::wal_sync(path))),
+            DatabaseUrl::Postgres(_) => None,
+        };
         let writer = Writer {
-            conn: Some(first),
+            conn: None,
             url: url.clone(),
             busy_timeout_ms,
             clock: clock.clone(),
-            seq_tx: seq_tx.clone(),
+            durable: durable::Durability::start(sync, Arc::new(seq_tx))?,
             analyser: statistics::Analyser::start(url, busy_timeout_ms),
+        };
+        let writer = Writer {
+            conn: Some(writer.lazy_commits(first)?),
+            ..writer
         };
         std::thread::Builder::new()
             .name("faccia-db-writer".into())

@@ -440,7 +440,7 @@ fn ticket_event(
             ..NewLog::default()
         },
     )?;
-    let counter = counter_effects(c, site, now, ev, &view, operator_ref)?;
+    let counter = counter_effects(c, site, now, ev, &hist, &view, operator_ref)?;
     let session = if ev.kind == EventKind::Served && sessions == Sessions::Open {
         Some(open_session(
             c, rules, web, totems, now, ev, &view, counter,
@@ -471,20 +471,29 @@ fn ticket_event(
     Ok((AckStatus::Accepted, session, detail))
 }
 
+/// The events that put their ticket at their counter.
+fn at_counter(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Called | EventKind::Recalled | EventKind::ServiceStarted | EventKind::Served
+    )
+}
+
 /// Keeps the counter's picture (open, which ticket, doing what) in step with ticket events.
 /// Returns the event's counter row as stored now, for the events that name their counter
-/// (CALLED, RECALLED, SERVICE_STARTED, SERVED).
+/// (CALLED, RECALLED, SERVICE_STARTED, SERVED). `hist`: the ticket's steps before this one.
 fn counter_effects(
     c: &mut AnyConnection,
     site: &str,
     now: Millis,
     ev: &TicketEvent,
+    hist: &[Step],
     view: &TicketView,
     operator_ref: Option<String>,
 ) -> Result<Option<CounterRow>, StoreError> {
     let t = ev.occurred_at;
     match ev.kind {
-        EventKind::Called | EventKind::Recalled | EventKind::ServiceStarted | EventKind::Served => {
+        kind if at_counter(kind) => {
             if matches!(ev.kind, EventKind::Called | EventKind::Recalled) {
                 supersede_at_counter(c, site, now, &ev.counter_id, &ev.ticket_id, t)?;
             }
@@ -518,6 +527,11 @@ fn counter_effects(
                 save_counter(c, &row)?;
             }
             Ok(Some(row))
+        }
+        _ if !hist.iter().any(|s| at_counter(s.kind)) => {
+            // Only a ticket's own counter events put it at a counter (the branch above): a
+            // ticket that had none is at no counter, and there is nothing to look up.
+            Ok(None)
         }
         _ => {
             // The ticket left the counter that held it.

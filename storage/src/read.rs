@@ -174,21 +174,22 @@ pub fn office_data_cached(
                     .collect();
             }
             Some(keys) => {
-                let ids: Vec<&str> = keys
-                    .iter()
-                    .map(|(_, t)| t.as_str())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                for chunk in ids.chunks(500) {
-                    let rows: Vec<TicketRow> = tickets::table
-                        .filter(tickets::site_id.eq(site))
-                        .filter(tickets::ticket_id.eq_any(chunk))
-                        .select(TicketRow::as_select())
-                        .load(c)?;
-                    for r in rows {
-                        let key = (r.source_id.clone(), r.ticket_id.clone());
-                        if keys.contains(&key) {
+                // By source: the tickets' key is (site, source, ticket), and a lookup without
+                // the source would read every ticket of the site.
+                let mut by_source: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for (source, ticket) in &keys {
+                    by_source.entry(source).or_default().push(ticket);
+                }
+                for (source, ids) in by_source {
+                    for chunk in ids.chunks(500) {
+                        let rows: Vec<TicketRow> = tickets::table
+                            .filter(tickets::site_id.eq(site))
+                            .filter(tickets::source_id.eq(source))
+                            .filter(tickets::ticket_id.eq_any(chunk))
+                            .select(TicketRow::as_select())
+                            .load(c)?;
+                        for r in rows {
+                            let key = (r.source_id.clone(), r.ticket_id.clone());
                             cache.tickets.insert(key, r);
                         }
                     }
