@@ -176,16 +176,7 @@ mod tests {
     const T0: Millis = 1_772_434_800_000;
 
     fn rules() -> Rules {
-        Rules {
-            site_id: "d".into(),
-            site_name: "Durable".into(),
-            vote_window_ms: 60_000,
-            grace_ms: 10_000,
-            reason_window_ms: 10_000,
-            time_zone: chrono_tz::Europe::Rome,
-            operator_data: false,
-            keypad_counters: Vec::new(),
-        }
+        crate::test_rules("d")
     }
 
     fn issued(n: i64) -> TicketEvent {

@@ -941,6 +941,22 @@ where
     admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
 
+/// The rules of a test site `id`: a minute to vote, 10 s of grace and for a reason, Rome, no
+/// operator figures, no keypads.
+#[cfg(test)]
+pub(crate) fn test_rules(id: &str) -> Rules {
+    Rules {
+        site_id: id.into(),
+        site_name: id.to_uppercase(),
+        vote_window_ms: 60_000,
+        grace_ms: 10_000,
+        reason_window_ms: 10_000,
+        time_zone: chrono_tz::Europe::Rome,
+        operator_data: false,
+        keypad_counters: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The writer's batch contract: one transaction for every waiting job, each job in its own
@@ -949,16 +965,7 @@ mod tests {
     use super::*;
 
     fn rules() -> Rules {
-        Rules {
-            site_id: "test".into(),
-            site_name: "Test".into(),
-            vote_window_ms: 60_000,
-            grace_ms: 10_000,
-            reason_window_ms: 10_000,
-            time_zone: chrono_tz::Europe::Rome,
-            operator_data: false,
-            keypad_counters: Vec::new(),
-        }
+        test_rules("test")
     }
 
     fn ended(n: u32) -> SessionChange {

@@ -106,20 +106,44 @@ fn run(url: DatabaseUrl, busy_timeout_ms: u32, rx: mpsc::Receiver<()>) {
 mod tests {
     use diesel::prelude::*;
 
+    use super::*;
+
+    /// The runs come after 1,000 jobs, then 2,000 more, 4,000 more, ..., at most 1,000,000
+    /// apart; a request while one is pending does not queue a second.
+    #[test]
+    fn runs_come_after_a_doubling_count_of_jobs() {
+        let (tx, rx) = mpsc::sync_channel::<()>(1);
+        let mut a = Analyser {
+            tx: Some(tx),
+            since: 0,
+            next: FIRST,
+        };
+        let mut gaps = Vec::new();
+        let mut jobs = 0u64;
+        while gaps.len() < 14 {
+            a.committed(100);
+            jobs += 100;
+            if rx.try_recv().is_ok() {
+                gaps.push(jobs);
+                jobs = 0;
+            }
+        }
+        let mut want: Vec<u64> = (0..10).map(|i| 1_000 << i).collect();
+        want.extend([1_000_000; 4]);
+        assert_eq!(gaps, want);
+
+        // Two thresholds passed while the thread is busy: one pending request, not two.
+        a.committed(2_000_000);
+        a.committed(2_000_000);
+        assert!(rx.try_recv().is_ok());
+        assert!(rx.try_recv().is_err());
+    }
+
     /// A store opened on PostgreSQL analyses its tables at once, without anyone waiting for it.
     #[tokio::test]
     async fn a_store_on_postgres_analyses_its_tables_when_it_opens() {
         crate::on_scratch_postgres("faccia_analyse", |url| async move {
-            let rules = crate::Rules {
-                site_id: "a".into(),
-                site_name: "A".into(),
-                vote_window_ms: 60_000,
-                grace_ms: 10_000,
-                reason_window_ms: 10_000,
-                time_zone: chrono_tz::Europe::Rome,
-                operator_data: false,
-                keypad_counters: Vec::new(),
-            };
+            let rules = crate::test_rules("a");
             let _store =
                 crate::Store::open(&url, 2_000, rules, crate::system_clock()).expect("open");
             let mut c = crate::connect(&url, 1000).expect("connect");
