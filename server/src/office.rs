@@ -43,8 +43,9 @@ fn is_waiting(t: &TicketRow) -> bool {
     t.state == TicketState::Waiting.as_str()
 }
 
-fn served_since(t: &TicketRow, since: Millis) -> bool {
-    t.state == TicketState::Served.as_str() && t.served_at.is_some_and(|s| s >= since)
+/// Served within `[start, end)`: today, not a day a queue's clock put ahead of the office's.
+fn served_within(t: &TicketRow, (start, end): (Millis, Millis)) -> bool {
+    t.state == TicketState::Served.as_str() && t.served_at.is_some_and(|s| s >= start && s < end)
 }
 
 /// Builds the snapshot. `keypads` comes from the keypad gateway.
@@ -75,7 +76,8 @@ pub fn snapshot_of(
     now: Millis,
 ) -> v1::Snapshot {
     let tz = site.time_zone;
-    let (day_start, _) = stats::day_bounds(tz, now);
+    let today_bounds = stats::day_bounds(tz, now);
+    let day_start = today_bounds.0;
     let votes_today: Vec<&VoteRow> = data
         .votes
         .iter()
@@ -106,7 +108,7 @@ pub fn snapshot_of(
             .entry(t.service_code.as_str())
             .or_default()
             .push(t);
-        if served_since(t, day_start) {
+        if served_within(t, today_bounds) {
             served_by_counter
                 .entry(t.counter_id.as_str())
                 .or_default()
@@ -178,7 +180,10 @@ pub fn snapshot_of(
             within_standard_pct: standard
                 .and_then(|_| faccia_domain::Share::of(figures.within_standard, figures.counted))
                 .map(|s| s.percent()),
-            served_today: mine.iter().filter(|t| served_since(t, day_start)).count() as u32,
+            served_today: mine
+                .iter()
+                .filter(|t| served_within(t, today_bounds))
+                .count() as u32,
             waiting_by_slot: stats::waiting_by_slot(day_start, now, &intervals),
             called_today: figures.counted as u32,
         });
@@ -338,7 +343,10 @@ pub fn snapshot_of(
         }
     }
 
-    let served_today = today.iter().filter(|t| served_since(t, day_start)).count() as u32;
+    let served_today = today
+        .iter()
+        .filter(|t| served_within(t, today_bounds))
+        .count() as u32;
     v1::Snapshot {
         site: Some(v1::Site {
             id: site.id().to_string(),
