@@ -345,7 +345,7 @@ impl Writer {
     fn run_batch(&mut self, batch: &mut Vec<Job>) {
         if self.conn.is_none() {
             self.conn = connect(&self.url, self.busy_timeout_ms)
-                .and_then(|c| self.lazy_commits(c))
+                .and_then(|c| writer_connection(&self.durable, c))
                 .ok();
         }
         let Some(c) = self.conn.as_mut() else {
@@ -436,16 +436,19 @@ impl Writer {
             committed: matches!(committed, Ok(true)),
         });
     }
+}
 
-    /// The writer's connection, set to commit without waiting for the disk when the syncer
-    /// waits for it instead (see [`durable`]).
-    fn lazy_commits(&self, mut c: AnyConnection) -> Result<AnyConnection, StoreError> {
-        if let (true, AnyConnection::Sqlite(s)) = (self.durable.commits_lazily(), &mut c) {
-            use diesel::connection::SimpleConnection;
-            s.batch_execute("PRAGMA synchronous = NORMAL")?;
-        }
-        Ok(c)
+/// The writer's connection, set to commit without waiting for the disk when the syncer waits
+/// for it instead (see [`durable`]).
+fn writer_connection(
+    durable: &durable::Durability,
+    mut c: AnyConnection,
+) -> Result<AnyConnection, StoreError> {
+    if let (true, AnyConnection::Sqlite(s)) = (durable.commits_lazily(), &mut c) {
+        use diesel::connection::SimpleConnection;
+        s.batch_execute("PRAGMA synchronous = NORMAL")?;
     }
+    Ok(c)
 }
 
 /// Handle to the database. Cheap to clone.
@@ -511,17 +514,14 @@ impl Store {
             DatabaseUrl::Sqlite(path) => Some(sync.unwrap_or_else(|| durable::wal_sync(path))),
             DatabaseUrl::Postgres(_) => None,
         };
+        let durable = durable::Durability::start(sync, Arc::new(seq_tx))?;
         let writer = Writer {
-            conn: None,
+            conn: Some(writer_connection(&durable, first)?),
             url: url.clone(),
             busy_timeout_ms,
             clock: clock.clone(),
-            durable: durable::Durability::start(sync, Arc::new(seq_tx))?,
+            durable,
             analyser: statistics::Analyser::start(url, busy_timeout_ms),
-        };
-        let writer = Writer {
-            conn: Some(writer.lazy_commits(first)?),
-            ..writer
         };
         std::thread::Builder::new()
             .name("faccia-db-writer".into())
