@@ -1,7 +1,7 @@
 //! The rows of the four tables every ticket event writes (`received_events`, `ticket_steps`,
-//! `tickets`, `event_log`), held for the writer's batch and written together: a few multi-row
-//! statements per batch instead of several statements per event (on PostgreSQL each one a
-//! round trip).
+//! `tickets`, `event_log`), held for the writer's batch and written together: on PostgreSQL
+//! one statement for all of them ([`crate::pg_rows`]) instead of several per event, each a
+//! round trip; on SQLite row by row through statements kept prepared.
 //!
 //! While a batch of ticket events runs, what they read of those tables comes from here: the
 //! rows the batch loaded at its start for all its events in one query per table, and what its
@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use crate::conn::{execute_cached, on_backend, run_cached, AnyConnection, Cached};
+use crate::conn::{execute_cached, on_backend, AnyConnection, Cached};
 use crate::models::{NewLog, NewStep, ReceivedRow, StepRow, TicketRow};
 use crate::schema::{event_log, received_events, ticket_steps, tickets};
 use crate::StoreError;
@@ -66,11 +66,10 @@ thread_local! {
     static BATCH: RefCell<Option<Batch>> = const { RefCell::new(None) };
 }
 
-/// The sizes multi-row statements come in: each table's statement of each size is one SQL
-/// text, prepared once and kept (a statement of any other number of rows would be prepared
-/// again for every batch: measured, a third of the writer's time). A batch's rows go in the
-/// fewest statements of these sizes; a list of ids is padded to the next size (an id twice in
-/// `IN (...)` changes nothing).
+/// The sizes the lists of ids of the batch's reads come in: each table's read of each size is
+/// one SQL text, prepared once and kept (a statement of any other number of ids would be
+/// prepared again for every batch: measured, a third of the writer's time). A list of ids is
+/// padded to the next size (an id twice in `IN (...)` changes nothing).
 const SIZES: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 /// The largest size.
@@ -116,18 +115,6 @@ macro_rules! sized {
     };
 }
 
-/// `rows` cut into slices of [`SIZES`], the fewest.
-fn sized_chunks<T>(mut rows: &[T]) -> Vec<&[T]> {
-    let mut out = Vec::new();
-    while !rows.is_empty() {
-        let n = SIZES.into_iter().find(|s| *s <= rows.len()).unwrap_or(1);
-        let (head, rest) = rows.split_at(n);
-        out.push(head);
-        rows = rest;
-    }
-    out
-}
-
 /// `ids` in lists of a size of [`SIZES`], the last padded with its last id.
 fn padded_chunks<'a>(ids: &[&'a str]) -> Vec<Vec<&'a str>> {
     ids.chunks(MOST)
@@ -150,10 +137,6 @@ fn padded_chunks<'a>(ids: &[&'a str]) -> Vec<Vec<&'a str>> {
 struct ReadReceived;
 struct ReadSteps;
 struct ReadTickets;
-struct WriteSteps;
-struct WriteTickets;
-struct WriteLog;
-struct WriteReceived;
 
 fn with<T>(f: impl FnOnce(&mut Batch) -> T) -> Option<T> {
     BATCH.with(|b| b.borrow_mut().as_mut().filter(|b| !b.paused).map(f))
@@ -335,41 +318,9 @@ pub(crate) fn flush(c: &mut AnyConnection) -> Result<(), StoreError> {
                 execute_cached!(c, diesel::insert_into(received_events::table).values(row))?;
             }
         }
-        // One round trip per table and size.
+        // One round trip for every row of the four tables.
         AnyConnection::Postgresql(c) => {
-            for rows in sized_chunks(&steps) {
-                let q = diesel::insert_into(ticket_steps::table).values(rows);
-                sized!(rows.len(), WriteSteps, |K| run_cached(
-                    c,
-                    Cached::<_, K>::new(q)
-                ))?;
-            }
-            for rows in sized_chunks(&tickets) {
-                use tickets::dsl as t;
-                let q = diesel::insert_into(tickets::table)
-                    .values(rows)
-                    .on_conflict((t::site_id, t::source_id, t::ticket_id))
-                    .do_update()
-                    .set(ticket_upsert!());
-                sized!(rows.len(), WriteTickets, |K| run_cached(
-                    c,
-                    Cached::<_, K>::new(q)
-                ))?;
-            }
-            for rows in sized_chunks(&logs) {
-                let q = diesel::insert_into(event_log::table).values(rows);
-                sized!(rows.len(), WriteLog, |K| run_cached(
-                    c,
-                    Cached::<_, K>::new(q)
-                ))?;
-            }
-            for rows in sized_chunks(&received) {
-                let q = diesel::insert_into(received_events::table).values(rows);
-                sized!(rows.len(), WriteReceived, |K| run_cached(
-                    c,
-                    Cached::<_, K>::new(q)
-                ))?;
-            }
+            crate::pg_rows::write(c, &steps, &tickets, &logs, &received)?;
         }
     }
     Ok(())

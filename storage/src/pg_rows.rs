@@ -1,0 +1,179 @@
+//! The rows a batch holds (see [`crate::batch`]), written on PostgreSQL in one statement: one
+//! round trip for the four tables, whatever the number of rows, and one SQL text kept prepared.
+//!
+//! Each column goes as an array (`$n::type[]`), the rows are `unnest` of the arrays, and each
+//! table's insert is a data-modifying `WITH` of the one statement. `ticket_steps` and `event_log`
+//! take their rows in the order held (their serial ids and sequence numbers follow it:
+//! `WITH ORDINALITY ... ORDER BY`); `tickets` is an upsert of rows of distinct keys.
+
+use std::sync::OnceLock;
+
+use diesel::pg::{Pg, PgConnection};
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
+
+use crate::conn::{run_cached, Cached};
+use crate::models::{NewLog, NewStep, ReceivedRow, TicketRow};
+
+type Boxed = BoxedSqlQuery<'static, Pg, SqlQuery>;
+
+/// One table's columns, each with its SQL type, its cast and the field it comes from, in one
+/// place: `COLUMNS` for the statement's text, `bind` for its arrays, in the same order.
+macro_rules! columns {
+    ($name:ident, $row:ty, [$($col:ident: $st:ty = $pg:literal),+ $(,)?]) => {
+        mod $name {
+            use super::*;
+            pub(super) const COLUMNS: &[(&str, &str)] = &[$((stringify!($col), $pg)),+];
+            pub(super) fn bind(mut q: Boxed, rows: &[$row]) -> Boxed {
+                $(
+                    q = q.bind::<Array<$st>, _>(
+                        rows.iter().map(|r| r.$col.clone()).collect::<Vec<_>>(),
+                    );
+                )+
+                q
+            }
+        }
+    };
+}
+
+columns!(steps, NewStep, [
+    site_id: Text = "text",
+    source_id: Text = "text",
+    ticket_id: Text = "text",
+    event_id: Text = "text",
+    occurred_at: BigInt = "int8",
+    kind: Integer = "int4",
+    counter_id: Text = "text",
+    service_code: Text = "text",
+    transfer_to_service: Text = "text",
+    display_number: Text = "text",
+    operator_ref: Nullable<Text> = "text",
+]);
+
+columns!(tickets, TicketRow, [
+    site_id: Text = "text",
+    source_id: Text = "text",
+    ticket_id: Text = "text",
+    display_number: Text = "text",
+    service_code: Text = "text",
+    state: Text = "text",
+    counter_id: Text = "text",
+    first_at: BigInt = "int8",
+    issued_at: Nullable<BigInt> = "int8",
+    first_called_at: Nullable<BigInt> = "int8",
+    last_called_at: Nullable<BigInt> = "int8",
+    service_started_at: Nullable<BigInt> = "int8",
+    served_at: Nullable<BigInt> = "int8",
+    ended_at: Nullable<BigInt> = "int8",
+    recalls: Integer = "int4",
+    transfers: Integer = "int4",
+    reset: Bool = "bool",
+    spans_midnight: Bool = "bool",
+    waiting_ms: Nullable<BigInt> = "int8",
+    service_ms: Nullable<BigInt> = "int8",
+    last_at: BigInt = "int8",
+    operator_ref: Nullable<Text> = "text",
+]);
+
+columns!(received, ReceivedRow, [
+    site_id: Text = "text",
+    source_id: Text = "text",
+    event_id: Text = "text",
+    fingerprint: Text = "text",
+    kind: Integer = "int4",
+    ticket_id: Text = "text",
+    occurred_at: BigInt = "int8",
+    status: Integer = "int4",
+    session_id: Nullable<Text> = "text",
+    detail: Text = "text",
+    received_at: BigInt = "int8",
+]);
+
+columns!(logs, NewLog, [
+    site_id: Text = "text",
+    at: BigInt = "int8",
+    kind: Integer = "int4",
+    source_id: Text = "text",
+    counter_id: Text = "text",
+    service_code: Text = "text",
+    ticket_id: Text = "text",
+    display_number: Text = "text",
+    ticket_event: Integer = "int4",
+    session_id: Text = "text",
+    outcome: Integer = "int4",
+    detail: Text = "text",
+    reason: Integer = "int4",
+    keypad_state: Integer = "int4",
+    figure_a: BigInt = "int8",
+    figure_b: BigInt = "int8",
+    fact_text: Text = "text",
+]);
+
+/// `INSERT INTO table (columns) SELECT columns FROM unnest($n::type[], ...)`, its parameters
+/// numbered on from `*param`; in the order of the arrays when `ordered`.
+fn insert(table: &str, columns: &[(&str, &str)], param: &mut usize, ordered: bool) -> String {
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let names = names.join(", ");
+    let arrays: Vec<String> = columns
+        .iter()
+        .map(|(_, ty)| {
+            *param += 1;
+            format!("${param}::{ty}[]")
+        })
+        .collect();
+    let arrays = arrays.join(", ");
+    if ordered {
+        format!(
+            "INSERT INTO {table} ({names}) SELECT {names} FROM unnest({arrays}) \
+             WITH ORDINALITY AS u({names}, n) ORDER BY n"
+        )
+    } else {
+        format!("INSERT INTO {table} ({names}) SELECT {names} FROM unnest({arrays}) AS u({names})")
+    }
+}
+
+/// The statement's text (built once).
+fn sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let mut n = 0;
+        let steps = insert("ticket_steps", steps::COLUMNS, &mut n, true);
+        let key = ["site_id", "source_id", "ticket_id"];
+        let set: Vec<String> = tickets::COLUMNS
+            .iter()
+            .filter(|(name, _)| !key.contains(name))
+            .map(|(name, _)| format!("{name} = excluded.{name}"))
+            .collect();
+        let tickets = format!(
+            "{} ON CONFLICT ({}) DO UPDATE SET {}",
+            insert("tickets", tickets::COLUMNS, &mut n, false),
+            key.join(", "),
+            set.join(", ")
+        );
+        let received = insert("received_events", received::COLUMNS, &mut n, false);
+        let logs = insert("event_log", logs::COLUMNS, &mut n, true);
+        format!("WITH s AS ({steps}), t AS ({tickets}), r AS ({received}) {logs}")
+    })
+}
+
+/// The key of the statement in the connection's cache.
+struct Rows;
+
+/// Writes the rows, in one statement.
+pub(crate) fn write(
+    c: &mut PgConnection,
+    steps: &[NewStep],
+    tickets: &[TicketRow],
+    logs: &[NewLog],
+    received: &[ReceivedRow],
+) -> diesel::QueryResult<()> {
+    if steps.is_empty() && tickets.is_empty() && logs.is_empty() && received.is_empty() {
+        return Ok(());
+    }
+    let q = diesel::sql_query(sql()).into_boxed::<Pg>();
+    let q = steps::bind(q, steps);
+    let q = tickets::bind(q, tickets);
+    let q = received::bind(q, received);
+    let q = logs::bind(q, logs);
+    run_cached(c, Cached::<_, Rows>::new(q))
+}
