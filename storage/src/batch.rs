@@ -270,8 +270,9 @@ macro_rules! ticket_upsert {
     }};
 }
 
-/// Writes what the batch holds. Nothing to do when no batch runs.
-pub(crate) fn flush(c: &mut AnyConnection) -> Result<(), StoreError> {
+/// Writes what the batch holds. Nothing to do when no batch runs. On PostgreSQL, returns the
+/// sequence number of the last log row it wrote.
+pub(crate) fn flush(c: &mut AnyConnection) -> Result<Option<i64>, StoreError> {
     let pending = BATCH.with(|slot| {
         slot.borrow_mut().as_mut().map(|b| {
             let tickets: Vec<TicketRow> = std::mem::take(&mut b.dirty)
@@ -291,7 +292,7 @@ pub(crate) fn flush(c: &mut AnyConnection) -> Result<(), StoreError> {
         })
     });
     let Some((steps, tickets, logs, received)) = pending else {
-        return Ok(());
+        return Ok(None);
     };
     match c {
         // No round trip to save: each row through its statement, prepared once (a multi-row
@@ -320,10 +321,12 @@ pub(crate) fn flush(c: &mut AnyConnection) -> Result<(), StoreError> {
         }
         // One round trip for every row of the four tables.
         AnyConnection::Postgresql(c) => {
-            crate::pg_rows::write(c, &steps, &tickets, &logs, &received)?;
+            return Ok(crate::pg_rows::write(
+                c, &steps, &tickets, &logs, &received,
+            )?);
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Runs `f` with every statement sent at once: for a job, or a part of one, that reads the
@@ -715,7 +718,8 @@ mod tests {
     }
 
     /// Stores `steps` in batches of up to `size`: the writer is held while each batch queues.
-    async fn in_batches(store: &Store, steps: &[Step], size: usize) -> Answers {
+    /// After each, the store's sequence watch is at the last row of its log (at `url`).
+    async fn in_batches(store: &Store, url: &DatabaseUrl, steps: &[Step], size: usize) -> Answers {
         let mut out = Vec::new();
         for chunk in steps.chunks(size) {
             let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
@@ -752,8 +756,23 @@ mod tests {
             for p in pending {
                 out.push(p.await);
             }
+            assert_eq!(
+                Some(*store.watch_seq().borrow()),
+                last_seq(url),
+                "the seq watch after a batch"
+            );
         }
         out
+    }
+
+    /// The log's last sequence number.
+    fn last_seq(url: &DatabaseUrl) -> Option<i64> {
+        let mut c = connect(url, 1000).expect("connect");
+        let c: &mut AnyConnection = &mut c;
+        event_log::table
+            .select(diesel::dsl::max(event_log::seq))
+            .first(c)
+            .expect("max seq")
     }
 
     /// The rows of every table the writer writes, without the ids the database gives.
@@ -839,7 +858,7 @@ mod tests {
         for seed in [1, 2, 3] {
             let steps = day(seed, 300);
             let want = one_by_one(&serial, &steps).await;
-            let got = in_batches(&batched, &steps, 37).await;
+            let got = in_batches(&batched, &b, &steps, 37).await;
             for (i, (w, g)) in want.iter().zip(&got).enumerate() {
                 assert_eq!(w, g, "seed {seed}: answer {i} differs");
             }

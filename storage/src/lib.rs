@@ -389,14 +389,16 @@ impl Writer {
             batch::discard();
             r
         };
+        // `Some(flushed)`: committed, with the log's last sequence number if its held rows
+        // said it (PostgreSQL: their statement returns it, a round trip fewer).
         let committed = match pass(c, false) {
-            Err(PassError::JobFailed) if single => Ok(false), // its own error is its answer
-            Err(PassError::JobFailed) => pass(c, true).map(|()| true),
+            Err(PassError::JobFailed) if single => Ok(None), // its own error is its answer
+            Err(PassError::JobFailed) => pass(c, true).map(Some),
             Err(PassError::Held(e)) if !e.is_connection_problem() => {
                 tracing::debug!(error = %e, "the batch's rows were refused; again, job by job");
-                pass(c, true).map(|()| true)
+                pass(c, true).map(Some)
             }
-            other => other.map(|()| true),
+            other => other.map(Some),
         };
         let committed = committed.map_err(|e| match e {
             PassError::Store(e) | PassError::Held(e) => e,
@@ -405,10 +407,12 @@ impl Writer {
         let mut broken = false;
         let mut seq = None;
         match &committed {
-            Ok(false) => {}
-            Ok(true) => {
+            Ok(None) => {}
+            Ok(Some(flushed)) => {
                 self.analyser.committed(batch.len());
-                match read::last_seq(c) {
+                // The held rows were written last, under the writers' lock: their last sequence
+                // number is the log's.
+                match flushed.map_or_else(|| read::last_seq(c), Ok) {
                     Ok(s) => seq = Some(s),
                     Err(e) => {
                         broken = e.is_connection_problem();
@@ -436,7 +440,7 @@ impl Writer {
             jobs: std::mem::take(batch),
             changes,
             seq,
-            committed: matches!(committed, Ok(true)),
+            committed: matches!(committed, Ok(Some(_))),
         });
     }
 }

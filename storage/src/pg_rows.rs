@@ -12,7 +12,9 @@ use diesel::pg::{Pg, PgConnection};
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 
-use crate::conn::{run_cached, Cached};
+use diesel::{QueryableByName, RunQueryDsl};
+
+use crate::conn::Cached;
 use crate::models::{NewLog, NewStep, ReceivedRow, TicketRow};
 
 type Boxed = BoxedSqlQuery<'static, Pg, SqlQuery>;
@@ -152,28 +154,40 @@ fn sql() -> &'static str {
         );
         let received = insert("received_events", received::COLUMNS, &mut n, false);
         let logs = insert("event_log", logs::COLUMNS, &mut n, true);
-        format!("WITH s AS ({steps}), t AS ({tickets}), r AS ({received}) {logs}")
+        format!(
+            "WITH s AS ({steps}), t AS ({tickets}), r AS ({received}), \
+             l AS ({logs} RETURNING seq) SELECT max(seq) AS seq FROM l"
+        )
     })
 }
 
 /// The key of the statement in the connection's cache.
 struct Rows;
 
-/// Writes the rows, in one statement.
+/// What the statement returns: the highest sequence number of the log rows it wrote.
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    seq: Option<i64>,
+}
+
+/// Writes the rows, in one statement. Returns the sequence number of the last log row written
+/// (`None`: none was).
 pub(crate) fn write(
     c: &mut PgConnection,
     steps: &[NewStep],
     tickets: &[TicketRow],
     logs: &[NewLog],
     received: &[ReceivedRow],
-) -> diesel::QueryResult<()> {
+) -> diesel::QueryResult<Option<i64>> {
     if steps.is_empty() && tickets.is_empty() && logs.is_empty() && received.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let q = diesel::sql_query(sql()).into_boxed::<Pg>();
     let q = steps::bind(q, steps);
     let q = tickets::bind(q, tickets);
     let q = received::bind(q, received);
     let q = logs::bind(q, logs);
-    run_cached(c, Cached::<_, Rows>::new(q))
+    let written: Vec<Written> = Cached::<_, Rows>::new(q).load(c)?;
+    Ok(written.into_iter().find_map(|w| w.seq))
 }
