@@ -143,8 +143,9 @@ fn with<T>(f: impl FnOnce(&mut Batch) -> T) -> Option<T> {
 }
 
 /// Starts holding rows for a batch whose ticket events are `events`, and loads what they will
-/// read: their event ids, their tickets' histories and rows, one query per table, site and
-/// source (the leading columns of each table's index).
+/// read: their event ids, their tickets' histories and rows, for each site and source (the
+/// leading columns of each table's index) one query per table on SQLite, one for the three on
+/// PostgreSQL ([`crate::pg_rows::read`]).
 pub(crate) fn start(c: &mut AnyConnection, events: &[&EventKey]) -> Result<(), StoreError> {
     let mut b = Batch::default();
     let mut by_source: HashMap<(&str, &str), Vec<&EventKey>> = HashMap::new();
@@ -172,64 +173,75 @@ pub(crate) fn start(c: &mut AnyConnection, events: &[&EventKey]) -> Result<(), S
                 },
             );
         }
-        for ids in padded_chunks(&event_ids) {
-            let rows: Vec<ReceivedRow> =
-                sized!(ids.len(), ReadReceived, |K| on_backend!(c, |c| Cached::<
-                    _,
-                    K,
-                >::new(
-                    received_events::table
-                        .filter(received_events::site_id.eq(site))
-                        .filter(received_events::source_id.eq(source))
-                        .filter(received_events::event_id.eq_any(&ids))
-                        .select(ReceivedRow::as_select())
-                )
-                .load(c)))?;
-            for r in rows {
-                let k = (r.site_id.clone(), r.source_id.clone(), r.event_id.clone());
-                if let Some(slot) = b.received.get_mut(&k) {
-                    *slot = Some(r);
-                }
+        let (received, steps, rows) = match c {
+            AnyConnection::Postgresql(c) => {
+                crate::pg_rows::read(c, site, source, &event_ids, &ticket_ids)?
+            }
+            AnyConnection::Sqlite(c) => read_each(c, site, source, &event_ids, &ticket_ids)?,
+        };
+        for r in received {
+            let k = (r.site_id.clone(), r.source_id.clone(), r.event_id.clone());
+            if let Some(slot) = b.received.get_mut(&k) {
+                *slot = Some(r);
             }
         }
-        for ids in padded_chunks(&ticket_ids) {
-            let steps: Vec<StepRow> = sized!(ids.len(), ReadSteps, |K| on_backend!(c, |c| {
-                Cached::<_, K>::new(
-                    ticket_steps::table
-                        .filter(ticket_steps::site_id.eq(site))
-                        .filter(ticket_steps::source_id.eq(source))
-                        .filter(ticket_steps::ticket_id.eq_any(&ids))
-                        .order((ticket_steps::occurred_at.asc(), ticket_steps::id.asc()))
-                        .select(StepRow::as_select()),
-                )
-                .load(c)
-            }))?;
-            for r in steps {
-                let k = (r.site_id.clone(), r.source_id.clone(), r.ticket_id.clone());
-                if let Some(h) = b.steps.get_mut(&k) {
-                    h.push(r);
-                }
+        for r in steps {
+            let k = (r.site_id.clone(), r.source_id.clone(), r.ticket_id.clone());
+            if let Some(h) = b.steps.get_mut(&k) {
+                h.push(r);
             }
-            let rows: Vec<TicketRow> = sized!(ids.len(), ReadTickets, |K| on_backend!(c, |c| {
-                Cached::<_, K>::new(
-                    tickets::table
-                        .filter(tickets::site_id.eq(site))
-                        .filter(tickets::source_id.eq(source))
-                        .filter(tickets::ticket_id.eq_any(&ids))
-                        .select(TicketRow::as_select()),
-                )
-                .load(c)
-            }))?;
-            for r in rows {
-                let k = (r.site_id.clone(), r.source_id.clone(), r.ticket_id.clone());
-                if let Some(t) = b.tickets.get_mut(&k) {
-                    t.current = Some(r);
-                }
+        }
+        for r in rows {
+            let k = (r.site_id.clone(), r.source_id.clone(), r.ticket_id.clone());
+            if let Some(t) = b.tickets.get_mut(&k) {
+                t.current = Some(r);
             }
         }
     }
     BATCH.with(|slot| *slot.borrow_mut() = Some(b));
     Ok(())
+}
+
+/// What the batch reads of one site and source, on SQLite: one query per table (and list of
+/// up to [`MOST`] ids), each kept prepared. The steps come in each ticket's order.
+fn read_each(
+    c: &mut diesel::SqliteConnection,
+    site: &str,
+    source: &str,
+    event_ids: &[&str],
+    ticket_ids: &[&str],
+) -> Result<(Vec<ReceivedRow>, Vec<StepRow>, Vec<TicketRow>), StoreError> {
+    let (mut received, mut steps, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+    for ids in padded_chunks(event_ids) {
+        received.extend(sized!(ids.len(), ReadReceived, |K| Cached::<_, K>::new(
+            received_events::table
+                .filter(received_events::site_id.eq(site))
+                .filter(received_events::source_id.eq(source))
+                .filter(received_events::event_id.eq_any(&ids))
+                .select(ReceivedRow::as_select())
+        )
+        .load(c))?);
+    }
+    for ids in padded_chunks(ticket_ids) {
+        steps.extend(sized!(ids.len(), ReadSteps, |K| Cached::<_, K>::new(
+            ticket_steps::table
+                .filter(ticket_steps::site_id.eq(site))
+                .filter(ticket_steps::source_id.eq(source))
+                .filter(ticket_steps::ticket_id.eq_any(&ids))
+                .order((ticket_steps::occurred_at.asc(), ticket_steps::id.asc()))
+                .select(StepRow::as_select()),
+        )
+        .load(c))?);
+        rows.extend(sized!(ids.len(), ReadTickets, |K| Cached::<_, K>::new(
+            tickets::table
+                .filter(tickets::site_id.eq(site))
+                .filter(tickets::source_id.eq(source))
+                .filter(tickets::ticket_id.eq_any(&ids))
+                .select(TicketRow::as_select()),
+        )
+        .load(c))?);
+    }
+    Ok((received, steps, rows))
 }
 
 fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {

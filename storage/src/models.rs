@@ -10,7 +10,7 @@ use diesel::prelude::*;
 
 use super::schema::*;
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, serde::Deserialize)]
 #[diesel(table_name = received_events, treat_none_as_default_value = false)]
 pub struct ReceivedRow {
     pub site_id: String,
@@ -26,7 +26,7 @@ pub struct ReceivedRow {
     pub received_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = ticket_steps)]
 pub struct StepRow {
     pub site_id: String,
@@ -59,7 +59,9 @@ pub struct NewStep {
     pub operator_ref: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, serde::Deserialize,
+)]
 #[diesel(table_name = tickets, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct TicketRow {
     pub site_id: String,

@@ -1,5 +1,9 @@
-//! The rows a batch holds (see [`crate::batch`]), written on PostgreSQL in one statement: one
-//! round trip for the four tables, whatever the number of rows, and one SQL text kept prepared.
+//! What a batch reads and the rows it holds (see [`crate::batch`]) on PostgreSQL: one statement
+//! reads the three tables, one writes the four, whatever the number of rows (a round trip
+//! each), and each is one SQL text kept prepared.
+//!
+//! The read returns each table's rows as one JSON array (`json_agg`, in the key's order for the
+//! steps): three results of different shapes in one row.
 //!
 //! Each column goes as an array (`$n::type[]`), the rows are `unnest` of the arrays, and each
 //! table's insert is a data-modifying `WITH` of the one statement. `ticket_steps` and `event_log`
@@ -15,7 +19,8 @@ use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 
 use crate::conn::Cached;
-use crate::models::{NewLog, NewStep, ReceivedRow, TicketRow};
+use crate::models::{NewLog, NewStep, ReceivedRow, StepRow, TicketRow};
+use crate::StoreError;
 
 type Boxed = BoxedSqlQuery<'static, Pg, SqlQuery>;
 
@@ -190,4 +195,57 @@ pub(crate) fn write(
     let q = logs::bind(q, logs);
     let written: Vec<Written> = Cached::<_, Rows>::new(q).load(c)?;
     Ok(written.into_iter().find_map(|w| w.seq))
+}
+
+/// The read: the rows of the three tables for the event ids `$3` and the ticket ids `$4` of
+/// site `$1` and source `$2`, each table's as a JSON array.
+const READ: &str = "SELECT \
+     (SELECT coalesce(json_agg(r), '[]') FROM received_events r \
+      WHERE r.site_id = $1 AND r.source_id = $2 AND r.event_id = ANY($3))::text AS received, \
+     (SELECT coalesce(json_agg(s ORDER BY s.occurred_at, s.id), '[]') FROM ticket_steps s \
+      WHERE s.site_id = $1 AND s.source_id = $2 AND s.ticket_id = ANY($4))::text AS steps, \
+     (SELECT coalesce(json_agg(t), '[]') FROM tickets t \
+      WHERE t.site_id = $1 AND t.source_id = $2 AND t.ticket_id = ANY($4))::text AS tickets";
+
+/// The key of the read in the connection's cache.
+struct Read;
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = Text)]
+    received: String,
+    #[diesel(sql_type = Text)]
+    steps: String,
+    #[diesel(sql_type = Text)]
+    tickets: String,
+}
+
+/// What a batch reads of one site and source: the received events among `event_ids`, and the
+/// steps (in each ticket's order) and rows of the tickets `ticket_ids`.
+pub(crate) fn read(
+    c: &mut PgConnection,
+    site: &str,
+    source: &str,
+    event_ids: &[&str],
+    ticket_ids: &[&str],
+) -> Result<(Vec<ReceivedRow>, Vec<StepRow>, Vec<TicketRow>), StoreError> {
+    let q = diesel::sql_query(READ)
+        .into_boxed::<Pg>()
+        .bind::<Text, _>(site.to_string())
+        .bind::<Text, _>(source.to_string())
+        .bind::<Array<Text>, _>(event_ids.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(ticket_ids.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let found: Vec<Found> = Cached::<_, Read>::new(q).load(c)?;
+    let Some(found) = found.into_iter().next() else {
+        return Ok(Default::default());
+    };
+    fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
+        serde_json::from_str(json)
+            .map_err(|e| StoreError::Corrupt(format!("the batch's read of {what}: {e}")))
+    }
+    Ok((
+        parse("received events", &found.received)?,
+        parse("ticket steps", &found.steps)?,
+        parse("tickets", &found.tickets)?,
+    ))
 }
