@@ -202,6 +202,10 @@ pub(crate) fn start(c: &mut AnyConnection, events: &[&EventKey]) -> Result<(), S
     Ok(())
 }
 
+/// What a batch reads of one site and source: the received events, the steps (in each ticket's
+/// order), the ticket rows.
+pub(crate) type Loaded = (Vec<ReceivedRow>, Vec<StepRow>, Vec<TicketRow>);
+
 /// What the batch reads of one site and source, on SQLite: one query per table (and list of
 /// up to [`MOST`] ids), each kept prepared. The steps come in each ticket's order.
 fn read_each(
@@ -210,7 +214,7 @@ fn read_each(
     source: &str,
     event_ids: &[&str],
     ticket_ids: &[&str],
-) -> Result<(Vec<ReceivedRow>, Vec<StepRow>, Vec<TicketRow>), StoreError> {
+) -> Result<Loaded, StoreError> {
     let (mut received, mut steps, mut rows) = (Vec::new(), Vec::new(), Vec::new());
     for ids in padded_chunks(event_ids) {
         received.extend(sized!(ids.len(), ReadReceived, |K| Cached::<_, K>::new(

@@ -19,7 +19,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 
 use crate::conn::Cached;
-use crate::models::{NewLog, NewStep, ReceivedRow, StepRow, TicketRow};
+use crate::models::{NewLog, NewStep, ReceivedRow, TicketRow};
 use crate::StoreError;
 
 type Boxed = BoxedSqlQuery<'static, Pg, SqlQuery>;
@@ -228,7 +228,7 @@ pub(crate) fn read(
     source: &str,
     event_ids: &[&str],
     ticket_ids: &[&str],
-) -> Result<(Vec<ReceivedRow>, Vec<StepRow>, Vec<TicketRow>), StoreError> {
+) -> Result<crate::batch::Loaded, StoreError> {
     let q = diesel::sql_query(READ)
         .into_boxed::<Pg>()
         .bind::<Text, _>(site.to_string())
