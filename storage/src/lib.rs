@@ -369,7 +369,8 @@ impl Writer {
                 if !savepoints && (!single || pg) {
                     // The first pass holds the rows of its ticket events and writes them at
                     // the end, together (see `batch`). One event alone gains by it on
-                    // PostgreSQL (its four writes in one round trip), not on SQLite.
+                    // PostgreSQL (its three reads and four writes in two round trips), not on
+                    // SQLite.
                     let events: Vec<&batch::EventKey> =
                         batch.iter().filter_map(|j| j.event()).collect();
                     batch::start(c, &events)?;
