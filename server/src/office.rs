@@ -450,3 +450,57 @@ pub fn satisfaction(
         by_channel,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ticket in `state`, served at `served_at` (if ever).
+    fn ticket(state: TicketState, served_at: Option<Millis>) -> TicketRow {
+        TicketRow {
+            site_id: "s".into(),
+            source_id: "q".into(),
+            ticket_id: "t1".into(),
+            display_number: "A001".into(),
+            service_code: "A".into(),
+            state: state.as_str().into(),
+            counter_id: "C01".into(),
+            first_at: 0,
+            issued_at: Some(0),
+            first_called_at: None,
+            last_called_at: None,
+            service_started_at: None,
+            served_at,
+            ended_at: None,
+            recalls: 0,
+            transfers: 0,
+            reset: false,
+            spans_midnight: false,
+            waiting_ms: None,
+            service_ms: None,
+            last_at: 0,
+            operator_ref: None,
+        }
+    }
+
+    #[test]
+    fn served_within_today_counts_neither_yesterday_nor_a_clock_ahead() {
+        let day = (1_000, 2_000);
+        let served = |at| served_within(&ticket(TicketState::Served, Some(at)), day);
+        assert!(served(1_000), "the day's first instant");
+        assert!(served(1_999));
+        assert!(!served(999), "yesterday");
+        assert!(
+            !served(2_000),
+            "tomorrow, by a queue clock ahead of the office's"
+        );
+        assert!(
+            !served_within(&ticket(TicketState::Served, None), day),
+            "no time of service"
+        );
+        assert!(
+            !served_within(&ticket(TicketState::ClosedByReset, Some(1_500)), day),
+            "a ticket is served by its state, whatever times its row holds"
+        );
+    }
+}
