@@ -317,16 +317,15 @@ async fn run_backend(name: &str, db_url: &str) -> anyhow::Result<()> {
                         .unwrap_or(16);
                     let console = p.ends_with("+ console");
                     let (cstop_tx, cstop_rx) = tokio::sync::watch::channel(false);
-                    let console_task = match console {
-                        true => {
-                            // The console is connected and caught up before the clock starts:
-                            // the phase measures one that stays connected.
-                            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-                            let t = tokio::spawn(run_console(mon.clone(), cstop_rx, ready_tx));
-                            ready_rx.await.context("the console did not start")?;
-                            Some(t)
-                        }
-                        false => None,
+                    let console_task = if console {
+                        // The console is connected and caught up before the clock starts: the
+                        // phase measures one that stays connected.
+                        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+                        let t = tokio::spawn(run_console(mon.clone(), cstop_rx, ready_tx));
+                        ready_rx.await.context("the console did not start")?;
+                        Some(t)
+                    } else {
+                        None
                     };
                     let r = closed_loop(workers, secs, {
                         let q = q.clone();

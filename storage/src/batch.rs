@@ -307,7 +307,7 @@ pub(crate) fn flush(c: &mut AnyConnection) -> Result<Option<i64>, StoreError> {
             )
         })
     });
-    let Some((steps, tickets, logs, received)) = pending else {
+    let Some((mut steps, mut tickets, mut logs, mut received)) = pending else {
         return Ok(None);
     };
     match c {
@@ -338,7 +338,11 @@ pub(crate) fn flush(c: &mut AnyConnection) -> Result<Option<i64>, StoreError> {
         // One round trip for every row of the four tables.
         AnyConnection::Postgresql(c) => {
             return Ok(crate::pg_rows::write(
-                c, &steps, &tickets, &logs, &received,
+                c,
+                &mut steps,
+                &mut tickets,
+                &mut logs,
+                &mut received,
             )?);
         }
     }

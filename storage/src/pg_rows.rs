@@ -31,10 +31,14 @@ macro_rules! columns {
         mod $name {
             use super::*;
             pub(super) const COLUMNS: &[(&str, &str)] = &[$((stringify!($col), $pg)),+];
-            pub(super) fn bind(mut q: Boxed, rows: &[$row]) -> Boxed {
+            /// Binds the rows' columns, each as an array; the rows are emptied (taken, not
+            /// copied: they are written once).
+            pub(super) fn bind(mut q: Boxed, rows: &mut [$row]) -> Boxed {
                 $(
                     q = q.bind::<Array<$st>, _>(
-                        rows.iter().map(|r| r.$col.clone()).collect::<Vec<_>>(),
+                        rows.iter_mut()
+                            .map(|r| std::mem::take(&mut r.$col))
+                            .collect::<Vec<_>>(),
                     );
                 )+
                 q
@@ -176,14 +180,14 @@ struct Written {
     seq: Option<i64>,
 }
 
-/// Writes the rows, in one statement. Returns the sequence number of the last log row written
-/// (`None`: none was).
+/// Writes the rows, in one statement (and leaves them emptied). Returns the sequence number of
+/// the last log row written (`None`: none was).
 pub(crate) fn write(
     c: &mut PgConnection,
-    steps: &[NewStep],
-    tickets: &[TicketRow],
-    logs: &[NewLog],
-    received: &[ReceivedRow],
+    steps: &mut [NewStep],
+    tickets: &mut [TicketRow],
+    logs: &mut [NewLog],
+    received: &mut [ReceivedRow],
 ) -> diesel::QueryResult<Option<i64>> {
     if steps.is_empty() && tickets.is_empty() && logs.is_empty() && received.is_empty() {
         return Ok(None);
@@ -248,4 +252,72 @@ pub(crate) fn read(
         parse("ticket steps", &found.steps)?,
         parse("tickets", &found.tickets)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    use super::*;
+    use crate::schema;
+
+    /// The column names of `select`, a query of every column of a table, as PostgreSQL gets them.
+    fn names<Q: diesel::query_builder::QueryFragment<Pg>>(select: Q) -> Vec<String> {
+        let sql = diesel::debug_query::<Pg, _>(&select).to_string();
+        let list = sql
+            .strip_prefix("SELECT ")
+            .and_then(|s| s.split(" FROM ").next())
+            .unwrap_or_default();
+        let mut out: Vec<String> = list
+            .split(", ")
+            .map(|c| {
+                c.rsplit('.')
+                    .next()
+                    .unwrap_or(c)
+                    .trim_matches('"')
+                    .to_string()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn listed(columns: &[(&str, &str)]) -> Vec<String> {
+        let mut out: Vec<String> = columns.iter().map(|(n, _)| n.to_string()).collect();
+        out.sort();
+        out
+    }
+
+    /// A column added to a table (and its row) but not here would be left out of every batch
+    /// written on PostgreSQL: each list is the table's columns, but the ones the database gives.
+    #[test]
+    fn each_table_is_written_with_all_its_columns() {
+        let without = |mut all: Vec<String>, given: &str| {
+            all.retain(|c| c != given);
+            all
+        };
+        use schema::{event_log, received_events, ticket_steps, tickets as t};
+        assert_eq!(
+            listed(steps::COLUMNS),
+            without(
+                names(ticket_steps::table.select(ticket_steps::all_columns)),
+                "id"
+            )
+        );
+        assert_eq!(
+            listed(tickets::COLUMNS),
+            names(t::table.select(t::all_columns))
+        );
+        assert_eq!(
+            listed(received::COLUMNS),
+            names(received_events::table.select(received_events::all_columns))
+        );
+        assert_eq!(
+            listed(logs::COLUMNS),
+            without(
+                names(event_log::table.select(event_log::all_columns)),
+                "seq"
+            )
+        );
+    }
 }
